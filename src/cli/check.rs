@@ -1,0 +1,235 @@
+//! `visync check`: the dry run. Reads what is waiting (or the files given),
+//! maps, validates and plans, and changes nothing anywhere: no state file is
+//! created, no file is moved, nothing is sent.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::report::{FileError, Report, SourceReport};
+use super::{exit, load_config};
+use crate::clock::Clock;
+use crate::config::{self, Config, SourceConfig};
+use crate::domain::SubjectHasher;
+use crate::mapping::{self, Context, Mapping};
+use crate::pipeline;
+use crate::plan::{Action, InvolvementKey, Stored};
+use crate::source::{waiting_files, FileReader};
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The daemon's config file.
+    #[arg(short = 'c', long = "config", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Only this source (its mapping's [source] name).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Show BSNs in clear in the report (they are masked otherwise).
+    #[arg(long)]
+    pub reveal: bool,
+    /// Run the [[tests]] of every mapping instead.
+    #[arg(long)]
+    pub mapping_tests: bool,
+    /// Check these files instead of what waits in the drop folders.
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: CheckArgs, clock: Clock) -> u8 {
+    let cfg = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let sources = match load_sources(&cfg, args.source.as_deref()) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::CONFIG;
+        }
+    };
+    // Issue 3 brings the state store and its objection list; until then the
+    // dry run plans against an empty state.
+    let objected = |_: &crate::domain::Bsn| false;
+    let ctx = Context {
+        today: clock.today(),
+        rules: cfg.rules,
+        objected: &objected,
+        reveal: args.reveal,
+    };
+    if args.mapping_tests {
+        return mapping_tests(&sources, &ctx);
+    }
+    let work = match assign_files(&sources, &args.files) {
+        Ok(w) => w,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::CONFIG;
+        }
+    };
+    // The hashes never leave this process, so any key will do for a dry run
+    // against an empty state.
+    let hasher = SubjectHasher::new(b"visync-check");
+    let mut report = Report::default();
+    for (i, files) in work.iter().enumerate() {
+        let (_, mapping) = &sources[i];
+        if files.is_empty() && args.source.is_none() && !args.files.is_empty() {
+            continue;
+        }
+        check_source(mapping, files, &ctx, &hasher, &cfg, &mut report);
+    }
+    report.print(args.json);
+    report.exit_code()
+}
+
+fn load_sources<'c>(cfg: &'c Config, only: Option<&str>) -> Result<Vec<(&'c SourceConfig, Mapping)>, String> {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for s in &cfg.sources {
+        match mapping::load(&s.mapping) {
+            Ok(m) => sources.push((s, m)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\nerror: "));
+    }
+    let mut seen = HashMap::new();
+    for (_, m) in &sources {
+        if let Some(other) = seen.insert(m.name.clone(), m.path.clone()) {
+            return Err(format!(
+                "two mappings use the source name \"{}\": {} and {}; names must be unique",
+                m.name,
+                other.display(),
+                m.path.display()
+            ));
+        }
+    }
+    if let Some(name) = only {
+        sources.retain(|(_, m)| m.name == name);
+        if sources.is_empty() {
+            return Err(format!("config {}: no source is named \"{name}\"", cfg.path.display()));
+        }
+    }
+    if sources.is_empty() {
+        return Err(format!("config {}: there are no [[sources]]", cfg.path.display()));
+    }
+    Ok(sources)
+}
+
+/// Decides which files each source reads: the files given (each to the source
+/// whose drop folder holds it, or the only or chosen source), or what waits.
+fn assign_files(sources: &[(&SourceConfig, Mapping)], files: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String> {
+    let mut work = vec![Vec::new(); sources.len()];
+    if files.is_empty() {
+        for (i, (s, m)) in sources.iter().enumerate() {
+            if let Some(dir) = &s.watch {
+                work[i] = waiting_files(dir).map_err(|e| {
+                    format!("source \"{}\": cannot list the drop folder {}: {e}", m.name, dir.display())
+                })?;
+            }
+        }
+        return Ok(work);
+    }
+    for f in files {
+        let i = if sources.len() == 1 {
+            0
+        } else {
+            let dir = f.parent().map(absolute).unwrap_or_default();
+            sources
+                .iter()
+                .position(|(s, _)| s.watch.as_deref().map(absolute).as_deref() == Some(dir.as_path()))
+                .ok_or_else(|| format!("{} is not in a source's drop folder: say which source reads it with --source NAME", f.display()))?
+        };
+        work[i].push(f.clone());
+    }
+    Ok(work)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn check_source(
+    mapping: &Mapping,
+    files: &[PathBuf],
+    ctx: &Context<'_>,
+    hasher: &SubjectHasher,
+    cfg: &Config,
+    report: &mut Report,
+) {
+    let mut source = SourceReport::new(&mapping.name);
+    // The state as it would be after each file, so that successive snapshots
+    // plan as the real run would take them.
+    let mut state: HashMap<InvolvementKey, Stored> = HashMap::new();
+    for path in files {
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        source.files.push(name.clone());
+        let outcome = FileReader::open(path, &mapping.reader).and_then(|reader| {
+            pipeline::read_file(mapping, reader, ctx, hasher, |_, w| Stored {
+                content: w.content,
+                active: true,
+                end_date: w.end_date,
+                renewed: false,
+            })
+        });
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                report.file_errors.push(FileError {
+                    source: mapping.name.clone(),
+                    file: name,
+                    message: format!("{} {e}", path.display()),
+                });
+                continue;
+            }
+        };
+        source.add_counts(&outcome);
+        report.add_rejections(&mapping.name, &name, &outcome.rejections);
+        let plan = outcome.desired.plan(&state, ctx.today, &ctx.rules, &cfg.policy);
+        report.plan.add(&plan.counts);
+        for planned in plan.actions {
+            match planned.action {
+                Action::Register | Action::Update => {
+                    if let Some(stored) = planned.payload {
+                        state.insert(planned.key, stored);
+                    }
+                }
+                Action::Renew { end_date } => {
+                    if let Some(s) = state.get_mut(&planned.key) {
+                        s.end_date = end_date;
+                        s.renewed = true;
+                    }
+                }
+                Action::Withdraw(_) if !plan.withdrawals_held => {
+                    if let Some(s) = state.get_mut(&planned.key) {
+                        s.active = false;
+                    }
+                }
+                Action::Withdraw(_) => {}
+            }
+        }
+    }
+    report.sources.push(source);
+}
+
+fn mapping_tests(sources: &[(&SourceConfig, Mapping)], ctx: &Context<'_>) -> u8 {
+    let mut failed = 0;
+    let mut total = 0;
+    for (_, m) in sources {
+        let failures = mapping::run_tests(m, ctx);
+        let failing: std::collections::HashSet<&str> = failures.iter().map(|f| f.test.as_str()).collect();
+        total += m.tests.len();
+        failed += failing.len();
+        for f in &failures {
+            println!("FAIL {} [{}]: {}", m.path.display(), f.test, f.message);
+        }
+        println!("{}: {} tests, {} failed", m.name, m.tests.len(), failing.len());
+    }
+    println!("{} passed, {} failed", total.saturating_sub(failed), failed);
+    if failed > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,65 @@
+use super::*;
+
+fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visync.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+const MINIMAL: &str = "[organisation]\ncode = \"01234567\"\nname = \"Test\"\n";
+
+#[test]
+fn defaults_fill_what_is_not_written() {
+    let (_d, path) = write(MINIMAL);
+    let c = load(&path).unwrap();
+    assert_eq!(c.organisation.code, "01234567");
+    assert_eq!(c.index.url, IndexUrl::Embedded);
+    assert_eq!(c.index.batch_size, 200);
+    assert_eq!(c.rules, Rules::default());
+    assert_eq!(c.http_listen.to_string(), "127.0.0.1:9187");
+    assert_eq!(c.state, StateUrl::Sqlite(PathBuf::from("/var/lib/visync/state.db")));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let (d, path) = write(&format!(
+        "{MINIMAL}[state]\nurl = \"sqlite://state/visync.db\"\n[[sources]]\nmapping = \"m.toml\"\nwatch = \"in\"\n"
+    ));
+    let c = load(&path).unwrap();
+    assert_eq!(c.state, StateUrl::Sqlite(d.path().join("state/visync.db")));
+    assert_eq!(c.sources[0].mapping, d.path().join("m.toml"));
+    assert_eq!(c.sources[0].watch.as_deref(), Some(d.path().join("in").as_path()));
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let (_d, path) = write(&format!("{MINIMAL}[index]\nurll = \"embedded\"\n"));
+    let e = load(&path).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.to_string().contains("unknown field `urll`"), "{e}");
+    assert!(e.to_string().contains("visync.toml"), "{e}");
+}
+
+#[test]
+fn plain_http_only_to_loopback() {
+    let (_d, path) = write(&format!("{MINIMAL}[index]\nurl = \"http://vi.example.org\"\n"));
+    let e = load(&path).unwrap_err();
+    assert_eq!(e.key, "[index] url");
+    assert!(e.message.contains("only to loopback"), "{e}");
+    let (_d, path) = write(&format!("{MINIMAL}[index]\nurl = \"http://127.0.0.1:8080\"\n"));
+    assert!(load(&path).is_ok());
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    for (extra, key) in [
+        ("[index]\nbatch_size = 900\n", "[index] batch_size"),
+        ("[schedule]\nnotices = \"every minute\"\n", "[schedule] notices"),
+        ("[policy]\nmax_withdraw_fraction = 1.5\n", "[policy] max_withdraw_fraction"),
+        ("[returns.x]\nkind = \"ftp\"\n", "[returns.x] kind"),
+    ] {
+        let (_d, path) = write(&format!("{MINIMAL}{extra}"));
+        assert_eq!(load(&path).unwrap_err().key, key, "{extra}");
+    }
+}

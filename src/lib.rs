@@ -1,0 +1,12 @@
+//! visync: connects youth-care case-management systems to the Dutch
+//! Verwijsindex. See ARCHITECTURE.md for the map of this crate.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod mapping;
+pub mod pipeline;
+pub mod plan;
+pub mod source;

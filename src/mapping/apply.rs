@@ -1,0 +1,249 @@
+//! Applying a mapping to one record: pure, total, and one outcome per record.
+//! Checks run in a fixed order and the first failure is the record's reason.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDate;
+
+use super::{Code, Contact, Mapping, Target};
+use crate::domain::{mask, Bsn, Gender, Professional, Rules, Signal, Subject, WithdrawReason};
+
+/// What applying needs from outside the record.
+pub struct Context<'a> {
+    /// Today in Europe/Amsterdam, from the one clock.
+    pub today: NaiveDate,
+    pub rules: Rules,
+    /// Whether a child is on the objection list.
+    pub objected: &'a dyn Fn(&Bsn) -> bool,
+    /// Show BSNs in clear in messages (`check --reveal`); masked otherwise.
+    pub reveal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: Code,
+    pub field: Option<Target>,
+    /// Says what is wrong; a BSN in it is masked unless revealed on purpose.
+    pub message: String,
+    /// The involvement a rejected record still names (a valid BSN and a
+    /// professional): its signal must not be withdrawn for bad data elsewhere.
+    pub involvement: Option<(Bsn, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Signal(Box<Signal>),
+    Rejected(Rejection),
+    /// Filtered out: the record carries no decision to register.
+    Skipped,
+}
+
+fn reject(code: Code, field: Target, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        field: Some(field),
+        message: message.into(),
+        involvement: None,
+    }
+}
+
+impl Mapping {
+    /// The value of a target: trimmed, mapped, defaulted; `None` when absent.
+    fn value<'r>(&'r self, t: Target, values: &'r [String]) -> Result<Option<Cow<'r, str>>, Rejection> {
+        let Some(rule) = self.field(t) else {
+            return Ok(None);
+        };
+        let raw = rule
+            .slot
+            .and_then(|s| values.get(s))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
+            (Some(v), Some(map)) => match map.get(v) {
+                Some(m) => Some(Cow::Borrowed(m.as_str())),
+                None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
+                None if t == Target::Gender => {
+                    return Err(reject(
+                        Code::GenderInvalid,
+                        t,
+                        format!("\"{v}\" is not in the mapping's gender map and there is no default"),
+                    ))
+                }
+                // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
+                None if t == Target::WithdrawReason => None,
+                None => Some(Cow::Borrowed(v)),
+            },
+            (Some(v), None) => Some(Cow::Borrowed(v)),
+            (None, _) => rule.default.as_deref().map(Cow::Borrowed),
+        };
+        if mapped.is_none() && !rule.optional && rule.default.is_none() && t != Target::WithdrawReason {
+            let from = rule.from.as_deref().unwrap_or("");
+            return Err(reject(Code::MissingField, t, format!("\"{from}\" is empty or absent")));
+        }
+        Ok(mapped)
+    }
+
+    fn required(&self, t: Target, values: &[String]) -> Result<String, Rejection> {
+        match self.value(t, values)? {
+            Some(v) => Ok(v.into_owned()),
+            None => Err(reject(Code::MissingField, t, "is empty or absent")),
+        }
+    }
+
+    fn optional(&self, t: Target, values: &[String]) -> Result<Option<String>, Rejection> {
+        Ok(self.value(t, values)?.map(Cow::into_owned))
+    }
+
+    fn date(&self, t: Target, code: Code, values: &[String]) -> Result<Option<NaiveDate>, Rejection> {
+        let Some(v) = self.value(t, values)? else {
+            return Ok(None);
+        };
+        let rule = self.field(t).expect("a value implies a rule");
+        rule.formats
+            .iter()
+            .find_map(|f| f.parse(&v))
+            .map(Some)
+            .ok_or_else(|| {
+                let formats: Vec<&str> = rule.formats.iter().map(|f| f.pattern.as_str()).collect();
+                reject(code, t, format!("\"{v}\" is not a date in the format {}", formats.join(" or ")))
+            })
+    }
+
+    fn skipped(&self, values: &[String]) -> bool {
+        let val = |slot: usize| values.get(slot).map_or("", |v| v.trim());
+        self.filter.only.iter().any(|c| !c.values.iter().any(|v| v == val(c.slot)))
+            || self.filter.skip.iter().any(|c| c.values.iter().any(|v| v == val(c.slot)))
+    }
+
+    /// Maps and validates one record.
+    pub fn apply(&self, values: &[String], ctx: &Context<'_>) -> Outcome {
+        if self.skipped(values) {
+            return Outcome::Skipped;
+        }
+        // The involvement is worked out first, so that a rejection for any
+        // later field still tells the planner that this involvement exists.
+        let mut involvement = None;
+        let result = self.signal(values, ctx, &mut involvement);
+        match result {
+            Ok(s) => Outcome::Signal(Box::new(s)),
+            Err(mut r) => {
+                r.involvement = involvement;
+                Outcome::Rejected(r)
+            }
+        }
+    }
+
+    fn signal(
+        &self,
+        values: &[String],
+        ctx: &Context<'_>,
+        involvement: &mut Option<(Bsn, String)>,
+    ) -> Result<Signal, Rejection> {
+        let raw_bsn = self.required(Target::Bsn, values)?;
+        let shown = |clear: &str| if ctx.reveal { clear.to_string() } else { mask(clear) };
+        let bsn = Bsn::parse(&raw_bsn).map_err(|e| {
+            reject(Code::BsnInvalid, Target::Bsn, format!("{} {e}", shown(&raw_bsn)))
+        })?;
+        let professional_id = self.required(Target::ProfessionalId, values)?;
+        *involvement = Some((bsn, professional_id.clone()));
+
+        let family_name = self.required(Target::FamilyName, values)?;
+        let name_prefix = self.optional(Target::NamePrefix, values)?;
+        let initials = self.optional(Target::Initials, values)?;
+        let given_names = self.optional(Target::GivenNames, values)?;
+        let birth_date = self
+            .date(Target::BirthDate, Code::BirthDateInvalid, values)?
+            .ok_or_else(|| reject(Code::MissingField, Target::BirthDate, "is empty or absent"))?;
+        let gender_text = self
+            .value(Target::Gender, values)?
+            .ok_or_else(|| reject(Code::MissingField, Target::Gender, "is empty or absent and there is no default"))?;
+        let gender = Gender::parse(&gender_text).ok_or_else(|| {
+            reject(Code::GenderInvalid, Target::Gender, format!(
+                "\"{gender_text}\" is not male, female, other or unknown; add a `map` to the mapping"
+            ))
+        })?;
+        let case_ref = self.required(Target::CaseRef, values)?;
+        let start_date = self
+            .date(Target::StartDate, Code::StartDateInvalid, values)?
+            .ok_or_else(|| reject(Code::MissingField, Target::StartDate, "is empty or absent"))?;
+        let mapped_end = self.date(Target::EndDate, Code::EndDateInvalid, values)?;
+
+        if birth_date > start_date {
+            return Err(reject(Code::BirthDateInFuture, Target::BirthDate, format!(
+                "the birth date is after the start date {start_date}"
+            )));
+        }
+        if ctx.rules.too_old_on(birth_date, start_date) {
+            return Err(reject(Code::SubjectTooOld, Target::BirthDate, format!(
+                "the child is {} or older on the start date {start_date}", ctx.rules.age_limit
+            )));
+        }
+        if let Some(end) = mapped_end {
+            if end < start_date {
+                return Err(reject(Code::EndBeforeStart, Target::EndDate, format!(
+                    "the end date {end} is before the start date {start_date}"
+                )));
+            }
+        }
+
+        let looked_up = self
+            .professionals
+            .as_ref()
+            .and_then(|t| t.get(&professional_id))
+            .cloned()
+            .unwrap_or_default();
+        let contact = Contact {
+            name: self.optional(Target::ProfessionalName, values)?.or(looked_up.name),
+            phone: self.optional(Target::ProfessionalPhone, values)?.or(looked_up.phone),
+            email: self.optional(Target::ProfessionalEmail, values)?.or(looked_up.email),
+        };
+        let Some(name) = contact.name else {
+            return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
+                "no name for professional \"{professional_id}\": add them to the professionals file or map professional_name"
+            )));
+        };
+        if contact.phone.is_none() && contact.email.is_none() {
+            return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
+                "no phone or e-mail for professional \"{professional_id}\": the index needs one to put colleagues in touch"
+            )));
+        }
+
+        if (ctx.objected)(&bsn) {
+            return Err(reject(Code::Objection, Target::Bsn, format!(
+                "{} is on the objection list: it is never registered", shown(bsn.as_str())
+            )));
+        }
+
+        let reason = self
+            .optional(Target::WithdrawReason, values)?
+            .and_then(|r| WithdrawReason::parse_from_source(&r));
+        let ended = match (reason, mapped_end) {
+            (Some(r), _) => Some(r),
+            (None, Some(end)) if end <= ctx.today => Some(WithdrawReason::RiskEnded),
+            _ => None,
+        };
+
+        Ok(Signal {
+            subject: Subject {
+                bsn,
+                family_name,
+                name_prefix,
+                initials,
+                given_names,
+                birth_date,
+                gender,
+            },
+            professional: Professional {
+                id: professional_id,
+                name,
+                phone: contact.phone,
+                email: contact.email,
+            },
+            case_ref,
+            start_date,
+            end_date: ctx.rules.capped_end(start_date, mapped_end, birth_date),
+            end_from_source: mapped_end.is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
+            ended,
+        })
+    }
+}

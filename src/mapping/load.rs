@@ -1,0 +1,464 @@
+//! Loading a mapping file: TOML in, a validated `Mapping` out, or an error that
+//! names the file, the line where it can, the key and what to do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    Code, Condition, Contact, DateFormat, FieldRule, Filter, Mapping, MappingTest, Mode, Target,
+};
+use crate::domain::{Gender, WithdrawReason};
+use crate::source::{Format, Key, ReaderSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for MappingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mapping {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ", {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for MappingError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    source: RawSource,
+    fields: BTreeMap<String, Spanned<RawField>>,
+    professionals: Option<RawProfessionals>,
+    #[serde(default)]
+    filter: RawFilter,
+    #[serde(default)]
+    tests: Vec<RawTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    kind: String,
+    mode: Option<String>,
+    encoding: Option<String>,
+    delimiter: Option<String>,
+    record: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfessionals {
+    file: String,
+    delimiter: Option<String>,
+    encoding: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFilter {
+    #[serde(default)]
+    only: Vec<RawCondition>,
+    #[serde(default)]
+    skip: Vec<RawCondition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    from: String,
+    #[serde(rename = "in")]
+    values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    name: String,
+    input: BTreeMap<String, String>,
+    #[serde(default)]
+    expect: BTreeMap<String, String>,
+    expect_rejection: Option<String>,
+    expect_field: Option<String>,
+    #[serde(default)]
+    expect_skipped: bool,
+}
+
+/// A field is either a source expression (`bsn = "BSN"`) or a rule table.
+enum RawField {
+    Column(String),
+    Rule(RawRule),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    from: Option<String>,
+    #[serde(default)]
+    optional: bool,
+    date: Option<OneOrMany>,
+    map: Option<BTreeMap<String, String>>,
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a source expression (\"Header\") or a table { from = ..., ... }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawField, E> {
+                Ok(RawField::Column(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawField, A::Error> {
+                RawRule::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawField::Rule)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    keys: Vec<Key>,
+}
+
+impl Loader<'_> {
+    fn err(&self, span: Option<std::ops::Range<usize>>, key: &str, message: impl Into<String>) -> MappingError {
+        MappingError {
+            path: self.path.to_path_buf(),
+            line: span.map(|s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The reader slot for a source expression, added on first use.
+    fn slot(&mut self, expr: &str, required: bool) -> usize {
+        if let Some(i) = self.keys.iter().position(|k| k.expr == expr) {
+            self.keys[i].required |= required;
+            return i;
+        }
+        self.keys.push(Key {
+            expr: expr.to_string(),
+            required,
+        });
+        self.keys.len() - 1
+    }
+}
+
+/// Loads and validates the mapping at `path`.
+pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+    let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+        path: path.to_path_buf(),
+        line: None,
+        key: String::new(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    let raw: RawMapping = toml::from_str(&text).map_err(|e| MappingError {
+        path: path.to_path_buf(),
+        line: e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        key: String::new(),
+        message: e.message().to_string(),
+    })?;
+    let mut l = Loader {
+        path,
+        text: &text,
+        keys: Vec::new(),
+    };
+    let src = &raw.source;
+    if src.name.trim().is_empty() || src.name.contains(['/', '\\']) {
+        return Err(l.err(None, "[source] name", "must be a non-empty name without slashes"));
+    }
+    let mode = match src.mode.as_deref().unwrap_or("snapshot") {
+        "snapshot" => Mode::Snapshot,
+        "delta" => Mode::Delta,
+        other => return Err(l.err(None, "[source] mode", format!("\"{other}\" is not a mode: use \"snapshot\" or \"delta\""))),
+    };
+    let encoding = parse_encoding(src.encoding.as_deref())
+        .ok_or_else(|| l.err(None, "[source] encoding", "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\""))?;
+    let format = match src.kind.as_str() {
+        "csv" => {
+            if src.record.is_some() {
+                return Err(l.err(None, "[source] record", "is for XML sources; a CSV record is a line"));
+            }
+            Format::Csv {
+                delimiter: parse_delimiter(src.delimiter.as_deref().unwrap_or(","))
+                    .ok_or_else(|| l.err(None, "[source] delimiter", "must be one ASCII character, or \"tab\""))?,
+            }
+        }
+        "xml" => {
+            let record = src.record.as_deref().unwrap_or("").trim_matches('/');
+            if record.is_empty() {
+                return Err(l.err(None, "[source] record", "an XML source needs the element path of one record, e.g. \"Export/Dossiers/Dossier\""));
+            }
+            if src.delimiter.is_some() {
+                return Err(l.err(None, "[source] delimiter", "is for CSV sources"));
+            }
+            Format::Xml {
+                record: record.split('/').map(|s| s.rsplit(':').next().unwrap_or(s).to_string()).collect(),
+            }
+        }
+        "http-json" | "fhir" => {
+            return Err(l.err(None, "[source] kind", format!("\"{}\" sources are not supported by this version of visync yet; use \"csv\" or \"xml\"", src.kind)))
+        }
+        other => return Err(l.err(None, "[source] kind", format!("\"{other}\" is not a source kind: use \"csv\" or \"xml\""))),
+    };
+
+    let mut fields: Vec<Option<FieldRule>> = vec![None; Target::ALL.len()];
+    for (name, spanned) in &raw.fields {
+        let span = Some(spanned.span());
+        let key = format!("[fields] {name}");
+        let Some(target) = Target::from_name(name) else {
+            let all: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+            return Err(l.err(span, &key, format!(
+                "is not a signal field; a mapping can fill only: {}", all.join(" ")
+            )));
+        };
+        let rule = field_rule(&mut l, target, spanned.get_ref(), span.clone(), &key)?;
+        fields[target as usize] = Some(rule);
+    }
+    for t in Target::ALL {
+        if (t.is_essential() || t == Target::Gender) && fields[t as usize].is_none() {
+            let hint = if t == Target::Gender { " (use gender = { default = \"unknown\" } if the export has none)" } else { "" };
+            return Err(l.err(None, &format!("[fields] {}", t.name()), format!("is missing: every mapping must fill it{hint}")));
+        }
+    }
+
+    let professionals = match &raw.professionals {
+        Some(p) => Some(load_professionals(&l, p, encoding)?),
+        None => None,
+    };
+
+    let mut filter = Filter::default();
+    for (list, raws, label) in [(&mut filter.only, &raw.filter.only, "only"), (&mut filter.skip, &raw.filter.skip, "skip")] {
+        for c in raws {
+            list.push(Condition {
+                slot: l.slot(&c.from, true),
+                from: c.from.clone(),
+                values: c.values.iter().map(|v| v.trim().to_string()).collect(),
+            });
+            let _ = label;
+        }
+    }
+
+    let mut tests = Vec::new();
+    for (i, t) in raw.tests.iter().enumerate() {
+        tests.push(test_case(&l, i, t)?);
+    }
+
+    Ok(Mapping {
+        path: path.to_path_buf(),
+        name: src.name.clone(),
+        mode,
+        reader: ReaderSpec {
+            format,
+            encoding,
+            keys: l.keys,
+        },
+        fields,
+        professionals,
+        filter,
+        tests,
+    })
+}
+
+fn field_rule(
+    l: &mut Loader<'_>,
+    target: Target,
+    raw: &RawField,
+    span: Option<std::ops::Range<usize>>,
+    key: &str,
+) -> Result<FieldRule, MappingError> {
+    let (from, optional, date, map, default) = match raw {
+        RawField::Column(c) => (Some(c.clone()), false, None, None, None),
+        RawField::Rule(r) => (r.from.clone(), r.optional, r.date.as_ref(), r.map.clone(), r.default.clone()),
+    };
+    if from.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        return Err(l.err(span, key, "names an empty source expression"));
+    }
+    if from.is_none() && default.is_none() {
+        return Err(l.err(span, key, "needs `from` (the source column or path), or a constant `default`"));
+    }
+    if optional && target.is_essential() {
+        return Err(l.err(span, key, "cannot be optional: the index requires it"));
+    }
+    if date.is_some() && !target.is_date() {
+        return Err(l.err(span, key, "has `date`, but is not a date field"));
+    }
+    let patterns: Vec<String> = match date {
+        Some(OneOrMany::One(p)) => vec![p.clone()],
+        Some(OneOrMany::Many(ps)) => ps.clone(),
+        None if target.is_date() => vec!["%Y-%m-%d".to_string()],
+        None => vec![],
+    };
+    let mut formats = Vec::new();
+    for p in patterns {
+        formats.push(date_format(&p).ok_or_else(|| l.err(span.clone(), key, format!(
+            "date format \"{p}\" is not a full date format (use strftime codes such as \"%d-%m-%Y\")"
+        )))?);
+    }
+    // The values a mapping produces for enumerated fields must be valid ones.
+    let check = |v: &str| -> Result<(), MappingError> {
+        match target {
+            Target::Gender if Gender::parse(v).is_none() => Err(l.err(span.clone(), key, format!(
+                "maps to \"{v}\", which is not a gender: use male, female, other or unknown"
+            ))),
+            Target::WithdrawReason if WithdrawReason::parse_from_source(v).is_none() => Err(l.err(span.clone(), key, format!(
+                "maps to \"{v}\", which is not a reason: use risk_ended, unjustified or deceased"
+            ))),
+            _ => Ok(()),
+        }
+    };
+    for v in map.iter().flat_map(|m| m.values()).chain(default.iter()) {
+        check(v)?;
+    }
+    let required_column = !optional && default.is_none();
+    let slot = from.as_deref().map(|f| l.slot(f, required_column));
+    Ok(FieldRule {
+        slot,
+        from,
+        optional,
+        formats,
+        map: map.map(|m| m.into_iter().map(|(k, v)| (k.trim().to_string(), v)).collect::<HashMap<_, _>>()),
+        default,
+    })
+}
+
+/// Compiles a strftime pattern, and checks that it yields a whole date.
+fn date_format(pattern: &str) -> Option<DateFormat> {
+    let items: Vec<Item<'static>> = StrftimeItems::new(pattern).parse_to_owned().ok()?;
+    let probe = NaiveDate::from_ymd_opt(2012, 3, 4)?;
+    let text = probe.format_with_items(items.iter()).to_string();
+    let f = DateFormat {
+        pattern: pattern.to_string(),
+        items,
+    };
+    (f.parse(&text) == Some(probe)).then_some(f)
+}
+
+impl DateFormat {
+    pub fn parse(&self, s: &str) -> Option<NaiveDate> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
+        parsed.to_naive_date().ok()
+    }
+}
+
+fn parse_encoding(label: Option<&str>) -> Option<&'static encoding_rs::Encoding> {
+    match label.unwrap_or("utf-8").to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" => Some(encoding_rs::UTF_8),
+        // encoding_rs follows WHATWG: ISO-8859-1 is decoded as its superset
+        // Windows-1252, which is what such exports really contain.
+        "windows-1252" | "cp1252" | "iso-8859-1" | "latin1" => Some(encoding_rs::WINDOWS_1252),
+        _ => None,
+    }
+}
+
+fn parse_delimiter(s: &str) -> Option<u8> {
+    match s {
+        "tab" | "\t" => Some(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Some(s.as_bytes()[0]),
+        _ => None,
+    }
+}
+
+fn load_professionals(
+    l: &Loader<'_>,
+    raw: &RawProfessionals,
+    default_encoding: &'static encoding_rs::Encoding,
+) -> Result<HashMap<String, Contact>, MappingError> {
+    let key = "[professionals] file";
+    let dir = l.path.parent().unwrap_or(Path::new("."));
+    let file = dir.join(&raw.file);
+    let encoding = match raw.encoding.as_deref() {
+        Some(e) => parse_encoding(Some(e)).ok_or_else(|| l.err(None, "[professionals] encoding", "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\""))?,
+        None => default_encoding,
+    };
+    let delimiter = parse_delimiter(raw.delimiter.as_deref().unwrap_or(";"))
+        .ok_or_else(|| l.err(None, "[professionals] delimiter", "must be one ASCII character, or \"tab\""))?;
+    let bytes = std::fs::read(&file).map_err(|e| l.err(None, key, format!("cannot read {}: {e}", file.display())))?;
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(&bytes);
+    let (text, _, bad) = encoding.decode(bytes);
+    if bad {
+        return Err(l.err(None, key, format!("{} is not valid {}", file.display(), encoding.name())));
+    }
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(id), Some(name)) = (col("id"), col("name")) else {
+        return Err(l.err(None, key, format!("{} needs a header with the columns id, name, phone and email", file.display())));
+    };
+    let (phone, email) = (col("phone"), col("email"));
+    let mut table = HashMap::new();
+    for row in rdr.records() {
+        let row = row.map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?;
+        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        if let Some(id) = get(Some(id)) {
+            table.insert(id, Contact { name: get(Some(name)), phone: get(phone), email: get(email) });
+        }
+    }
+    Ok(table)
+}
+
+fn test_case(l: &Loader<'_>, i: usize, t: &RawTest) -> Result<MappingTest, MappingError> {
+    let key = format!("[[tests]] #{} \"{}\"", i + 1, t.name);
+    let mut expect = Vec::new();
+    for (k, v) in &t.expect {
+        let target = Target::from_name(k).ok_or_else(|| l.err(None, &key, format!("expect names \"{k}\", which is not a signal field")))?;
+        expect.push((target, v.clone()));
+    }
+    let expect_rejection = match &t.expect_rejection {
+        Some(c) => {
+            let code = Code::parse(c).ok_or_else(|| l.err(None, &key, format!("expect_rejection \"{c}\" is not a rejection code")))?;
+            let field = match &t.expect_field {
+                Some(f) => Some(Target::from_name(f).ok_or_else(|| l.err(None, &key, format!("expect_field \"{f}\" is not a signal field")))?),
+                None => None,
+            };
+            Some((code, field))
+        }
+        None => None,
+    };
+    if expect_rejection.is_some() as u8 + t.expect_skipped as u8 + (!expect.is_empty()) as u8 > 1 {
+        return Err(l.err(None, &key, "give one of expect, expect_rejection or expect_skipped"));
+    }
+    Ok(MappingTest {
+        name: t.name.clone(),
+        input: t.input.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        expect,
+        expect_rejection,
+        expect_skipped: t.expect_skipped,
+    })
+}

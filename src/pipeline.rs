@@ -1,0 +1,108 @@
+//! The pipeline from one export file to a desired state: read (streamed), map,
+//! validate, deduplicate. Shared by the dry run and the real run, so that
+//! `check` is the real pipeline minus side effects, not a second one.
+
+use crate::domain::{Signal, SubjectHasher};
+use crate::mapping::{Code, Context, Mapping, Outcome, Target};
+use crate::plan::{Desired, InvolvementKey, Wanted};
+use crate::source::{FileReader, Location, RawRecord, ReadError};
+
+/// A record that did not become a signal, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRejection {
+    pub location: Location,
+    pub code: Code,
+    pub field: Option<Target>,
+    pub message: String,
+}
+
+/// What one readable file gave.
+pub struct FileOutcome<T> {
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub rejections: Vec<RecordRejection>,
+    pub desired: Desired<T>,
+}
+
+/// The key a signal is known by in local state.
+pub fn involvement_key(hasher: &SubjectHasher, signal: &Signal) -> InvolvementKey {
+    InvolvementKey {
+        subject: hasher.key(&signal.subject.bsn),
+        professional: signal.professional.id.as_str().into(),
+    }
+}
+
+pub fn wanted(signal: &Signal, location: Location, ctx: &Context<'_>) -> Wanted {
+    Wanted {
+        content: signal.content_hash(),
+        location,
+        end_date: signal.end_date,
+        end_from_source: signal.end_from_source,
+        last_day: ctx.rules.last_day(signal.subject.birth_date),
+        ended: signal.ended,
+    }
+}
+
+/// Reads every record of one file into a desired state. A `ReadError` means
+/// the file as a whole is unusable: none of its records may be acted on (a
+/// truncated snapshot must not withdraw what it lost).
+pub fn read_file<T>(
+    mapping: &Mapping,
+    mut reader: FileReader,
+    ctx: &Context<'_>,
+    hasher: &SubjectHasher,
+    mut payload: impl FnMut(&Signal, &Wanted) -> T,
+) -> Result<FileOutcome<T>, ReadError> {
+    let mut out = FileOutcome {
+        records: 0,
+        accepted: 0,
+        rejected: 0,
+        skipped: 0,
+        rejections: Vec::new(),
+        desired: Desired::new(mapping.mode),
+    };
+    let mut rec = RawRecord::default();
+    while reader.next_record(&mut rec)? {
+        out.records += 1;
+        let location = rec.location.unwrap_or(Location::Record(out.records));
+        match mapping.apply(&rec.values, ctx) {
+            Outcome::Signal(signal) => {
+                out.accepted += 1;
+                let w = wanted(&signal, location, ctx);
+                let p = payload(&signal, &w);
+                out.desired.offer(involvement_key(hasher, &signal), w, p);
+            }
+            Outcome::Skipped => out.skipped += 1,
+            Outcome::Rejected(r) => {
+                out.rejected += 1;
+                if let Some((bsn, professional)) = &r.involvement {
+                    out.desired.note_present(InvolvementKey {
+                        subject: hasher.key(bsn),
+                        professional: professional.as_str().into(),
+                    });
+                }
+                out.rejections.push(RecordRejection {
+                    location,
+                    code: r.code,
+                    field: r.field,
+                    message: r.message,
+                });
+            }
+        }
+    }
+    let duplicates = out.desired.duplicates().len() as u64;
+    out.accepted -= duplicates;
+    out.rejected += duplicates;
+    for &location in out.desired.duplicates() {
+        out.rejections.push(RecordRejection {
+            location,
+            code: Code::DuplicateRecord,
+            field: None,
+            message: "the same child and professional are listed more than once in this file with different data; list each involvement once".into(),
+        });
+    }
+    out.rejections.sort_by_key(|r| r.location);
+    Ok(out)
+}

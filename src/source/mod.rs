@@ -1,0 +1,176 @@
+//! Sources: where records come from. This module owns reading export files
+//! (streamed, one record at a time) and finding the files waiting in a drop
+//! folder. It knows nothing of mappings or signals: a reader is told which keys
+//! (CSV headers, XML paths) to extract and extracts only those, so nothing else
+//! in an export ever reaches the rest of the program.
+//!
+//! A reader never fails for one bad record; it fails as a whole (`ReadError`)
+//! only when the file cannot be read as the kind of export it claims to be.
+
+mod csv;
+mod folder;
+mod guard;
+mod xml;
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+pub use folder::{is_ignored_name, waiting_files};
+
+/// Where a record stands in its file, as the report shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Location {
+    /// The physical line a CSV record starts on (the header is line 1).
+    Line(u64),
+    /// The 1-based number of an XML or API record.
+    Record(u64),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Record(n) => write!(f, "record {n}"),
+        }
+    }
+}
+
+/// One record: the values of the requested keys, by slot. An empty string is an
+/// absent value. The buffer is reused from record to record.
+#[derive(Debug, Default, Clone)]
+pub struct RawRecord {
+    pub location: Option<Location>,
+    pub values: Vec<String>,
+}
+
+/// The file formats a reader understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Csv { delimiter: u8 },
+    /// `record`: the element path of one record from the root, by local names.
+    Xml { record: Vec<String> },
+}
+
+/// What to read and which keys to extract.
+#[derive(Debug, Clone)]
+pub struct ReaderSpec {
+    pub format: Format,
+    pub encoding: &'static encoding_rs::Encoding,
+    pub keys: Vec<Key>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// A CSV header, or an XML path relative to the record (`Client/BSN`, `@id`).
+    pub expr: String,
+    /// A CSV file whose header lacks this column is rejected as a whole: every
+    /// record would fail on it, which is a mapping or export problem.
+    pub required: bool,
+}
+
+/// Why a whole file cannot be read. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("is empty: there is no header line")]
+    Empty,
+    #[error("looks binary (it contains a NUL byte near byte {offset}): is this really an export?")]
+    Binary { offset: u64 },
+    #[error("starts with a UTF-16 byte-order mark: export as UTF-8 or Windows-1252")]
+    Utf16,
+    #[error("has more than {limit} bytes without a {what} near byte {offset}: the file is corrupt or not an export of this kind")]
+    RunTooLong {
+        limit: usize,
+        what: &'static str,
+        offset: u64,
+    },
+    #[error("{location} is not valid UTF-8: if the export is Windows-1252, set encoding = \"windows-1252\" in the mapping")]
+    Encoding { location: Location },
+    #[error("has no column \"{column}\" (required by the mapping) in its header on line 1; the header has: {found}")]
+    MissingColumn { column: String, found: String },
+    #[error("{location}: {message}")]
+    Csv { location: Location, message: String },
+    #[error("has a DOCTYPE declaration: visync never processes DTDs or entities; export without one")]
+    Doctype,
+    #[error("is not well-formed XML near byte {offset} (after record {after}): {message}")]
+    Xml {
+        offset: u64,
+        after: u64,
+        message: String,
+    },
+    #[error("ends inside <{element}> after record {after}: the file is truncated")]
+    Truncated { element: String, after: u64 },
+    #[error("has root element <{found}>, but the mapping's record path starts with <{expected}>")]
+    WrongRoot { found: String, expected: String },
+    #[error("uses the entity &{name}; in record {record}: only the five XML entities and character references are allowed")]
+    Entity { name: String, record: u64 },
+    #[error("nests elements deeper than {0} levels: not an export this mapping can read")]
+    TooDeep(usize),
+    #[error("{location} has a value of more than {limit} bytes for \"{key}\": the file is corrupt or the mapping points at the wrong element")]
+    ValueTooLong {
+        location: Location,
+        key: String,
+        limit: usize,
+    },
+}
+
+/// The longest value a record may carry for one key. Real values are names and
+/// dates; anything longer means the file or the mapping is wrong.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// A streaming reader over one export file.
+pub enum FileReader {
+    Csv(Box<csv::CsvRecords>),
+    Xml(Box<xml::XmlRecords>),
+}
+
+impl FileReader {
+    pub fn open(path: &Path, spec: &ReaderSpec) -> Result<FileReader, ReadError> {
+        let file = std::fs::File::open(path)?;
+        FileReader::from_reader(Box::new(file), spec)
+    }
+
+    pub fn from_reader(input: Box<dyn Read>, spec: &ReaderSpec) -> Result<FileReader, ReadError> {
+        Ok(match &spec.format {
+            Format::Csv { delimiter } => FileReader::Csv(Box::new(csv::CsvRecords::new(
+                input,
+                *delimiter,
+                spec.encoding,
+                &spec.keys,
+            )?)),
+            Format::Xml { record } => FileReader::Xml(Box::new(xml::XmlRecords::new(
+                input,
+                record.clone(),
+                spec.encoding,
+                &spec.keys,
+            ))),
+        })
+    }
+
+    /// Fills `rec` with the next record; `Ok(false)` at the end of the file.
+    pub fn next_record(&mut self, rec: &mut RawRecord) -> Result<bool, ReadError> {
+        match self {
+            FileReader::Csv(r) => r.next_record(rec),
+            FileReader::Xml(r) => r.next_record(rec),
+        }
+    }
+}
+
+/// Decodes one value in the file's encoding into `out` (cleared first).
+/// `Err(())` means the bytes are not valid UTF-8 where UTF-8 was declared.
+fn decode_into(
+    bytes: &[u8],
+    encoding: &'static encoding_rs::Encoding,
+    out: &mut String,
+) -> Result<(), ()> {
+    out.clear();
+    if encoding == encoding_rs::UTF_8 {
+        out.push_str(std::str::from_utf8(bytes).map_err(|_| ())?);
+    } else {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        out.push_str(&text);
+    }
+    Ok(())
+}
