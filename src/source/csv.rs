@@ -66,20 +66,16 @@ impl CsvRecords {
             })?;
             names.push(name.trim().to_string());
         }
-        let mut columns = Vec::with_capacity(keys.len());
-        for key in keys {
-            let col = names.iter().position(|n| *n == key.expr);
-            if col.is_none() && key.required {
-                return Err(ReadError::MissingColumn {
-                    column: key.expr.clone(),
-                    found: names
-                        .iter()
-                        .map(|n| format!("\"{n}\""))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-            columns.push(col);
+        let quoted = |names: &mut dyn Iterator<Item = &String>| {
+            names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        };
+        let columns: Vec<Option<usize>> = keys.iter().map(|k| names.iter().position(|n| *n == k.expr)).collect();
+        let mut missing = keys.iter().zip(&columns).filter(|(k, c)| k.required && c.is_none()).map(|(k, _)| &k.expr).peekable();
+        if missing.peek().is_some() {
+            return Err(ReadError::MissingColumn {
+                columns: quoted(&mut missing),
+                found: quoted(&mut names.iter()),
+            });
         }
         Ok(CsvRecords {
             reader,

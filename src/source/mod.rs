@@ -88,8 +88,8 @@ pub enum ReadError {
     },
     #[error("{location} is not valid UTF-8: if the export is Windows-1252, set encoding = \"windows-1252\" in the mapping")]
     Encoding { location: Location },
-    #[error("has no column \"{column}\" (required by the mapping) in its header on line 1; the header has: {found}")]
-    MissingColumn { column: String, found: String },
+    #[error("has no column {columns} (required by the mapping) in its header on line 1; the header has: {found}")]
+    MissingColumn { columns: String, found: String },
     #[error("{location}: {message}")]
     Csv { location: Location, message: String },
     #[error("has a DOCTYPE declaration: visync never processes DTDs or entities; export without one")]
