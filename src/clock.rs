@@ -44,7 +44,10 @@ mod tests {
     fn today_is_amsterdam_time() {
         // 23:30 UTC on 31 December is already New Year's Day in Amsterdam.
         let t = Utc.with_ymd_and_hms(2026, 12, 31, 23, 30, 0).unwrap();
-        assert_eq!(Clock::Fixed(t).today(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        assert_eq!(
+            Clock::Fixed(t).today(),
+            NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
+        );
         let d = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
         assert_eq!(Clock::on(d).today(), d);
     }

@@ -19,14 +19,20 @@ fn the_samples_report_matches_the_spec_schema() {
     let r = run.json();
     let caseflow = &r["sources"][0];
     assert_eq!(caseflow["name"], "caseflow");
-    assert_eq!(caseflow["files"], serde_json::json!(["export-20261128.csv"]));
+    assert_eq!(
+        caseflow["files"],
+        serde_json::json!(["export-20261128.csv"])
+    );
     assert_eq!(caseflow["records"], 15);
     assert_eq!(caseflow["accepted"], 4);
     assert_eq!(caseflow["rejected"], 9);
     assert_eq!(caseflow["skipped"], 2);
     let jeugdnet = &r["sources"][1];
     assert_eq!(jeugdnet["name"], "jeugdnet");
-    assert_eq!((jeugdnet["records"].as_u64(), jeugdnet["accepted"].as_u64()), (Some(5), Some(2)));
+    assert_eq!(
+        (jeugdnet["records"].as_u64(), jeugdnet["accepted"].as_u64()),
+        (Some(5), Some(2))
+    );
     let first = &r["rejections"][0];
     assert_eq!(first["source"], "caseflow");
     assert_eq!(first["file"], "export-20261128.csv");
@@ -34,12 +40,20 @@ fn the_samples_report_matches_the_spec_schema() {
     assert_eq!(first["field"], "bsn");
     assert_eq!(first["code"], "bsn_invalid");
     assert_eq!(first["message"], "*****0083 fails the 11-proof");
-    let xml = r["rejections"].as_array().unwrap().iter().find(|x| x["source"] == "jeugdnet").unwrap();
+    let xml = r["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["source"] == "jeugdnet")
+        .unwrap();
     assert_eq!(xml["location"], "record 4");
     assert_eq!(xml["code"], "gender_invalid");
     // Four CSV signals and one XML registration; the closed JeugdNet case was
     // never sent, so it needs nothing.
-    assert_eq!(r["plan"], serde_json::json!({"register": 5, "update": 0, "withdraw": 0, "renew": 0, "unchanged": 1, "held": 0}));
+    assert_eq!(
+        r["plan"],
+        serde_json::json!({"register": 5, "update": 0, "withdraw": 0, "renew": 0, "unchanged": 1, "held": 0})
+    );
     // A dry run changes nothing: no state, no moved files.
     assert_eq!(tree(&repo().join("samples")), before);
     assert!(!repo().join("samples/state").exists());
@@ -49,25 +63,50 @@ fn the_samples_report_matches_the_spec_schema() {
 fn bsns_are_masked_unless_revealed() {
     let text = visync(&["check", "-c", &samples()]);
     assert_eq!(text.code, 1);
-    assert!(text.stdout.contains("*****0083 fails the 11-proof"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("*****0083 fails the 11-proof"),
+        "{}",
+        text.stdout
+    );
     for clear in ["999990083", "999990019", "999990020"] {
-        assert!(!text.stdout.contains(clear), "{clear} in clear:\n{}", text.stdout);
-        assert!(!text.stderr.contains(clear), "{clear} in the log:\n{}", text.stderr);
+        assert!(
+            !text.stdout.contains(clear),
+            "{clear} in clear:\n{}",
+            text.stdout
+        );
+        assert!(
+            !text.stderr.contains(clear),
+            "{clear} in the log:\n{}",
+            text.stderr
+        );
     }
     let revealed = visync(&["check", "-c", &samples(), "--reveal"]);
-    assert!(revealed.stdout.contains("999990083 fails the 11-proof"), "{}", revealed.stdout);
+    assert!(
+        revealed.stdout.contains("999990083 fails the 11-proof"),
+        "{}",
+        revealed.stdout
+    );
 }
 
 #[test]
 fn the_shipped_mapping_tests_pass() {
     let run = visync(&["check", "-c", &samples(), "--mapping-tests"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("caseflow: 6 tests, 0 failed"), "{}", run.stdout);
-    assert!(run.stdout.contains("jeugdnet: 3 tests, 0 failed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("caseflow: 6 tests, 0 failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("jeugdnet: 3 tests, 0 failed"),
+        "{}",
+        run.stdout
+    );
 }
 
 fn copy_mapping(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo().join("tests/fixtures/cases/csv-codes/mapping.toml")).unwrap();
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/cases/csv-codes/mapping.toml"))
+        .unwrap();
     let path = dir.join("mapping.toml");
     std::fs::write(&path, format!("{text}{extra}")).unwrap();
     path
@@ -83,35 +122,63 @@ fn a_failing_mapping_test_names_itself_and_exits_1() {
     let cfg = config_for(tmp.path(), &mapping, None);
     let run = visync(&["check", "-c", cfg.to_str().unwrap(), "--mapping-tests"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("[wrong gender]: gender: expected \"male\", got \"female\""), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("[wrong gender]: gender: expected \"male\", got \"female\""),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn config_errors_name_the_file_line_and_key_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("visync.toml");
-    std::fs::write(&cfg, "[organisation]\ncode = \"1\"\nname = \"x\"\n[index]\nbatch_sise = 10\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[organisation]\ncode = \"1\"\nname = \"x\"\n[index]\nbatch_sise = 10\n",
+    )
+    .unwrap();
     let run = visync(&["check", "-c", cfg.to_str().unwrap()]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains(&format!("config {}, line 5", cfg.display())), "{}", run.stderr);
-    assert!(run.stderr.contains("unknown field `batch_sise`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("config {}, line 5", cfg.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("unknown field `batch_sise`"),
+        "{}",
+        run.stderr
+    );
 
     let missing = visync(&["check", "-c", "/nonexistent/visync.toml"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("/nonexistent/visync.toml"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("/nonexistent/visync.toml"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
 fn mapping_errors_name_the_file_line_and_key_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let mapping = copy_mapping(tmp.path(), "");
-    let text = std::fs::read_to_string(&mapping).unwrap().replace("case_ref = \"dossier\"", "case_ref = \"dossier\"\nreason = \"Hulpvraag\"");
+    let text = std::fs::read_to_string(&mapping).unwrap().replace(
+        "case_ref = \"dossier\"",
+        "case_ref = \"dossier\"\nreason = \"Hulpvraag\"",
+    );
     std::fs::write(&mapping, text).unwrap();
     let cfg = config_for(tmp.path(), &mapping, None);
     let run = visync(&["check", "-c", cfg.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains(&format!("mapping {}, line 15, [fields] reason: is not a signal field", mapping.display())),
+        run.stderr.contains(&format!(
+            "mapping {}, line 15, [fields] reason: is not a signal field",
+            mapping.display()
+        )),
         "{}",
         run.stderr
     );
@@ -120,7 +187,10 @@ fn mapping_errors_name_the_file_line_and_key_and_exit_2() {
 #[test]
 fn environment_overrides_apply_and_are_checked() {
     // A region with an age limit of 12: the samples' older children are refused.
-    let run = visync_env(&["check", "-c", &samples(), "--json"], &[("VISYNC_RULES__AGE_LIMIT", "12")]);
+    let run = visync_env(
+        &["check", "-c", &samples(), "--json"],
+        &[("VISYNC_RULES__AGE_LIMIT", "12")],
+    );
     let too_old = run.json()["rejections"]
         .as_array()
         .unwrap()
@@ -128,9 +198,17 @@ fn environment_overrides_apply_and_are_checked() {
         .filter(|r| r["code"] == "subject_too_old")
         .count();
     assert!(too_old >= 3, "{}", run.stdout);
-    let bad = visync_env(&["check", "-c", &samples()], &[("VISYNC_INDEX__BATCH_SIZE", "900")]);
+    let bad = visync_env(
+        &["check", "-c", &samples()],
+        &[("VISYNC_INDEX__BATCH_SIZE", "900")],
+    );
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("[index] batch_size: 900 is outside 1..=500"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("[index] batch_size: 900 is outside 1..=500"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -139,16 +217,27 @@ fn a_bad_file_never_stops_the_others() {
     let watch = tmp.path().join("in");
     std::fs::create_dir(&watch).unwrap();
     let cases = repo().join("tests/fixtures/cases");
-    std::fs::copy(cases.join("csv-binary/input.csv"), watch.join("a-binary.csv")).unwrap();
+    std::fs::copy(
+        cases.join("csv-binary/input.csv"),
+        watch.join("a-binary.csv"),
+    )
+    .unwrap();
     std::fs::copy(cases.join("csv-codes/input.csv"), watch.join("b-good.csv")).unwrap();
     std::fs::write(watch.join("c-partial.csv.part"), "half").unwrap();
     std::fs::write(watch.join(".hidden.csv"), "x").unwrap();
-    let cfg = config_for(tmp.path(), &cases.join("csv-codes/mapping.toml"), Some(&watch));
+    let cfg = config_for(
+        tmp.path(),
+        &cases.join("csv-codes/mapping.toml"),
+        Some(&watch),
+    );
     let before = tree(tmp.path());
     let run = visync(&["check", "-c", cfg.to_str().unwrap(), "--json"]);
     assert_eq!(run.code, 2, "an unreadable file exits 2");
     let r = run.json();
-    assert_eq!(r["sources"][0]["files"], serde_json::json!(["a-binary.csv", "b-good.csv"]));
+    assert_eq!(
+        r["sources"][0]["files"],
+        serde_json::json!(["a-binary.csv", "b-good.csv"])
+    );
     assert_eq!(r["sources"][0]["records"], 17);
     assert_eq!(r["file_errors"][0]["file"], "a-binary.csv");
     assert_eq!(r["plan"]["register"], 2);
@@ -167,7 +256,11 @@ fn successive_snapshots_plan_like_the_run_and_a_big_drop_is_held() {
     let lines: Vec<&str> = full.lines().collect();
     std::fs::write(watch.join("1.csv"), full.as_bytes()).unwrap();
     std::fs::write(watch.join("2.csv"), format!("{}\n{}\n", lines[0], lines[1])).unwrap();
-    let cfg = config_for(tmp.path(), &cases.join("csv-codes/mapping.toml"), Some(&watch));
+    let cfg = config_for(
+        tmp.path(),
+        &cases.join("csv-codes/mapping.toml"),
+        Some(&watch),
+    );
     let run = visync(&["check", "-c", cfg.to_str().unwrap(), "--json"]);
     let plan = &run.json()["plan"];
     assert_eq!(plan["register"], 2);
@@ -175,7 +268,12 @@ fn successive_snapshots_plan_like_the_run_and_a_big_drop_is_held() {
     assert_eq!(plan["withdraw"], 1);
     assert_eq!(plan["held"], 1);
     let text = visync(&["check", "-c", cfg.to_str().unwrap()]);
-    assert!(text.stdout.contains("held: 1 withdrawals exceed [policy] max_withdraw_fraction"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("held: 1 withdrawals exceed [policy] max_withdraw_fraction"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -183,7 +281,11 @@ fn files_and_sources_are_chosen_on_the_command_line() {
     let one = repo().join("samples/jeugdnet/export-20261128-0200.xml");
     let run = visync(&["check", "-c", &samples(), "--json", one.to_str().unwrap()]);
     let r = run.json();
-    assert_eq!(r["sources"].as_array().unwrap().len(), 1, "only the source whose folder holds the file");
+    assert_eq!(
+        r["sources"].as_array().unwrap().len(),
+        1,
+        "only the source whose folder holds the file"
+    );
     assert_eq!(r["sources"][0]["name"], "jeugdnet");
 
     let only = visync(&["check", "-c", &samples(), "--json", "--source", "caseflow"]);
@@ -191,7 +293,11 @@ fn files_and_sources_are_chosen_on_the_command_line() {
 
     let unknown = visync(&["check", "-c", &samples(), "--source", "nope"]);
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("no source is named \"nope\""), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no source is named \"nope\""),
+        "{}",
+        unknown.stderr
+    );
 
     let stray = visync(&["check", "-c", &samples(), "/tmp/elsewhere.csv"]);
     assert_eq!(stray.code, 2);

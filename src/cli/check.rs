@@ -82,7 +82,10 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
     report.exit_code()
 }
 
-fn load_sources<'c>(cfg: &'c Config, only: Option<&str>) -> Result<Vec<(&'c SourceConfig, Mapping)>, String> {
+fn load_sources<'c>(
+    cfg: &'c Config,
+    only: Option<&str>,
+) -> Result<Vec<(&'c SourceConfig, Mapping)>, String> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for s in &cfg.sources {
@@ -108,24 +111,37 @@ fn load_sources<'c>(cfg: &'c Config, only: Option<&str>) -> Result<Vec<(&'c Sour
     if let Some(name) = only {
         sources.retain(|(_, m)| m.name == name);
         if sources.is_empty() {
-            return Err(format!("config {}: no source is named \"{name}\"", cfg.path.display()));
+            return Err(format!(
+                "config {}: no source is named \"{name}\"",
+                cfg.path.display()
+            ));
         }
     }
     if sources.is_empty() {
-        return Err(format!("config {}: there are no [[sources]]", cfg.path.display()));
+        return Err(format!(
+            "config {}: there are no [[sources]]",
+            cfg.path.display()
+        ));
     }
     Ok(sources)
 }
 
 /// Decides which files each source reads: the files given (each to the source
 /// whose drop folder holds it, or the only or chosen source), or what waits.
-fn assign_files(sources: &[(&SourceConfig, Mapping)], files: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String> {
+fn assign_files(
+    sources: &[(&SourceConfig, Mapping)],
+    files: &[PathBuf],
+) -> Result<Vec<Vec<PathBuf>>, String> {
     let mut work = vec![Vec::new(); sources.len()];
     if files.is_empty() {
         for (i, (s, m)) in sources.iter().enumerate() {
             if let Some(dir) = &s.watch {
                 work[i] = waiting_files(dir).map_err(|e| {
-                    format!("source \"{}\": cannot list the drop folder {}: {e}", m.name, dir.display())
+                    format!(
+                        "source \"{}\": cannot list the drop folder {}: {e}",
+                        m.name,
+                        dir.display()
+                    )
                 })?;
             }
         }
@@ -163,7 +179,10 @@ fn check_source(
     // plan as the real run would take them.
     let mut state: HashMap<InvolvementKey, Stored> = HashMap::new();
     for path in files {
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         source.files.push(name.clone());
         let outcome = FileReader::open(path, &mapping.reader).and_then(|reader| {
             pipeline::read_file(mapping, reader, ctx, hasher, |_, w| Stored {
@@ -186,7 +205,9 @@ fn check_source(
         };
         source.add_counts(&outcome);
         report.add_rejections(&mapping.name, &name, &outcome.rejections);
-        let plan = outcome.desired.plan(&state, ctx.today, &ctx.rules, &cfg.policy);
+        let plan = outcome
+            .desired
+            .plan(&state, ctx.today, &ctx.rules, &cfg.policy);
         report.plan.add(&plan.counts);
         for planned in plan.actions {
             match planned.action {
@@ -218,13 +239,19 @@ fn mapping_tests(sources: &[(&SourceConfig, Mapping)], ctx: &Context<'_>) -> u8 
     let mut total = 0;
     for (_, m) in sources {
         let failures = mapping::run_tests(m, ctx);
-        let failing: std::collections::HashSet<&str> = failures.iter().map(|f| f.test.as_str()).collect();
+        let failing: std::collections::HashSet<&str> =
+            failures.iter().map(|f| f.test.as_str()).collect();
         total += m.tests.len();
         failed += failing.len();
         for f in &failures {
             println!("FAIL {} [{}]: {}", m.path.display(), f.test, f.message);
         }
-        println!("{}: {} tests, {} failed", m.name, m.tests.len(), failing.len());
+        println!(
+            "{}: {} tests, {} failed",
+            m.name,
+            m.tests.len(),
+            failing.len()
+        );
     }
     println!("{} passed, {} failed", total.saturating_sub(failed), failed);
     if failed > 0 {

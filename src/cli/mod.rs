@@ -4,7 +4,6 @@
 mod check;
 mod report;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
@@ -14,7 +13,11 @@ use crate::clock::Clock;
 use crate::config::{self, Config, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "visync", version, about = "Connects case-management systems to the Verwijsindex")]
+#[command(
+    name = "visync",
+    version,
+    about = "Connects case-management systems to the Verwijsindex"
+)]
 pub struct Cli {
     /// Pretend today is DATE (YYYY-MM-DD), for acceptance tests and previews.
     #[arg(long, global = true, value_name = "DATE")]
@@ -48,7 +51,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads the config, or says why not (exit 2).
-fn load_config(path: &PathBuf) -> Result<Config, u8> {
+fn load_config(path: &std::path::Path) -> Result<Config, u8> {
     match config::load(path) {
         Ok(c) => {
             init_logging(c.log_format);
@@ -67,7 +70,9 @@ fn load_config(path: &PathBuf) -> Result<Config, u8> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -67,14 +67,15 @@ impl SourceReport {
 
 impl Report {
     pub fn add_rejections(&mut self, source: &str, file: &str, rejections: &[RecordRejection]) {
-        self.rejections.extend(rejections.iter().map(|r| RejectionReport {
-            source: source.to_string(),
-            file: file.to_string(),
-            location: r.location.to_string(),
-            field: r.field.map(|f| f.name()),
-            code: r.code.as_str(),
-            message: r.message.clone(),
-        }));
+        self.rejections
+            .extend(rejections.iter().map(|r| RejectionReport {
+                source: source.to_string(),
+                file: file.to_string(),
+                location: r.location.to_string(),
+                field: r.field.map(|f| f.name()),
+                code: r.code.as_str(),
+                message: r.message.clone(),
+            }));
     }
 
     /// 2 when a file could not be read, 1 when records were rejected, else 0.
@@ -90,7 +91,10 @@ impl Report {
 
     pub fn print(&self, json: bool) {
         if json {
-            println!("{}", serde_json::to_string_pretty(self).expect("a report serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(self).expect("a report serialises")
+            );
         } else {
             print!("{}", self.text());
         }
@@ -98,7 +102,8 @@ impl Report {
 
     pub fn text(&self) -> String {
         use std::fmt::Write;
-        let mut out = String::from("visync check: a dry run; nothing was sent, stored or moved.\n\n");
+        let mut out =
+            String::from("visync check: a dry run; nothing was sent, stored or moved.\n\n");
         for s in &self.sources {
             let _ = writeln!(
                 out,
@@ -122,7 +127,11 @@ impl Report {
                 out,
                 "\nrejected records ({}{}):",
                 self.rejections.len(),
-                if self.rejections.len() > SHOWN { format!("; the first {SHOWN}, --json lists all") } else { String::new() }
+                if self.rejections.len() > SHOWN {
+                    format!("; the first {SHOWN}, --json lists all")
+                } else {
+                    String::new()
+                }
             );
             for r in self.rejections.iter().take(SHOWN) {
                 let _ = writeln!(

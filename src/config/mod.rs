@@ -139,11 +139,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         key: key.to_string(),
         message,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err(None, "", format!("cannot read the file: {e} (give the config with -c PATH)")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            None,
+            "",
+            format!("cannot read the file: {e} (give the config with -c PATH)"),
+        )
+    })?;
     // The file alone first: its errors can name a line.
     let _: raw::RawConfig = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         err(line, "", e.message().to_string())
     })?;
     // Then with the environment on top. Values stay strings until the
@@ -158,7 +165,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         )
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| err(None, "", format!("with the VISYNC_* environment overrides: {e}")))?;
+        .map_err(|e| {
+            err(
+                None,
+                "",
+                format!("with the VISYNC_* environment overrides: {e}"),
+            )
+        })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     validate(raw, path, dir)
 }
@@ -174,28 +187,50 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
 
     let code = raw.organisation.code.trim().to_string();
     if code.is_empty() || code.contains(char::is_whitespace) {
-        return Err(err("[organisation] code", "must be the code the index knows this organisation by".into()));
+        return Err(err(
+            "[organisation] code",
+            "must be the code the index knows this organisation by".into(),
+        ));
     }
 
-    let state = match raw.state.url.as_deref().unwrap_or("sqlite:///var/lib/visync/state.db") {
-        u if u.starts_with("postgres://") || u.starts_with("postgresql://") => StateUrl::Postgres(u.to_string()),
-        u => match u.strip_prefix("sqlite://").or_else(|| u.strip_prefix("sqlite:")) {
+    let state = match raw
+        .state
+        .url
+        .as_deref()
+        .unwrap_or("sqlite:///var/lib/visync/state.db")
+    {
+        u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            StateUrl::Postgres(u.to_string())
+        }
+        u => match u
+            .strip_prefix("sqlite://")
+            .or_else(|| u.strip_prefix("sqlite:"))
+        {
             Some(p) if !p.is_empty() => StateUrl::Sqlite(resolve(p)),
-            _ => return Err(err("[state] url", format!("\"{u}\" is not sqlite://PATH or postgres://..."))),
+            _ => {
+                return Err(err(
+                    "[state] url",
+                    format!("\"{u}\" is not sqlite://PATH or postgres://..."),
+                ))
+            }
         },
     };
 
     let index_url = match raw.index.url.as_deref().unwrap_or("embedded") {
         "embedded" => IndexUrl::Embedded,
         u => {
-            let url = url::Url::parse(u).map_err(|e| err("[index] url", format!("\"{u}\" is not a URL: {e}")))?;
+            let url = url::Url::parse(u)
+                .map_err(|e| err("[index] url", format!("\"{u}\" is not a URL: {e}")))?;
             check_transport(&url).map_err(|m| err("[index] url", m))?;
             IndexUrl::Remote(url)
         }
     };
     let batch_size = raw.index.batch_size.unwrap_or(200);
     if !(1..=500).contains(&batch_size) {
-        return Err(err("[index] batch_size", format!("{batch_size} is outside 1..=500 (the index takes at most 500)")));
+        return Err(err(
+            "[index] batch_size",
+            format!("{batch_size} is outside 1..=500 (the index takes at most 500)"),
+        ));
     }
     let index = IndexConfig {
         url: index_url,
@@ -206,7 +241,10 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         batch_size,
     };
     if index.client_cert.is_some() != index.client_key.is_some() {
-        return Err(err("[index] client_cert", "client_cert and client_key go together".into()));
+        return Err(err(
+            "[index] client_cert",
+            "client_cert and client_key go together".into(),
+        ));
     }
 
     let mut sources = Vec::new();
@@ -215,7 +253,12 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         let watch_mode = match s.watch_mode.as_deref().unwrap_or("notify") {
             "notify" => WatchMode::Notify,
             "poll" => WatchMode::Poll,
-            other => return Err(err(&key("watch_mode"), format!("\"{other}\" is not \"notify\" or \"poll\""))),
+            other => {
+                return Err(err(
+                    &key("watch_mode"),
+                    format!("\"{other}\" is not \"notify\" or \"poll\""),
+                ))
+            }
         };
         sources.push(SourceConfig {
             mapping: resolve(&s.mapping),
@@ -230,38 +273,78 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         let key = |k: &str| format!("[returns.{name}] {k}");
         let channel = match r.kind.as_str() {
             "folder" => {
-                let p = r.path.as_deref().ok_or_else(|| err(&key("path"), "a folder return channel needs a path".into()))?;
+                let p = r.path.as_deref().ok_or_else(|| {
+                    err(&key("path"), "a folder return channel needs a path".into())
+                })?;
                 let format = match r.format.as_deref().unwrap_or("csv") {
                     "csv" => ReturnFormat::Csv,
                     "xml" => ReturnFormat::Xml,
                     "json" => ReturnFormat::Json,
-                    other => return Err(err(&key("format"), format!("\"{other}\" is not csv, xml or json"))),
+                    other => {
+                        return Err(err(
+                            &key("format"),
+                            format!("\"{other}\" is not csv, xml or json"),
+                        ))
+                    }
                 };
                 let delimiter = match r.delimiter.as_deref().unwrap_or(";") {
                     ";" => b';',
                     "," => b',',
-                    other => return Err(err(&key("delimiter"), format!("\"{other}\" is not \";\" or \",\""))),
+                    other => {
+                        return Err(err(
+                            &key("delimiter"),
+                            format!("\"{other}\" is not \";\" or \",\""),
+                        ))
+                    }
                 };
-                ReturnConfig::Folder { path: resolve(p), format, delimiter }
+                ReturnConfig::Folder {
+                    path: resolve(p),
+                    format,
+                    delimiter,
+                }
             }
             "http" => {
-                let u = r.url.as_deref().ok_or_else(|| err(&key("url"), "an http return channel needs a url".into()))?;
-                let url = url::Url::parse(u).map_err(|e| err(&key("url"), format!("\"{u}\" is not a URL: {e}")))?;
+                let u = r
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| err(&key("url"), "an http return channel needs a url".into()))?;
+                let url = url::Url::parse(u)
+                    .map_err(|e| err(&key("url"), format!("\"{u}\" is not a URL: {e}")))?;
                 check_transport(&url).map_err(|m| err(&key("url"), m))?;
                 ReturnConfig::Http { url }
             }
-            other => return Err(err(&key("kind"), format!("\"{other}\" is not \"folder\" or \"http\""))),
+            other => {
+                return Err(err(
+                    &key("kind"),
+                    format!("\"{other}\" is not \"folder\" or \"http\""),
+                ))
+            }
         };
         returns.insert(name.clone(), channel);
     }
 
     let cron_of = |k: &str, v: Option<&str>, default: &str| {
         let v = v.unwrap_or(default);
-        cron::Schedule::from_str(v).map_err(|e| err(k, format!("\"{v}\" is not a cron schedule (seconds first, e.g. \"0 30 2 * * *\"): {e}")))
+        cron::Schedule::from_str(v).map_err(|e| {
+            err(
+                k,
+                format!(
+                    "\"{v}\" is not a cron schedule (seconds first, e.g. \"0 30 2 * * *\"): {e}"
+                ),
+            )
+        })
     };
     let schedule = Schedule {
-        notices: cron_of("[schedule] notices", raw.schedule.notices.as_deref(), "0 */5 * * * *")?,
-        reconcile: cron_of("[schedule] reconcile", raw.schedule.reconcile.as_deref(), "0 30 2 * * *")?,
+        notices: cron_of(
+            "[schedule] notices",
+            raw.schedule.notices.as_deref(),
+            "0 */5 * * * *",
+        )?,
+        reconcile: cron_of(
+            "[schedule] reconcile",
+            raw.schedule.reconcile.as_deref(),
+            "0 30 2 * * *",
+        )?,
     };
 
     let d = Rules::default();
@@ -271,38 +354,67 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         age_limit: raw.rules.age_limit.unwrap_or(d.age_limit),
     };
     if !(1..=10).contains(&rules.max_active_years) {
-        return Err(err("[rules] max_active_years", format!("{} is outside 1..=10", rules.max_active_years)));
+        return Err(err(
+            "[rules] max_active_years",
+            format!("{} is outside 1..=10", rules.max_active_years),
+        ));
     }
     if rules.archive_years > 20 {
-        return Err(err("[rules] archive_years", format!("{} is over 20", rules.archive_years)));
+        return Err(err(
+            "[rules] archive_years",
+            format!("{} is over 20", rules.archive_years),
+        ));
     }
     if !(1..=30).contains(&rules.age_limit) {
-        return Err(err("[rules] age_limit", format!("{} is outside 1..=30", rules.age_limit)));
+        return Err(err(
+            "[rules] age_limit",
+            format!("{} is outside 1..=30", rules.age_limit),
+        ));
     }
 
     let p = Policy::default();
     let policy = Policy {
-        renewal_notice_days: raw.policy.renewal_notice_days.unwrap_or(p.renewal_notice_days),
+        renewal_notice_days: raw
+            .policy
+            .renewal_notice_days
+            .unwrap_or(p.renewal_notice_days),
         auto_renew: raw.policy.auto_renew.unwrap_or(p.auto_renew),
-        max_withdraw_fraction: raw.policy.max_withdraw_fraction.unwrap_or(p.max_withdraw_fraction),
+        max_withdraw_fraction: raw
+            .policy
+            .max_withdraw_fraction
+            .unwrap_or(p.max_withdraw_fraction),
     };
     if !(0.0..=1.0).contains(&policy.max_withdraw_fraction) {
-        return Err(err("[policy] max_withdraw_fraction", format!("{} is outside 0.0..=1.0", policy.max_withdraw_fraction)));
+        return Err(err(
+            "[policy] max_withdraw_fraction",
+            format!("{} is outside 0.0..=1.0", policy.max_withdraw_fraction),
+        ));
     }
 
     let listen = raw.http.listen.as_deref().unwrap_or("127.0.0.1:9187");
-    let http_listen = listen
-        .parse()
-        .map_err(|_| err("[http] listen", format!("\"{listen}\" is not an address such as 127.0.0.1:9187")))?;
+    let http_listen = listen.parse().map_err(|_| {
+        err(
+            "[http] listen",
+            format!("\"{listen}\" is not an address such as 127.0.0.1:9187"),
+        )
+    })?;
     let log_format = match raw.log.format.as_deref().unwrap_or("text") {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
-        other => return Err(err("[log] format", format!("\"{other}\" is not \"text\" or \"json\""))),
+        other => {
+            return Err(err(
+                "[log] format",
+                format!("\"{other}\" is not \"text\" or \"json\""),
+            ))
+        }
     };
 
     Ok(Config {
         path: path.to_path_buf(),
-        organisation: Organisation { code, name: raw.organisation.name },
+        organisation: Organisation {
+            code,
+            name: raw.organisation.name,
+        },
         state,
         index,
         sources,
@@ -329,7 +441,9 @@ fn check_transport(url: &url::Url) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!("plain http is allowed only to loopback addresses; use https for {url}"))
+                Err(format!(
+                    "plain http is allowed only to loopback addresses; use https for {url}"
+                ))
             }
         }
         other => Err(format!("\"{other}\" is not http or https")),

@@ -18,7 +18,10 @@ fn defaults_fill_what_is_not_written() {
     assert_eq!(c.index.batch_size, 200);
     assert_eq!(c.rules, Rules::default());
     assert_eq!(c.http_listen.to_string(), "127.0.0.1:9187");
-    assert_eq!(c.state, StateUrl::Sqlite(PathBuf::from("/var/lib/visync/state.db")));
+    assert_eq!(
+        c.state,
+        StateUrl::Sqlite(PathBuf::from("/var/lib/visync/state.db"))
+    );
 }
 
 #[test]
@@ -29,7 +32,10 @@ fn relative_paths_resolve_against_the_config_folder() {
     let c = load(&path).unwrap();
     assert_eq!(c.state, StateUrl::Sqlite(d.path().join("state/visync.db")));
     assert_eq!(c.sources[0].mapping, d.path().join("m.toml"));
-    assert_eq!(c.sources[0].watch.as_deref(), Some(d.path().join("in").as_path()));
+    assert_eq!(
+        c.sources[0].watch.as_deref(),
+        Some(d.path().join("in").as_path())
+    );
 }
 
 #[test]
@@ -43,11 +49,15 @@ fn an_unknown_key_is_named_with_its_line() {
 
 #[test]
 fn plain_http_only_to_loopback() {
-    let (_d, path) = write(&format!("{MINIMAL}[index]\nurl = \"http://vi.example.org\"\n"));
+    let (_d, path) = write(&format!(
+        "{MINIMAL}[index]\nurl = \"http://vi.example.org\"\n"
+    ));
     let e = load(&path).unwrap_err();
     assert_eq!(e.key, "[index] url");
     assert!(e.message.contains("only to loopback"), "{e}");
-    let (_d, path) = write(&format!("{MINIMAL}[index]\nurl = \"http://127.0.0.1:8080\"\n"));
+    let (_d, path) = write(&format!(
+        "{MINIMAL}[index]\nurl = \"http://127.0.0.1:8080\"\n"
+    ));
     assert!(load(&path).is_ok());
 }
 
@@ -55,8 +65,14 @@ fn plain_http_only_to_loopback() {
 fn bad_values_name_their_key() {
     for (extra, key) in [
         ("[index]\nbatch_size = 900\n", "[index] batch_size"),
-        ("[schedule]\nnotices = \"every minute\"\n", "[schedule] notices"),
-        ("[policy]\nmax_withdraw_fraction = 1.5\n", "[policy] max_withdraw_fraction"),
+        (
+            "[schedule]\nnotices = \"every minute\"\n",
+            "[schedule] notices",
+        ),
+        (
+            "[policy]\nmax_withdraw_fraction = 1.5\n",
+            "[policy] max_withdraw_fraction",
+        ),
         ("[returns.x]\nkind = \"ftp\"\n", "[returns.x] kind"),
     ] {
         let (_d, path) = write(&format!("{MINIMAL}{extra}"));

@@ -128,17 +128,29 @@ mod tests {
     fn the_end_is_the_earliest_of_three() {
         let r = Rules::default();
         // Two years from the start.
-        assert_eq!(r.capped_end(d("2026-11-01"), None, d("2012-03-04")), d("2028-11-01"));
+        assert_eq!(
+            r.capped_end(d("2026-11-01"), None, d("2012-03-04")),
+            d("2028-11-01")
+        );
         // The day before the 23rd birthday.
-        assert_eq!(r.capped_end(d("2026-11-01"), None, d("2004-06-10")), d("2027-06-09"));
+        assert_eq!(
+            r.capped_end(d("2026-11-01"), None, d("2004-06-10")),
+            d("2027-06-09")
+        );
         // The source's own end.
         assert_eq!(
             r.capped_end(d("2026-11-01"), Some(d("2027-01-01")), d("2012-03-04")),
             d("2027-01-01")
         );
         // A region with one year.
-        let one = Rules { max_active_years: 1, ..r };
-        assert_eq!(one.capped_end(d("2026-11-01"), None, d("2012-03-04")), d("2027-11-01"));
+        let one = Rules {
+            max_active_years: 1,
+            ..r
+        };
+        assert_eq!(
+            one.capped_end(d("2026-11-01"), None, d("2012-03-04")),
+            d("2027-11-01")
+        );
     }
 
     #[test]

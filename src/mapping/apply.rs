@@ -49,7 +49,11 @@ fn reject(code: Code, field: Target, message: impl Into<String>) -> Rejection {
 
 impl Mapping {
     /// The value of a target: trimmed, mapped, defaulted; `None` when absent.
-    fn value<'r>(&'r self, t: Target, values: &'r [String]) -> Result<Option<Cow<'r, str>>, Rejection> {
+    fn value<'r>(
+        &'r self,
+        t: Target,
+        values: &'r [String],
+    ) -> Result<Option<Cow<'r, str>>, Rejection> {
         let Some(rule) = self.field(t) else {
             return Ok(None);
         };
@@ -58,27 +62,36 @@ impl Mapping {
             .and_then(|s| values.get(s))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty());
-        let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
-            (Some(v), Some(map)) => match map.get(v) {
-                Some(m) => Some(Cow::Borrowed(m.as_str())),
-                None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
-                None if t == Target::Gender => {
-                    return Err(reject(
+        let mapped: Option<Cow<'r, str>> =
+            match (raw, &rule.map) {
+                (Some(v), Some(map)) => match map.get(v) {
+                    Some(m) => Some(Cow::Borrowed(m.as_str())),
+                    None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
+                    None if t == Target::Gender => return Err(reject(
                         Code::GenderInvalid,
                         t,
-                        format!("\"{v}\" is not in the mapping's gender map and there is no default"),
-                    ))
-                }
-                // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
-                None if t == Target::WithdrawReason => None,
-                None => Some(Cow::Borrowed(v)),
-            },
-            (Some(v), None) => Some(Cow::Borrowed(v)),
-            (None, _) => rule.default.as_deref().map(Cow::Borrowed),
-        };
-        if mapped.is_none() && !rule.optional && rule.default.is_none() && t != Target::WithdrawReason {
+                        format!(
+                            "\"{v}\" is not in the mapping's gender map and there is no default"
+                        ),
+                    )),
+                    // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
+                    None if t == Target::WithdrawReason => None,
+                    None => Some(Cow::Borrowed(v)),
+                },
+                (Some(v), None) => Some(Cow::Borrowed(v)),
+                (None, _) => rule.default.as_deref().map(Cow::Borrowed),
+            };
+        if mapped.is_none()
+            && !rule.optional
+            && rule.default.is_none()
+            && t != Target::WithdrawReason
+        {
             let from = rule.from.as_deref().unwrap_or("");
-            return Err(reject(Code::MissingField, t, format!("\"{from}\" is empty or absent")));
+            return Err(reject(
+                Code::MissingField,
+                t,
+                format!("\"{from}\" is empty or absent"),
+            ));
         }
         Ok(mapped)
     }
@@ -94,7 +107,12 @@ impl Mapping {
         Ok(self.value(t, values)?.map(Cow::into_owned))
     }
 
-    fn date(&self, t: Target, code: Code, values: &[String]) -> Result<Option<NaiveDate>, Rejection> {
+    fn date(
+        &self,
+        t: Target,
+        code: Code,
+        values: &[String],
+    ) -> Result<Option<NaiveDate>, Rejection> {
         let Some(v) = self.value(t, values)? else {
             return Ok(None);
         };
@@ -105,14 +123,28 @@ impl Mapping {
             .map(Some)
             .ok_or_else(|| {
                 let formats: Vec<&str> = rule.formats.iter().map(|f| f.pattern.as_str()).collect();
-                reject(code, t, format!("\"{v}\" is not a date in the format {}", formats.join(" or ")))
+                reject(
+                    code,
+                    t,
+                    format!(
+                        "\"{v}\" is not a date in the format {}",
+                        formats.join(" or ")
+                    ),
+                )
             })
     }
 
     fn skipped(&self, values: &[String]) -> bool {
         let val = |slot: usize| values.get(slot).map_or("", |v| v.trim());
-        self.filter.only.iter().any(|c| !c.values.iter().any(|v| v == val(c.slot)))
-            || self.filter.skip.iter().any(|c| c.values.iter().any(|v| v == val(c.slot)))
+        self.filter
+            .only
+            .iter()
+            .any(|c| !c.values.iter().any(|v| v == val(c.slot)))
+            || self
+                .filter
+                .skip
+                .iter()
+                .any(|c| c.values.iter().any(|v| v == val(c.slot)))
     }
 
     /// Maps and validates one record.
@@ -140,9 +172,19 @@ impl Mapping {
         involvement: &mut Option<(Bsn, String)>,
     ) -> Result<Signal, Rejection> {
         let raw_bsn = self.required(Target::Bsn, values)?;
-        let shown = |clear: &str| if ctx.reveal { clear.to_string() } else { mask(clear) };
+        let shown = |clear: &str| {
+            if ctx.reveal {
+                clear.to_string()
+            } else {
+                mask(clear)
+            }
+        };
         let bsn = Bsn::parse(&raw_bsn).map_err(|e| {
-            reject(Code::BsnInvalid, Target::Bsn, format!("{} {e}", shown(&raw_bsn)))
+            reject(
+                Code::BsnInvalid,
+                Target::Bsn,
+                format!("{} {e}", shown(&raw_bsn)),
+            )
         })?;
         let professional_id = self.required(Target::ProfessionalId, values)?;
         *involvement = Some((bsn, professional_id.clone()));
@@ -154,9 +196,13 @@ impl Mapping {
         let birth_date = self
             .date(Target::BirthDate, Code::BirthDateInvalid, values)?
             .ok_or_else(|| reject(Code::MissingField, Target::BirthDate, "is empty or absent"))?;
-        let gender_text = self
-            .value(Target::Gender, values)?
-            .ok_or_else(|| reject(Code::MissingField, Target::Gender, "is empty or absent and there is no default"))?;
+        let gender_text = self.value(Target::Gender, values)?.ok_or_else(|| {
+            reject(
+                Code::MissingField,
+                Target::Gender,
+                "is empty or absent and there is no default",
+            )
+        })?;
         let gender = Gender::parse(&gender_text).ok_or_else(|| {
             reject(Code::GenderInvalid, Target::Gender, format!(
                 "\"{gender_text}\" is not male, female, other or unknown; add a `map` to the mapping"
@@ -169,20 +215,29 @@ impl Mapping {
         let mapped_end = self.date(Target::EndDate, Code::EndDateInvalid, values)?;
 
         if birth_date > start_date {
-            return Err(reject(Code::BirthDateInFuture, Target::BirthDate, format!(
-                "the birth date is after the start date {start_date}"
-            )));
+            return Err(reject(
+                Code::BirthDateInFuture,
+                Target::BirthDate,
+                format!("the birth date is after the start date {start_date}"),
+            ));
         }
         if ctx.rules.too_old_on(birth_date, start_date) {
-            return Err(reject(Code::SubjectTooOld, Target::BirthDate, format!(
-                "the child is {} or older on the start date {start_date}", ctx.rules.age_limit
-            )));
+            return Err(reject(
+                Code::SubjectTooOld,
+                Target::BirthDate,
+                format!(
+                    "the child is {} or older on the start date {start_date}",
+                    ctx.rules.age_limit
+                ),
+            ));
         }
         if let Some(end) = mapped_end {
             if end < start_date {
-                return Err(reject(Code::EndBeforeStart, Target::EndDate, format!(
-                    "the end date {end} is before the start date {start_date}"
-                )));
+                return Err(reject(
+                    Code::EndBeforeStart,
+                    Target::EndDate,
+                    format!("the end date {end} is before the start date {start_date}"),
+                ));
             }
         }
 
@@ -193,9 +248,15 @@ impl Mapping {
             .cloned()
             .unwrap_or_default();
         let contact = Contact {
-            name: self.optional(Target::ProfessionalName, values)?.or(looked_up.name),
-            phone: self.optional(Target::ProfessionalPhone, values)?.or(looked_up.phone),
-            email: self.optional(Target::ProfessionalEmail, values)?.or(looked_up.email),
+            name: self
+                .optional(Target::ProfessionalName, values)?
+                .or(looked_up.name),
+            phone: self
+                .optional(Target::ProfessionalPhone, values)?
+                .or(looked_up.phone),
+            email: self
+                .optional(Target::ProfessionalEmail, values)?
+                .or(looked_up.email),
         };
         let Some(name) = contact.name else {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
@@ -209,9 +270,14 @@ impl Mapping {
         }
 
         if (ctx.objected)(&bsn) {
-            return Err(reject(Code::Objection, Target::Bsn, format!(
-                "{} is on the objection list: it is never registered", shown(bsn.as_str())
-            )));
+            return Err(reject(
+                Code::Objection,
+                Target::Bsn,
+                format!(
+                    "{} is on the objection list: it is never registered",
+                    shown(bsn.as_str())
+                ),
+            ));
         }
 
         let reason = self
@@ -242,7 +308,8 @@ impl Mapping {
             case_ref,
             start_date,
             end_date: ctx.rules.capped_end(start_date, mapped_end, birth_date),
-            end_from_source: mapped_end.is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
+            end_from_source: mapped_end
+                .is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
             ended,
         })
     }

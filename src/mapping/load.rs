@@ -151,10 +151,20 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn err(&self, span: Option<std::ops::Range<usize>>, key: &str, message: impl Into<String>) -> MappingError {
+    fn err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> MappingError {
         MappingError {
             path: self.path.to_path_buf(),
-            line: span.map(|s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1),
+            line: span.map(|s| {
+                self.text[..s.start.min(self.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1
+            }),
             key: key.to_string(),
             message: message.into(),
         }
@@ -184,7 +194,9 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
     })?;
     let raw: RawMapping = toml::from_str(&text).map_err(|e| MappingError {
         path: path.to_path_buf(),
-        line: e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
         key: String::new(),
         message: e.message().to_string(),
     })?;
@@ -195,15 +207,30 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
     };
     let src = &raw.source;
     if src.name.trim().is_empty() || src.name.contains(['/', '\\']) {
-        return Err(l.err(None, "[source] name", "must be a non-empty name without slashes"));
+        return Err(l.err(
+            None,
+            "[source] name",
+            "must be a non-empty name without slashes",
+        ));
     }
     let mode = match src.mode.as_deref().unwrap_or("snapshot") {
         "snapshot" => Mode::Snapshot,
         "delta" => Mode::Delta,
-        other => return Err(l.err(None, "[source] mode", format!("\"{other}\" is not a mode: use \"snapshot\" or \"delta\""))),
+        other => {
+            return Err(l.err(
+                None,
+                "[source] mode",
+                format!("\"{other}\" is not a mode: use \"snapshot\" or \"delta\""),
+            ))
+        }
     };
-    let encoding = parse_encoding(src.encoding.as_deref())
-        .ok_or_else(|| l.err(None, "[source] encoding", "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\""))?;
+    let encoding = parse_encoding(src.encoding.as_deref()).ok_or_else(|| {
+        l.err(
+            None,
+            "[source] encoding",
+            "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\"",
+        )
+    })?;
     let format = match src.kind.as_str() {
         "csv" => {
             if src.record.is_some() {
@@ -238,17 +265,30 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
         let key = format!("[fields] {name}");
         let Some(target) = Target::from_name(name) else {
             let all: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-            return Err(l.err(span, &key, format!(
-                "is not a signal field; a mapping can fill only: {}", all.join(" ")
-            )));
+            return Err(l.err(
+                span,
+                &key,
+                format!(
+                    "is not a signal field; a mapping can fill only: {}",
+                    all.join(" ")
+                ),
+            ));
         };
         let rule = field_rule(&mut l, target, spanned.get_ref(), span.clone(), &key)?;
         fields[target as usize] = Some(rule);
     }
     for t in Target::ALL {
         if (t.is_essential() || t == Target::Gender) && fields[t as usize].is_none() {
-            let hint = if t == Target::Gender { " (use gender = { default = \"unknown\" } if the export has none)" } else { "" };
-            return Err(l.err(None, &format!("[fields] {}", t.name()), format!("is missing: every mapping must fill it{hint}")));
+            let hint = if t == Target::Gender {
+                " (use gender = { default = \"unknown\" } if the export has none)"
+            } else {
+                ""
+            };
+            return Err(l.err(
+                None,
+                &format!("[fields] {}", t.name()),
+                format!("is missing: every mapping must fill it{hint}"),
+            ));
         }
     }
 
@@ -258,7 +298,10 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
     };
 
     let mut filter = Filter::default();
-    for (list, raws, label) in [(&mut filter.only, &raw.filter.only, "only"), (&mut filter.skip, &raw.filter.skip, "skip")] {
+    for (list, raws, label) in [
+        (&mut filter.only, &raw.filter.only, "only"),
+        (&mut filter.skip, &raw.filter.skip, "skip"),
+    ] {
         for c in raws {
             list.push(Condition {
                 slot: l.slot(&c.from, true),
@@ -299,13 +342,23 @@ fn field_rule(
 ) -> Result<FieldRule, MappingError> {
     let (from, optional, date, map, default) = match raw {
         RawField::Column(c) => (Some(c.clone()), false, None, None, None),
-        RawField::Rule(r) => (r.from.clone(), r.optional, r.date.as_ref(), r.map.clone(), r.default.clone()),
+        RawField::Rule(r) => (
+            r.from.clone(),
+            r.optional,
+            r.date.as_ref(),
+            r.map.clone(),
+            r.default.clone(),
+        ),
     };
     if from.as_deref().is_some_and(|f| f.trim().is_empty()) {
         return Err(l.err(span, key, "names an empty source expression"));
     }
     if from.is_none() && default.is_none() {
-        return Err(l.err(span, key, "needs `from` (the source column or path), or a constant `default`"));
+        return Err(l.err(
+            span,
+            key,
+            "needs `from` (the source column or path), or a constant `default`",
+        ));
     }
     if optional && target.is_essential() {
         return Err(l.err(span, key, "cannot be optional: the index requires it"));
@@ -328,12 +381,20 @@ fn field_rule(
     // The values a mapping produces for enumerated fields must be valid ones.
     let check = |v: &str| -> Result<(), MappingError> {
         match target {
-            Target::Gender if Gender::parse(v).is_none() => Err(l.err(span.clone(), key, format!(
-                "maps to \"{v}\", which is not a gender: use male, female, other or unknown"
-            ))),
-            Target::WithdrawReason if WithdrawReason::parse_from_source(v).is_none() => Err(l.err(span.clone(), key, format!(
+            Target::Gender if Gender::parse(v).is_none() => Err(l.err(
+                span.clone(),
+                key,
+                format!(
+                    "maps to \"{v}\", which is not a gender: use male, female, other or unknown"
+                ),
+            )),
+            Target::WithdrawReason if WithdrawReason::parse_from_source(v).is_none() => Err(l.err(
+                span.clone(),
+                key,
+                format!(
                 "maps to \"{v}\", which is not a reason: use risk_ended, unjustified or deceased"
-            ))),
+            ),
+            )),
             _ => Ok(()),
         }
     };
@@ -347,7 +408,11 @@ fn field_rule(
         from,
         optional,
         formats,
-        map: map.map(|m| m.into_iter().map(|(k, v)| (k.trim().to_string(), v)).collect::<HashMap<_, _>>()),
+        map: map.map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k.trim().to_string(), v))
+                .collect::<HashMap<_, _>>()
+        }),
         default,
     })
 }
@@ -356,7 +421,11 @@ fn field_rule(
 fn date_format(pattern: &str) -> Option<DateFormat> {
     let items: Vec<Item<'static>> = StrftimeItems::new(pattern).parse_to_owned().ok()?;
     let probe = NaiveDate::from_ymd_opt(2012, 3, 4)?;
-    let text = probe.format_with_items(items.iter()).to_string();
+    // A date-time probe, so that time items may follow the date; a format
+    // that needs more (an offset) fails here rather than panicking later.
+    let mut text = String::new();
+    use std::fmt::Write;
+    write!(text, "{}", probe.and_hms_opt(0, 0, 0)?.format_with_items(items.iter())).ok()?;
     let f = DateFormat {
         pattern: pattern.to_string(),
         items,
@@ -399,18 +468,39 @@ fn load_professionals(
     let dir = l.path.parent().unwrap_or(Path::new("."));
     let file = dir.join(&raw.file);
     let encoding = match raw.encoding.as_deref() {
-        Some(e) => parse_encoding(Some(e)).ok_or_else(|| l.err(None, "[professionals] encoding", "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\""))?,
+        Some(e) => parse_encoding(Some(e)).ok_or_else(|| {
+            l.err(
+                None,
+                "[professionals] encoding",
+                "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\"",
+            )
+        })?,
         None => default_encoding,
     };
-    let delimiter = parse_delimiter(raw.delimiter.as_deref().unwrap_or(";"))
-        .ok_or_else(|| l.err(None, "[professionals] delimiter", "must be one ASCII character, or \"tab\""))?;
-    let bytes = std::fs::read(&file).map_err(|e| l.err(None, key, format!("cannot read {}: {e}", file.display())))?;
-    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(&bytes);
+    let delimiter = parse_delimiter(raw.delimiter.as_deref().unwrap_or(";")).ok_or_else(|| {
+        l.err(
+            None,
+            "[professionals] delimiter",
+            "must be one ASCII character, or \"tab\"",
+        )
+    })?;
+    let bytes = std::fs::read(&file)
+        .map_err(|e| l.err(None, key, format!("cannot read {}: {e}", file.display())))?;
+    let bytes = bytes
+        .strip_prefix(&[0xEF, 0xBB, 0xBF][..])
+        .unwrap_or(&bytes);
     let (text, _, bad) = encoding.decode(bytes);
     if bad {
-        return Err(l.err(None, key, format!("{} is not valid {}", file.display(), encoding.name())));
+        return Err(l.err(
+            None,
+            key,
+            format!("{} is not valid {}", file.display(), encoding.name()),
+        ));
     }
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?
@@ -419,15 +509,34 @@ fn load_professionals(
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(id), Some(name)) = (col("id"), col("name")) else {
-        return Err(l.err(None, key, format!("{} needs a header with the columns id, name, phone and email", file.display())));
+        return Err(l.err(
+            None,
+            key,
+            format!(
+                "{} needs a header with the columns id, name, phone and email",
+                file.display()
+            ),
+        ));
     };
     let (phone, email) = (col("phone"), col("email"));
     let mut table = HashMap::new();
     for row in rdr.records() {
         let row = row.map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?;
-        let get = |c: Option<usize>| c.and_then(|c| row.get(c)).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        let get = |c: Option<usize>| {
+            c.and_then(|c| row.get(c))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
         if let Some(id) = get(Some(id)) {
-            table.insert(id, Contact { name: get(Some(name)), phone: get(phone), email: get(email) });
+            table.insert(
+                id,
+                Contact {
+                    name: get(Some(name)),
+                    phone: get(phone),
+                    email: get(email),
+                },
+            );
         }
     }
     Ok(table)
@@ -437,14 +546,32 @@ fn test_case(l: &Loader<'_>, i: usize, t: &RawTest) -> Result<MappingTest, Mappi
     let key = format!("[[tests]] #{} \"{}\"", i + 1, t.name);
     let mut expect = Vec::new();
     for (k, v) in &t.expect {
-        let target = Target::from_name(k).ok_or_else(|| l.err(None, &key, format!("expect names \"{k}\", which is not a signal field")))?;
+        let target = Target::from_name(k).ok_or_else(|| {
+            l.err(
+                None,
+                &key,
+                format!("expect names \"{k}\", which is not a signal field"),
+            )
+        })?;
         expect.push((target, v.clone()));
     }
     let expect_rejection = match &t.expect_rejection {
         Some(c) => {
-            let code = Code::parse(c).ok_or_else(|| l.err(None, &key, format!("expect_rejection \"{c}\" is not a rejection code")))?;
+            let code = Code::parse(c).ok_or_else(|| {
+                l.err(
+                    None,
+                    &key,
+                    format!("expect_rejection \"{c}\" is not a rejection code"),
+                )
+            })?;
             let field = match &t.expect_field {
-                Some(f) => Some(Target::from_name(f).ok_or_else(|| l.err(None, &key, format!("expect_field \"{f}\" is not a signal field")))?),
+                Some(f) => Some(Target::from_name(f).ok_or_else(|| {
+                    l.err(
+                        None,
+                        &key,
+                        format!("expect_field \"{f}\" is not a signal field"),
+                    )
+                })?),
                 None => None,
             };
             Some((code, field))
@@ -452,11 +579,19 @@ fn test_case(l: &Loader<'_>, i: usize, t: &RawTest) -> Result<MappingTest, Mappi
         None => None,
     };
     if expect_rejection.is_some() as u8 + t.expect_skipped as u8 + (!expect.is_empty()) as u8 > 1 {
-        return Err(l.err(None, &key, "give one of expect, expect_rejection or expect_skipped"));
+        return Err(l.err(
+            None,
+            &key,
+            "give one of expect, expect_rejection or expect_skipped",
+        ));
     }
     Ok(MappingTest {
         name: t.name.clone(),
-        input: t.input.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        input: t
+            .input
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         expect,
         expect_rejection,
         expect_skipped: t.expect_skipped,

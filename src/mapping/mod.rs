@@ -98,7 +98,10 @@ impl Target {
     }
 
     pub fn is_date(self) -> bool {
-        matches!(self, Target::BirthDate | Target::StartDate | Target::EndDate)
+        matches!(
+            self,
+            Target::BirthDate | Target::StartDate | Target::EndDate
+        )
     }
 }
 
@@ -261,3 +264,6 @@ impl Mapping {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -67,7 +67,8 @@ pub fn run_tests(mapping: &Mapping, ctx: &Context<'_>) -> Vec<TestFailure> {
         };
         if let Some((code, field)) = test.expect_rejection {
             match &outcome {
-                Outcome::Rejected(r) if r.code == code && field.is_none_or(|f| r.field == Some(f)) => {}
+                Outcome::Rejected(r)
+                    if r.code == code && field.is_none_or(|f| r.field == Some(f)) => {}
                 other => failures.push(fail(format!(
                     "expected rejection {}{}, got {}",
                     code.as_str(),
@@ -77,7 +78,10 @@ pub fn run_tests(mapping: &Mapping, ctx: &Context<'_>) -> Vec<TestFailure> {
             }
         } else if test.expect_skipped {
             if outcome != Outcome::Skipped {
-                failures.push(fail(format!("expected the record to be skipped, got {}", describe(&outcome))));
+                failures.push(fail(format!(
+                    "expected the record to be skipped, got {}",
+                    describe(&outcome)
+                )));
             }
         } else {
             match &outcome {

@@ -56,7 +56,10 @@ impl Baseline for HashMap<InvolvementKey, Stored> {
         HashMap::get(self, key).copied()
     }
     fn active_keys(&self) -> Vec<InvolvementKey> {
-        self.iter().filter(|(_, s)| s.active).map(|(k, _)| k.clone()).collect()
+        self.iter()
+            .filter(|(_, s)| s.active)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 
@@ -162,7 +165,10 @@ impl<T> Desired<T> {
                 v.insert(Slot::Wanted(wanted, payload));
             }
             Entry::Occupied(mut o) => match o.get() {
-                Slot::Wanted(w, _) if w.content == wanted.content && w.end_date == wanted.end_date && w.ended == wanted.ended => {}
+                Slot::Wanted(w, _)
+                    if w.content == wanted.content
+                        && w.end_date == wanted.end_date
+                        && w.ended == wanted.ended => {}
                 Slot::Wanted(w, _) => {
                     self.duplicates.push(w.location);
                     self.duplicates.push(wanted.location);
@@ -184,7 +190,13 @@ impl<T> Desired<T> {
     }
 
     /// Diffs the desired state against the stored one.
-    pub fn plan(self, baseline: &impl Baseline, today: NaiveDate, rules: &Rules, policy: &Policy) -> Plan<T> {
+    pub fn plan(
+        self,
+        baseline: &impl Baseline,
+        today: NaiveDate,
+        rules: &Rules,
+        policy: &Policy,
+    ) -> Plan<T> {
         let mut counts = Counts::default();
         let mut actions = Vec::new();
         let mut listed: HashSet<InvolvementKey> = self.present;
@@ -205,7 +217,11 @@ impl<T> Desired<T> {
                         Action::Withdraw(_) => counts.withdraw += 1,
                         Action::Renew { .. } => counts.renew += 1,
                     }
-                    actions.push(Planned { key, action: a, payload: Some(payload) });
+                    actions.push(Planned {
+                        key,
+                        action: a,
+                        payload: Some(payload),
+                    });
                 }
             }
         }
@@ -226,14 +242,28 @@ impl<T> Desired<T> {
             }
             // Stable order: the plan reads the same on every run.
             actions.sort_by(|a, b| a.key.cmp(&b.key));
-            return Plan { actions, counts, withdrawals_held: held };
+            return Plan {
+                actions,
+                counts,
+                withdrawals_held: held,
+            };
         }
         actions.sort_by(|a, b| a.key.cmp(&b.key));
-        Plan { actions, counts, withdrawals_held: false }
+        Plan {
+            actions,
+            counts,
+            withdrawals_held: false,
+        }
     }
 }
 
-fn decide(w: &Wanted, stored: Option<Stored>, today: NaiveDate, rules: &Rules, policy: &Policy) -> Option<Action> {
+fn decide(
+    w: &Wanted,
+    stored: Option<Stored>,
+    today: NaiveDate,
+    rules: &Rules,
+    policy: &Policy,
+) -> Option<Action> {
     let Some(s) = stored else {
         // Nothing active: register, unless the involvement is over or its
         // time is up already.
@@ -243,7 +273,11 @@ fn decide(w: &Wanted, stored: Option<Stored>, today: NaiveDate, rules: &Rules, p
         return Some(Action::Withdraw(reason));
     }
     // A renewal stands until the source itself sets an end.
-    let want_end = if s.renewed && !w.end_from_source { s.end_date } else { w.end_date };
+    let want_end = if s.renewed && !w.end_from_source {
+        s.end_date
+    } else {
+        w.end_date
+    };
     if s.content != w.content || want_end != s.end_date {
         return Some(Action::Update);
     }

@@ -34,7 +34,12 @@ fn stored(content: u8) -> Stored {
 
 const TODAY: &str = "2026-11-28";
 
-fn plan(mode: Mode, offers: Vec<(InvolvementKey, Wanted)>, base: &HashMap<InvolvementKey, Stored>, policy: Policy) -> Plan<u32> {
+fn plan(
+    mode: Mode,
+    offers: Vec<(InvolvementKey, Wanted)>,
+    base: &HashMap<InvolvementKey, Stored>,
+    policy: Policy,
+) -> Plan<u32> {
     let mut desired = Desired::new(mode);
     for (i, (k, w)) in offers.into_iter().enumerate() {
         desired.offer(k, w, i as u32);
@@ -43,27 +48,60 @@ fn plan(mode: Mode, offers: Vec<(InvolvementKey, Wanted)>, base: &HashMap<Involv
 }
 
 fn actions(p: &Plan<u32>) -> Vec<(InvolvementKey, Action)> {
-    p.actions.iter().map(|a| (a.key.clone(), a.action)).collect()
+    p.actions
+        .iter()
+        .map(|a| (a.key.clone(), a.action))
+        .collect()
 }
 
 #[test]
 fn new_involvements_are_registered() {
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), wanted(1, 2)), (key(2, "A"), wanted(2, 3))], &HashMap::new(), Policy::default());
-    assert_eq!(p.counts, Counts { register: 2, ..Counts::default() });
-    assert_eq!(actions(&p), vec![(key(1, "A"), Action::Register), (key(2, "A"), Action::Register)]);
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), wanted(1, 2)), (key(2, "A"), wanted(2, 3))],
+        &HashMap::new(),
+        Policy::default(),
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            register: 2,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        actions(&p),
+        vec![
+            (key(1, "A"), Action::Register),
+            (key(2, "A"), Action::Register)
+        ]
+    );
 }
 
 #[test]
 fn unchanged_corrected_and_missing_in_a_snapshot() {
     let base: HashMap<_, _> = (1..=20).map(|n| (key(n, "A"), stored(n))).collect();
-    let mut offers: Vec<_> = (1..=19).map(|n| (key(n, "A"), wanted(n, n as u64))).collect();
+    let mut offers: Vec<_> = (1..=19)
+        .map(|n| (key(n, "A"), wanted(n, n as u64)))
+        .collect();
     offers[0].1.content = ContentHash([99; 16]); // a correction of child 1
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
-    assert_eq!(p.counts, Counts { update: 1, withdraw: 1, unchanged: 18, ..Counts::default() });
+    assert_eq!(
+        p.counts,
+        Counts {
+            update: 1,
+            withdraw: 1,
+            unchanged: 18,
+            ..Counts::default()
+        }
+    );
     assert!(!p.withdrawals_held);
     assert_eq!(
         actions(&p),
-        vec![(key(1, "A"), Action::Update), (key(20, "A"), Action::Withdraw(WithdrawReason::RiskEnded))]
+        vec![
+            (key(1, "A"), Action::Update),
+            (key(20, "A"), Action::Withdraw(WithdrawReason::RiskEnded))
+        ]
     );
     // A withdrawal of an involvement the source no longer lists carries no payload.
     assert_eq!(p.actions[1].payload, None);
@@ -72,8 +110,19 @@ fn unchanged_corrected_and_missing_in_a_snapshot() {
 #[test]
 fn delta_mode_never_withdraws_what_is_missing() {
     let base: HashMap<_, _> = (1..=3).map(|n| (key(n, "A"), stored(n))).collect();
-    let p = plan(Mode::Delta, vec![(key(1, "A"), wanted(1, 2))], &base, Policy::default());
-    assert_eq!(p.counts, Counts { unchanged: 1, ..Counts::default() });
+    let p = plan(
+        Mode::Delta,
+        vec![(key(1, "A"), wanted(1, 2))],
+        &base,
+        Policy::default(),
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
@@ -81,19 +130,49 @@ fn an_ended_involvement_is_withdrawn_with_its_reason() {
     let base: HashMap<_, _> = [(key(1, "A"), stored(1))].into();
     let mut w = wanted(1, 2);
     w.ended = Some(WithdrawReason::Unjustified);
-    let p = plan(Mode::Delta, vec![(key(1, "A"), w.clone())], &base, Policy::default());
-    assert_eq!(actions(&p), vec![(key(1, "A"), Action::Withdraw(WithdrawReason::Unjustified))]);
+    let p = plan(
+        Mode::Delta,
+        vec![(key(1, "A"), w.clone())],
+        &base,
+        Policy::default(),
+    );
+    assert_eq!(
+        actions(&p),
+        vec![(key(1, "A"), Action::Withdraw(WithdrawReason::Unjustified))]
+    );
     // Ended and never sent: nothing to do.
-    let p = plan(Mode::Delta, vec![(key(1, "A"), w)], &HashMap::new(), Policy::default());
-    assert_eq!(p.counts, Counts { unchanged: 1, ..Counts::default() });
+    let p = plan(
+        Mode::Delta,
+        vec![(key(1, "A"), w)],
+        &HashMap::new(),
+        Policy::default(),
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
 fn expired_in_time_is_not_registered() {
     let mut w = wanted(1, 2);
     w.end_date = d("2026-11-27");
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), w)], &HashMap::new(), Policy::default());
-    assert_eq!(p.counts, Counts { unchanged: 1, ..Counts::default() });
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), w)],
+        &HashMap::new(),
+        Policy::default(),
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
@@ -101,7 +180,12 @@ fn a_withdrawn_signal_is_registered_anew() {
     let mut s = stored(1);
     s.active = false;
     let base: HashMap<_, _> = [(key(1, "A"), s)].into();
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), wanted(1, 2))], &base, Policy::default());
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), wanted(1, 2))],
+        &base,
+        Policy::default(),
+    );
     assert_eq!(actions(&p), vec![(key(1, "A"), Action::Register)]);
 }
 
@@ -109,13 +193,26 @@ fn a_withdrawn_signal_is_registered_anew() {
 fn a_truncated_snapshot_holds_its_withdrawals() {
     let base: HashMap<_, _> = (1..=10).map(|n| (key(n, "A"), stored(n))).collect();
     // Only 5 of 10 listed, one new: 5 withdrawals is 50 % > 10 %.
-    let mut offers: Vec<_> = (1..=5).map(|n| (key(n, "A"), wanted(n, n as u64))).collect();
+    let mut offers: Vec<_> = (1..=5)
+        .map(|n| (key(n, "A"), wanted(n, n as u64)))
+        .collect();
     offers.push((key(50, "A"), wanted(50, 9)));
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
     assert!(p.withdrawals_held);
-    assert_eq!(p.counts, Counts { register: 1, withdraw: 5, unchanged: 5, held: 5, ..Counts::default() });
+    assert_eq!(
+        p.counts,
+        Counts {
+            register: 1,
+            withdraw: 5,
+            unchanged: 5,
+            held: 5,
+            ..Counts::default()
+        }
+    );
     // Exactly at the fraction is not over it.
-    let offers: Vec<_> = (1..=9).map(|n| (key(n, "A"), wanted(n, n as u64))).collect();
+    let offers: Vec<_> = (1..=9)
+        .map(|n| (key(n, "A"), wanted(n, n as u64)))
+        .collect();
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
     assert!(!p.withdrawals_held);
     assert_eq!(p.counts.withdraw, 1);
@@ -130,11 +227,28 @@ fn duplicates_identical_are_one_different_reject_all() {
     desired.offer(key(2, "A"), wanted(2, 4), ());
     desired.offer(key(2, "A"), wanted(3, 5), ());
     desired.offer(key(2, "A"), wanted(4, 6), ());
-    assert_eq!(desired.duplicates(), &[Location::Line(4), Location::Line(5), Location::Line(6)]);
+    assert_eq!(
+        desired.duplicates(),
+        &[Location::Line(4), Location::Line(5), Location::Line(6)]
+    );
     // A conflicted involvement is neither registered nor withdrawn.
     let base: HashMap<_, _> = [(key(2, "A"), stored(2))].into();
-    let p = desired.plan(&base, d(TODAY), &Rules::default(), &Policy { max_withdraw_fraction: 1.0, ..Policy::default() });
-    assert_eq!(p.counts, Counts { register: 1, ..Counts::default() });
+    let p = desired.plan(
+        &base,
+        d(TODAY),
+        &Rules::default(),
+        &Policy {
+            max_withdraw_fraction: 1.0,
+            ..Policy::default()
+        },
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            register: 1,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
@@ -144,7 +258,13 @@ fn a_rejected_record_keeps_its_signal() {
     desired.offer(key(1, "A"), wanted(1, 2), ());
     desired.note_present(key(2, "A"));
     let p = desired.plan(&base, d(TODAY), &Rules::default(), &Policy::default());
-    assert_eq!(p.counts, Counts { unchanged: 1, ..Counts::default() });
+    assert_eq!(
+        p.counts,
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
@@ -154,16 +274,40 @@ fn auto_renewal_in_the_notice_window_only() {
     let mut w = wanted(1, 2);
     w.end_date = d("2026-12-10");
     let base: HashMap<_, _> = [(key(1, "A"), s)].into();
-    let renew = Policy { auto_renew: true, ..Policy::default() };
+    let renew = Policy {
+        auto_renew: true,
+        ..Policy::default()
+    };
     let p = plan(Mode::Snapshot, vec![(key(1, "A"), w.clone())], &base, renew);
-    assert_eq!(actions(&p), vec![(key(1, "A"), Action::Renew { end_date: d("2028-11-28") })]);
+    assert_eq!(
+        actions(&p),
+        vec![(
+            key(1, "A"),
+            Action::Renew {
+                end_date: d("2028-11-28")
+            }
+        )]
+    );
     // Without the policy, nothing.
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), w.clone())], &base, Policy::default());
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), w.clone())],
+        &base,
+        Policy::default(),
+    );
     assert_eq!(p.counts.unchanged, 1);
     // Never past the day before the age limit.
     w.last_day = d("2027-05-01");
     let p = plan(Mode::Snapshot, vec![(key(1, "A"), w)], &base, renew);
-    assert_eq!(actions(&p), vec![(key(1, "A"), Action::Renew { end_date: d("2027-05-01") })]);
+    assert_eq!(
+        actions(&p),
+        vec![(
+            key(1, "A"),
+            Action::Renew {
+                end_date: d("2027-05-01")
+            }
+        )]
+    );
 }
 
 #[test]
@@ -172,11 +316,21 @@ fn a_renewal_stands_until_the_source_sets_an_end() {
     s.end_date = d("2029-06-01");
     s.renewed = true;
     let base: HashMap<_, _> = [(key(1, "A"), s)].into();
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), wanted(1, 2))], &base, Policy::default());
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), wanted(1, 2))],
+        &base,
+        Policy::default(),
+    );
     assert_eq!(p.counts.unchanged, 1);
     let mut w = wanted(1, 2);
     w.end_from_source = true;
     w.end_date = d("2027-01-01");
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), w)], &base, Policy::default());
+    let p = plan(
+        Mode::Snapshot,
+        vec![(key(1, "A"), w)],
+        &base,
+        Policy::default(),
+    );
     assert_eq!(actions(&p), vec![(key(1, "A"), Action::Update)]);
 }

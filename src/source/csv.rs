@@ -67,10 +67,21 @@ impl CsvRecords {
             names.push(name.trim().to_string());
         }
         let quoted = |names: &mut dyn Iterator<Item = &String>| {
-            names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+            names
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let columns: Vec<Option<usize>> = keys.iter().map(|k| names.iter().position(|n| *n == k.expr)).collect();
-        let mut missing = keys.iter().zip(&columns).filter(|(k, c)| k.required && c.is_none()).map(|(k, _)| &k.expr).peekable();
+        let columns: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| names.iter().position(|n| *n == k.expr))
+            .collect();
+        let mut missing = keys
+            .iter()
+            .zip(&columns)
+            .filter(|(k, c)| k.required && c.is_none())
+            .map(|(k, _)| &k.expr)
+            .peekable();
         if missing.peek().is_some() {
             return Err(ReadError::MissingColumn {
                 columns: quoted(&mut missing),
@@ -110,7 +121,11 @@ impl CsvRecords {
             // The CR of a CRLF line end stays on the last field (see `new`).
             let field = col.and_then(|c| {
                 let f = self.record.get(c)?;
-                Some(if c == last { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
+                Some(if c == last {
+                    f.strip_suffix(b"\r").unwrap_or(f)
+                } else {
+                    f
+                })
             });
             match field {
                 Some(bytes) if bytes.len() > MAX_VALUE_BYTES => {
@@ -154,8 +169,17 @@ mod tests {
             .collect()
     }
 
-    fn read_all(bytes: &[u8], enc: &'static encoding_rs::Encoding, k: &[&str]) -> Result<Vec<(Location, Vec<String>)>, ReadError> {
-        let mut r = CsvRecords::new(Box::new(std::io::Cursor::new(bytes.to_vec())), b';', enc, &keys(k))?;
+    fn read_all(
+        bytes: &[u8],
+        enc: &'static encoding_rs::Encoding,
+        k: &[&str],
+    ) -> Result<Vec<(Location, Vec<String>)>, ReadError> {
+        let mut r = CsvRecords::new(
+            Box::new(std::io::Cursor::new(bytes.to_vec())),
+            b';',
+            enc,
+            &keys(k),
+        )?;
         let mut rec = RawRecord::default();
         let mut out = Vec::new();
         while r.next_record(&mut rec)? {
@@ -168,8 +192,14 @@ mod tests {
     fn windows_1252_with_crlf_and_quotes() {
         let data = b"Naam;BSN\r\n\"Bj\xf6rk; de\";123\r\n\r\nM\xfcller;\"4\"\"5\"\r\n";
         let rows = read_all(data, encoding_rs::WINDOWS_1252, &["BSN", "Naam"]).unwrap();
-        assert_eq!(rows[0], (Location::Line(2), vec!["123".into(), "Björk; de".into()]));
-        assert_eq!(rows[1], (Location::Line(4), vec!["4\"5".into(), "Müller".into()]));
+        assert_eq!(
+            rows[0],
+            (Location::Line(2), vec!["123".into(), "Björk; de".into()])
+        );
+        assert_eq!(
+            rows[1],
+            (Location::Line(4), vec!["4\"5".into(), "Müller".into()])
+        );
     }
 
     #[test]
@@ -182,7 +212,15 @@ mod tests {
     #[test]
     fn invalid_utf8_names_the_line() {
         let err = read_all(b"BSN\n1\n\xf6\n", encoding_rs::UTF_8, &["BSN"]).unwrap_err();
-        assert!(matches!(err, ReadError::Encoding { location: Location::Line(3) }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ReadError::Encoding {
+                    location: Location::Line(3)
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -198,16 +236,31 @@ mod tests {
     fn short_rows_give_empty_values_and_physical_lines_count_quoted_breaks() {
         let data = b"A;B\n\"x\ny\";1\nz\n";
         let rows = read_all(data, encoding_rs::UTF_8, &["A", "B"]).unwrap();
-        assert_eq!(rows[0], (Location::Line(2), vec!["x\ny".into(), "1".into()]));
+        assert_eq!(
+            rows[0],
+            (Location::Line(2), vec!["x\ny".into(), "1".into()])
+        );
         assert_eq!(rows[1], (Location::Line(4), vec!["z".into(), "".into()]));
     }
 
     #[test]
     fn binary_and_empty_files_are_refused() {
-        assert!(matches!(read_all(b"", encoding_rs::UTF_8, &["A"]), Err(ReadError::Empty)));
-        assert!(matches!(read_all(b"A\n\x00\x01", encoding_rs::UTF_8, &["A"]), Err(ReadError::Binary { .. })));
-        assert!(matches!(read_all(b"\xff\xfeA\x00", encoding_rs::UTF_8, &["A"]), Err(ReadError::Utf16)));
+        assert!(matches!(
+            read_all(b"", encoding_rs::UTF_8, &["A"]),
+            Err(ReadError::Empty)
+        ));
+        assert!(matches!(
+            read_all(b"A\n\x00\x01", encoding_rs::UTF_8, &["A"]),
+            Err(ReadError::Binary { .. })
+        ));
+        assert!(matches!(
+            read_all(b"\xff\xfeA\x00", encoding_rs::UTF_8, &["A"]),
+            Err(ReadError::Utf16)
+        ));
         let long = vec![b'a'; MAX_LINE + 10];
-        assert!(matches!(read_all(&long, encoding_rs::UTF_8, &["A"]), Err(ReadError::RunTooLong { .. })));
+        assert!(matches!(
+            read_all(&long, encoding_rs::UTF_8, &["A"]),
+            Err(ReadError::RunTooLong { .. })
+        ));
     }
 }

@@ -34,7 +34,10 @@ pub fn waiting_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
         if !meta.is_file() {
             continue;
         }
-        files.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.path()));
+        files.push((
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            entry.path(),
+        ));
     }
     files.sort();
     Ok(files.into_iter().map(|(_, p)| p).collect())

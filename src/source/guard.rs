@@ -24,7 +24,9 @@ pub struct Refused(pub ReadErrorKind);
 
 #[derive(Debug, Clone, Copy)]
 pub enum ReadErrorKind {
-    Binary { offset: u64 },
+    Binary {
+        offset: u64,
+    },
     Utf16,
     RunTooLong {
         limit: usize,
@@ -61,7 +63,10 @@ impl From<ReadErrorKind> for ReadError {
 
 /// Turns an IO error back into the guard's refusal where it was one.
 pub fn classify(e: io::Error) -> ReadError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<Refused>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Refused>())
+    {
         Some(Refused(kind)) => ReadError::from(*kind),
         None => ReadError::Io(e),
     }

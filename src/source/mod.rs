@@ -47,9 +47,13 @@ pub struct RawRecord {
 /// The file formats a reader understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
-    Csv { delimiter: u8 },
+    Csv {
+        delimiter: u8,
+    },
     /// `record`: the element path of one record from the root, by local names.
-    Xml { record: Vec<String> },
+    Xml {
+        record: Vec<String>,
+    },
 }
 
 /// What to read and which keys to extract.
@@ -92,7 +96,9 @@ pub enum ReadError {
     MissingColumn { columns: String, found: String },
     #[error("{location}: {message}")]
     Csv { location: Location, message: String },
-    #[error("has a DOCTYPE declaration: visync never processes DTDs or entities; export without one")]
+    #[error(
+        "has a DOCTYPE declaration: visync never processes DTDs or entities; export without one"
+    )]
     Doctype,
     #[error("is not well-formed XML near byte {offset} (after record {after}): {message}")]
     Xml {
@@ -173,4 +179,54 @@ fn decode_into(
         out.push_str(&text);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn drain(bytes: Vec<u8>, format: Format) {
+        let spec = ReaderSpec {
+            format,
+            encoding: encoding_rs::WINDOWS_1252,
+            keys: ["a", "b/c", "@d", "b/@e"]
+                .iter()
+                .map(|k| Key {
+                    expr: k.to_string(),
+                    required: false,
+                })
+                .collect(),
+        };
+        if let Ok(mut r) = FileReader::from_reader(Box::new(std::io::Cursor::new(bytes)), &spec) {
+            let mut rec = RawRecord::default();
+            while let Ok(true) = r.next_record(&mut rec) {}
+        }
+    }
+
+    proptest! {
+        // Whatever arrives in a drop folder, a reader returns records or an
+        // error; it never panics.
+        #[test]
+        fn csv_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            drain(bytes, Format::Csv { delimiter: b';' });
+        }
+
+        #[test]
+        fn xml_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            drain(bytes, Format::Xml { record: vec!["r".into(), "x".into()] });
+        }
+
+        #[test]
+        fn xml_like_input_never_panics(parts in proptest::collection::vec(
+            prop_oneof![
+                Just("<r>"), Just("</r>"), Just("<x d='1'>"), Just("</x>"), Just("<b e=\"&amp;\">"),
+                Just("</b>"), Just("<c>"), Just("</c>"), Just("&#65;"), Just("&bad;"), Just("<![CDATA[z]]>"),
+                Just("text"), Just("<a/>"), Just("<!-- c -->"), Just("<?pi x?>"), Just("&#xFFFFFFF;"),
+            ],
+            0..60,
+        )) {
+            drain(parts.concat().into_bytes(), Format::Xml { record: vec!["r".into(), "x".into()] });
+        }
+    }
 }

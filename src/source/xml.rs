@@ -145,8 +145,13 @@ impl XmlRecords {
             if !self.rel.is_empty() {
                 self.rel.push('/');
             }
-            self.rel.push_str(self.stack.last().map_or("", |s| s.as_str()));
-            self.capture = self.elements.get(&self.rel).copied().filter(|&s| !self.filled[s]);
+            self.rel
+                .push_str(self.stack.last().map_or("", |s| s.as_str()));
+            self.capture = self
+                .elements
+                .get(&self.rel)
+                .copied()
+                .filter(|&s| !self.filled[s]);
         } else if self.stack == self.record_path {
             self.in_record = true;
             self.records += 1;
@@ -177,12 +182,17 @@ impl XmlRecords {
                 if self.filled[slot] {
                     continue;
                 }
-                let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| match err {
-                    quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
-                        ReadError::Entity { name, record: self.records }
-                    }
-                    other => self.xml_error(other),
-                })?;
+                let value = attr
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|err| match err {
+                        quick_xml::Error::Escape(
+                            quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                        ) => ReadError::Entity {
+                            name,
+                            record: self.records,
+                        },
+                        other => self.xml_error(other),
+                    })?;
                 self.check_len(value.len(), slot)?;
                 rec.values[slot].clear();
                 rec.values[slot].push_str(&value);
@@ -243,7 +253,11 @@ impl XmlRecords {
                     self.stack.pop();
                     // Text after a nested element belongs to its parent again.
                     if self.in_record {
-                        self.capture = self.elements.get(&self.rel).copied().filter(|&s| !self.filled[s]);
+                        self.capture = self
+                            .elements
+                            .get(&self.rel)
+                            .copied()
+                            .filter(|&s| !self.filled[s]);
                     }
                 }
                 Event::Text(t) => {
@@ -331,7 +345,12 @@ mod tests {
     <x:Mw><![CDATA[A & B]]></x:Mw></x:Dossier>
   <x:Dossier id="D-2"><x:Client><x:BSN>&#49;23</x:BSN></x:Client></x:Dossier>
 </x:Dossiers></x:Export>"#;
-        let rows = read_all(xml, "Export/Dossiers/Dossier", &["@id", "Client/BSN", "Client/Naam/@achternaam", "Mw"]).unwrap();
+        let rows = read_all(
+            xml,
+            "Export/Dossiers/Dossier",
+            &["@id", "Client/BSN", "Client/Naam/@achternaam", "Mw"],
+        )
+        .unwrap();
         assert_eq!(rows[0], vec!["D-1", "123456782", "Vries & Zn", "A & B"]);
         assert_eq!(rows[1], vec!["D-2", "123", "", ""]);
     }
@@ -339,19 +358,40 @@ mod tests {
     #[test]
     fn the_first_occurrence_wins() {
         let xml = "<E><R><T>1</T><T>2</T></R></E>";
-        assert_eq!(read_all(xml, "E/R", &["T"]).unwrap(), vec![vec!["1".to_string()]]);
+        assert_eq!(
+            read_all(xml, "E/R", &["T"]).unwrap(),
+            vec![vec!["1".to_string()]]
+        );
     }
 
     #[test]
     fn hostile_and_broken_files_are_refused_as_a_whole() {
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><E><R><T>&lol2;</T></R></E>"#;
-        assert!(matches!(read_all(bomb, "E/R", &["T"]), Err(ReadError::Doctype)));
+        assert!(matches!(
+            read_all(bomb, "E/R", &["T"]),
+            Err(ReadError::Doctype)
+        ));
         let xxe = r#"<!DOCTYPE E [<!ENTITY x SYSTEM "file:///etc/passwd">]><E/>"#;
-        assert!(matches!(read_all(xxe, "E/R", &["T"]), Err(ReadError::Doctype)));
-        assert!(matches!(read_all("<E><R><T>&x;</T></R></E>", "E/R", &["T"]), Err(ReadError::Entity { .. })));
-        assert!(matches!(read_all("<E><R><T>1</T></R><R><T>", "E/R", &["T"]), Err(ReadError::Truncated { after: 1, .. })));
-        assert!(matches!(read_all("<E><R></X></E>", "E/R", &["T"]), Err(ReadError::Xml { .. })));
-        assert!(matches!(read_all("<Other/>", "E/R", &["T"]), Err(ReadError::WrongRoot { .. })));
+        assert!(matches!(
+            read_all(xxe, "E/R", &["T"]),
+            Err(ReadError::Doctype)
+        ));
+        assert!(matches!(
+            read_all("<E><R><T>&x;</T></R></E>", "E/R", &["T"]),
+            Err(ReadError::Entity { .. })
+        ));
+        assert!(matches!(
+            read_all("<E><R><T>1</T></R><R><T>", "E/R", &["T"]),
+            Err(ReadError::Truncated { after: 1, .. })
+        ));
+        assert!(matches!(
+            read_all("<E><R></X></E>", "E/R", &["T"]),
+            Err(ReadError::Xml { .. })
+        ));
+        assert!(matches!(
+            read_all("<Other/>", "E/R", &["T"]),
+            Err(ReadError::WrongRoot { .. })
+        ));
         assert!(matches!(read_all("", "E/R", &["T"]), Err(ReadError::Empty)));
     }
 }

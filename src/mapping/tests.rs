@@ -1,0 +1,186 @@
+use super::*;
+use crate::domain::{Bsn, Rules, WithdrawReason};
+use chrono::NaiveDate;
+
+const BASE: &str = r#"
+[source]
+name = "t"
+kind = "csv"
+
+[fields]
+bsn = "bsn"
+family_name = "naam"
+birth_date = "geboren"
+gender = { default = "unknown" }
+professional_id = "mw"
+professional_name = { default = "A. Vries" }
+professional_email = { default = "a@x.example" }
+case_ref = "dossier"
+start_date = "start"
+end_date = { from = "eind", optional = true }
+withdraw_reason = { from = "reden", optional = true, map = { KLAAR = "risk_ended", FOUT = "unjustified" } }
+"#;
+
+fn load_str(text: &str) -> Result<Mapping, MappingError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, text).unwrap();
+    load(&path)
+}
+
+fn record(m: &Mapping, pairs: &[(&str, &str)]) -> Vec<String> {
+    let mut values = vec![String::new(); m.reader.keys.len()];
+    for (k, v) in pairs {
+        values[m.slot_of(k).unwrap()] = v.to_string();
+    }
+    values
+}
+
+fn ctx<'a>(objected: &'a dyn Fn(&Bsn) -> bool) -> Context<'a> {
+    Context {
+        today: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        rules: Rules::default(),
+        objected,
+        reveal: false,
+    }
+}
+
+const ROW: &[(&str, &str)] = &[
+    ("bsn", "999990019"),
+    ("naam", "Jansen"),
+    ("geboren", "2012-03-04"),
+    ("mw", "E1"),
+    ("dossier", "D1"),
+    ("start", "2026-11-01"),
+];
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<_> = ROW.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn constants_fill_fields_the_export_lacks() {
+    let m = load_str(BASE).unwrap();
+    let no = |_: &Bsn| false;
+    let Outcome::Signal(s) = m.apply(&record(&m, ROW), &ctx(&no)) else {
+        panic!()
+    };
+    assert_eq!(s.professional.name, "A. Vries");
+    assert_eq!(s.subject.gender.as_str(), "unknown");
+    assert_eq!(s.ended, None);
+}
+
+#[test]
+fn an_end_date_today_or_before_ends_the_involvement() {
+    let m = load_str(BASE).unwrap();
+    let no = |_: &Bsn| false;
+    let Outcome::Signal(s) = m.apply(&record(&m, &with(&[("eind", "2026-11-28")])), &ctx(&no))
+    else {
+        panic!()
+    };
+    assert_eq!(s.ended, Some(WithdrawReason::RiskEnded));
+    let Outcome::Signal(s) = m.apply(&record(&m, &with(&[("eind", "2026-11-29")])), &ctx(&no))
+    else {
+        panic!()
+    };
+    assert_eq!(s.ended, None);
+    assert!(s.end_from_source);
+}
+
+#[test]
+fn a_withdraw_reason_ends_it_with_that_reason_and_unknown_ones_do_not() {
+    let m = load_str(BASE).unwrap();
+    let no = |_: &Bsn| false;
+    let Outcome::Signal(s) = m.apply(&record(&m, &with(&[("reden", "FOUT")])), &ctx(&no)) else {
+        panic!()
+    };
+    assert_eq!(s.ended, Some(WithdrawReason::Unjustified));
+    let Outcome::Signal(s) = m.apply(&record(&m, &with(&[("reden", "ANDERS")])), &ctx(&no)) else {
+        panic!()
+    };
+    assert_eq!(s.ended, None);
+}
+
+#[test]
+fn an_objection_is_rejected_and_still_names_the_involvement() {
+    let m = load_str(BASE).unwrap();
+    let yes = |b: &Bsn| b.as_str() == "999990019";
+    let Outcome::Rejected(r) = m.apply(&record(&m, ROW), &ctx(&yes)) else {
+        panic!()
+    };
+    assert_eq!(r.code, Code::Objection);
+    assert_eq!(
+        r.message,
+        "*****0019 is on the objection list: it is never registered"
+    );
+    assert_eq!(
+        r.involvement.map(|(b, p)| (b.as_str().to_string(), p)),
+        Some(("999990019".into(), "E1".into()))
+    );
+}
+
+#[test]
+fn time_parts_after_the_date_are_read_and_ignored() {
+    let m = load_str(&BASE.replace("start_date = \"start\"", "start_date = { from = \"start\", date = \"%Y-%m-%d %H:%M\" }")).unwrap();
+    let no = |_: &Bsn| false;
+    let row: Vec<_> = ROW.iter().map(|&(k, v)| if k == "start" { (k, "2026-11-01 13:45") } else { (k, v) }).collect();
+    let Outcome::Signal(s) = m.apply(&record(&m, &row), &ctx(&no)) else { panic!() };
+    assert_eq!(s.start_date.to_string(), "2026-11-01");
+}
+
+#[test]
+fn mapping_errors_say_what_is_wrong() {
+    let cases = [
+        (
+            BASE.replace("bsn = \"bsn\"", "bsn = { from = \"bsn\", optional = true }"),
+            "[fields] bsn",
+            "cannot be optional",
+        ),
+        (
+            BASE.replace(
+                "start_date = \"start\"",
+                "start_date = { from = \"start\", date = \"%d-%m\" }",
+            ),
+            "[fields] start_date",
+            "not a full date format",
+        ),
+        (
+            BASE.replace("FOUT = \"unjustified\"", "FOUT = \"wrong\""),
+            "[fields] withdraw_reason",
+            "not a reason",
+        ),
+        (
+            BASE.replace("kind = \"csv\"", "kind = \"fhir\""),
+            "[source] kind",
+            "not supported by this version",
+        ),
+        (
+            BASE.replace("case_ref = \"dossier\"\n", ""),
+            "[fields] case_ref",
+            "is missing",
+        ),
+        (
+            BASE.replace(
+                "gender = { default = \"unknown\" }",
+                "gender = { default = \"boy\" }",
+            ),
+            "[fields] gender",
+            "not a gender",
+        ),
+    ];
+    for (text, key, fragment) in cases {
+        let e = load_str(&text).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.message.contains(fragment), "{e}");
+    }
+    let e = load_str(&BASE.replace("[fields]", "[fields]\ncolour = \"kleur\"")).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    let e = load_str(&BASE.replace("kind = \"csv\"", "kind = \"csv\"\nencodng = \"utf-8\""))
+        .unwrap_err();
+    assert!(
+        e.message.contains("unknown field `encodng`") && e.line == Some(5),
+        "{e}"
+    );
+}
