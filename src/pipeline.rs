@@ -45,12 +45,29 @@ pub fn wanted(signal: &Signal, location: Location, ctx: &Context<'_>) -> Wanted 
     }
 }
 
+/// Calls `f` with every record's outcome, in file order.
+pub fn for_each_outcome(
+    mapping: &Mapping,
+    mut reader: FileReader,
+    ctx: &Context<'_>,
+    mut f: impl FnMut(Location, Outcome),
+) -> Result<(), ReadError> {
+    let mut rec = RawRecord::default();
+    let mut n = 0;
+    while reader.next_record(&mut rec)? {
+        n += 1;
+        let location = rec.location.unwrap_or(Location::Record(n));
+        f(location, mapping.apply(&rec.values, ctx));
+    }
+    Ok(())
+}
+
 /// Reads every record of one file into a desired state. A `ReadError` means
 /// the file as a whole is unusable: none of its records may be acted on (a
 /// truncated snapshot must not withdraw what it lost).
 pub fn read_file<T>(
     mapping: &Mapping,
-    mut reader: FileReader,
+    reader: FileReader,
     ctx: &Context<'_>,
     hasher: &SubjectHasher,
     mut payload: impl FnMut(&Signal, &Wanted) -> T,
@@ -63,11 +80,9 @@ pub fn read_file<T>(
         rejections: Vec::new(),
         desired: Desired::new(mapping.mode),
     };
-    let mut rec = RawRecord::default();
-    while reader.next_record(&mut rec)? {
+    for_each_outcome(mapping, reader, ctx, |location, outcome| {
         out.records += 1;
-        let location = rec.location.unwrap_or(Location::Record(out.records));
-        match mapping.apply(&rec.values, ctx) {
+        match outcome {
             Outcome::Signal(signal) => {
                 out.accepted += 1;
                 let w = wanted(&signal, location, ctx);
@@ -91,7 +106,7 @@ pub fn read_file<T>(
                 });
             }
         }
-    }
+    })?;
     let duplicates = out.desired.duplicates().len() as u64;
     out.accepted -= duplicates;
     out.rejected += duplicates;

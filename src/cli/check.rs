@@ -2,18 +2,19 @@
 //! maps, validates and plans, and changes nothing anywhere: no state file is
 //! created, no file is moved, nothing is sent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::report::{FileError, Report, SourceReport};
-use super::{exit, load_config};
+use super::{exit, load_config, runtime, Sources};
 use crate::clock::Clock;
 use crate::config::{self, Config, SourceConfig};
-use crate::domain::SubjectHasher;
+use crate::domain::{SubjectHasher, SubjectKey};
 use crate::mapping::{self, Context, Mapping};
 use crate::pipeline;
 use crate::plan::{Action, InvolvementKey, Stored};
 use crate::source::{waiting_files, FileReader};
+use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
@@ -41,16 +42,23 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let sources = match load_sources(&cfg, args.source.as_deref()) {
-        Ok(s) => s,
+    let sources = match Sources::load(&cfg, args.source.as_deref()) {
+        Ok(s) => s.list,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::CONFIG;
         }
     };
-    // Issue 3 brings the state store and its objection list; until then the
-    // dry run plans against an empty state.
-    let objected = |_: &crate::domain::Bsn| false;
+    // The dry run plans against the real state, read-only; without one yet,
+    // against an empty state (and it creates none).
+    let state = match runtime().block_on(load_state(&cfg, &sources)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let objected = |b: &crate::domain::Bsn| state.objections.contains(&state.hasher.key(b));
     let ctx = Context {
         today: clock.today(),
         rules: cfg.rules,
@@ -67,69 +75,35 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
             return exit::CONFIG;
         }
     };
-    // The hashes never leave this process, so any key will do for a dry run
-    // against an empty state.
-    let hasher = SubjectHasher::new(b"visync-check");
     let mut report = Report::default();
     for (i, files) in work.iter().enumerate() {
         let (_, mapping) = &sources[i];
         if files.is_empty() && args.source.is_none() && !args.files.is_empty() {
             continue;
         }
-        check_source(mapping, files, &ctx, &hasher, &cfg, &mut report);
+        let baseline = state
+            .baselines
+            .get(&mapping.name)
+            .cloned()
+            .unwrap_or_default();
+        check_source(
+            mapping,
+            files,
+            &ctx,
+            &state.hasher,
+            baseline,
+            &cfg,
+            &mut report,
+        );
     }
     report.print(args.json);
     report.exit_code()
 }
 
-fn load_sources<'c>(
-    cfg: &'c Config,
-    only: Option<&str>,
-) -> Result<Vec<(&'c SourceConfig, Mapping)>, String> {
-    let mut sources = Vec::new();
-    let mut errors = Vec::new();
-    for s in &cfg.sources {
-        match mapping::load(&s.mapping) {
-            Ok(m) => sources.push((s, m)),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("\nerror: "));
-    }
-    let mut seen = HashMap::new();
-    for (_, m) in &sources {
-        if let Some(other) = seen.insert(m.name.clone(), m.path.clone()) {
-            return Err(format!(
-                "two mappings use the source name \"{}\": {} and {}; names must be unique",
-                m.name,
-                other.display(),
-                m.path.display()
-            ));
-        }
-    }
-    if let Some(name) = only {
-        sources.retain(|(_, m)| m.name == name);
-        if sources.is_empty() {
-            return Err(format!(
-                "config {}: no source is named \"{name}\"",
-                cfg.path.display()
-            ));
-        }
-    }
-    if sources.is_empty() {
-        return Err(format!(
-            "config {}: there are no [[sources]]",
-            cfg.path.display()
-        ));
-    }
-    Ok(sources)
-}
-
 /// Decides which files each source reads: the files given (each to the source
 /// whose drop folder holds it, or the only or chosen source), or what waits.
 fn assign_files(
-    sources: &[(&SourceConfig, Mapping)],
+    sources: &[(SourceConfig, Mapping)],
     files: &[PathBuf],
 ) -> Result<Vec<Vec<PathBuf>>, String> {
     let mut work = vec![Vec::new(); sources.len()];
@@ -171,13 +145,14 @@ fn check_source(
     files: &[PathBuf],
     ctx: &Context<'_>,
     hasher: &SubjectHasher,
+    baseline: HashMap<InvolvementKey, Stored>,
     cfg: &Config,
     report: &mut Report,
 ) {
     let mut source = SourceReport::new(&mapping.name);
     // The state as it would be after each file, so that successive snapshots
     // plan as the real run would take them.
-    let mut state: HashMap<InvolvementKey, Stored> = HashMap::new();
+    let mut state = baseline;
     for path in files {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -234,7 +209,40 @@ fn check_source(
     report.sources.push(source);
 }
 
-fn mapping_tests(sources: &[(&SourceConfig, Mapping)], ctx: &Context<'_>) -> u8 {
+/// What the dry run reads from the state store.
+struct State {
+    hasher: SubjectHasher,
+    objections: HashSet<SubjectKey>,
+    baselines: HashMap<String, HashMap<InvolvementKey, Stored>>,
+}
+
+async fn load_state(
+    cfg: &Config,
+    sources: &[(SourceConfig, Mapping)],
+) -> Result<State, crate::store::StoreError> {
+    let Some(store) = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?
+    else {
+        // No state yet: the hashes never leave this process, so any key will do.
+        return Ok(State {
+            hasher: SubjectHasher::new(b"visync-check"),
+            objections: HashSet::new(),
+            baselines: HashMap::new(),
+        });
+    };
+    let mut baselines = HashMap::new();
+    for (_, m) in sources {
+        baselines.insert(m.name.clone(), store.baseline(&m.name).await?);
+    }
+    let state = State {
+        hasher: store.hasher().clone(),
+        objections: store.objections().await?,
+        baselines,
+    };
+    store.close().await;
+    Ok(state)
+}
+
+fn mapping_tests(sources: &[(SourceConfig, Mapping)], ctx: &Context<'_>) -> u8 {
     let mut failed = 0;
     let mut total = 0;
     for (_, m) in sources {

@@ -44,6 +44,8 @@ pub struct Config {
     pub path: PathBuf,
     pub organisation: Organisation,
     pub state: StateUrl,
+    /// The subject-hash key; default: `subject.key` beside a SQLite store.
+    pub state_key_file: Option<PathBuf>,
     pub index: IndexConfig,
     pub sources: Vec<SourceConfig>,
     /// Return channels by source name.
@@ -416,6 +418,7 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
             name: raw.organisation.name,
         },
         state,
+        state_key_file: raw.state.key_file.as_deref().map(resolve),
         index,
         sources,
         returns,

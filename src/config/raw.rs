@@ -40,6 +40,7 @@ pub struct RawOrganisation {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub url: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

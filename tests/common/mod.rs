@@ -89,3 +89,158 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A `visync index-sim` child on a loopback port, killed when dropped.
+pub struct Sim {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub const ORG: &str = "01234567";
+pub const TOKEN: &str = "s3cret-token";
+
+impl Sim {
+    /// Starts the reference index for organisation `ORG` with `TOKEN`.
+    pub fn start(extra: &[&str]) -> Sim {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("index.db");
+        let org = format!("{ORG}={TOKEN}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_visync"))
+            .args([
+                "index-sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+                "--org",
+                &org,
+                "--clock",
+                TODAY,
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("index-sim starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Sim { child, addr, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET /sim/stats` as JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&http(&self.addr, "GET", "/sim/stats", None, "")).unwrap()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request over loopback; returns the body.
+pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// A workspace for `visync run`: a config against `sim`, a drop folder, a state folder.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub watch: PathBuf,
+}
+
+impl Site {
+    pub fn new(sim: &Sim, mapping: &Path, extra: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = dir.path().join("in");
+        std::fs::create_dir(&watch).unwrap();
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        let config = dir.path().join("visync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+                 [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[[sources]]\nmapping = \"{}\"\nwatch = \"in\"\nsettle_secs = 0\n{extra}",
+                sim.url(),
+                mapping.display()
+            ),
+        )
+        .unwrap();
+        Site { dir, config, watch }
+    }
+
+    pub fn drop_file(&self, name: &str, content: &[u8]) {
+        // Written under a temporary name and renamed, as a CMS should.
+        let tmp = self.watch.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, self.watch.join(name)).unwrap();
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec![args[0], "-c", self.config.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        visync(&all)
+    }
+
+    /// Files left in the drop folder itself (not yet taken).
+    pub fn waiting(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.watch)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,53 @@
+//! `visync release`: let a held snapshot's withdrawals go ahead. They are sent
+//! on the next pass.
+
+use std::path::PathBuf;
+
+use super::{exit, load_config, runtime};
+use crate::clock::Clock;
+use crate::config;
+use crate::store::Store;
+
+#[derive(clap::Args, Debug)]
+pub struct ReleaseArgs {
+    #[arg(short = 'c', long = "config", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// The source whose held withdrawals go ahead.
+    #[arg(long)]
+    pub source: String,
+}
+
+pub fn run(args: ReleaseArgs, clock: Clock) -> u8 {
+    let cfg = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    runtime().block_on(async {
+        let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::CONFIG;
+            }
+        };
+        let result = store.release(&args.source, clock.now()).await;
+        store.close().await;
+        match result {
+            Ok(0) => {
+                println!("nothing is held for source \"{}\"", args.source);
+                exit::PARTIAL
+            }
+            Ok(n) => {
+                println!(
+                    "released {n} withdrawals of source \"{}\"; the next pass sends them",
+                    args.source
+                );
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::CONFIG
+            }
+        }
+    })
+}

@@ -1,0 +1,181 @@
+//! `visync status`: what is waiting, held, stuck, and when things run next.
+//! Read-only: it opens the store without creating one.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{exit, load_config, runtime};
+use crate::config;
+use crate::store::{FileRecord, Hold, Quarantined, QueueCounts, Store};
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(short = 'c', long = "config", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Print as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize, Default)]
+struct Status {
+    queue: QueueCounts,
+    signals: std::collections::BTreeMap<String, i64>,
+    last_files: Vec<LastFile>,
+    held: Vec<Hold>,
+    quarantined: Vec<Quarantined>,
+    next: Next,
+}
+
+#[derive(Serialize)]
+struct LastFile {
+    source: String,
+    file: String,
+    outcome: String,
+    taken_at: String,
+}
+
+#[derive(Serialize, Default)]
+struct Next {
+    notices: Option<String>,
+    reconcile: Option<String>,
+}
+
+pub fn run(args: StatusArgs) -> u8 {
+    let cfg = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let next = Next {
+        notices: cfg
+            .schedule
+            .notices
+            .upcoming(chrono::Utc)
+            .next()
+            .map(|t| t.to_rfc3339()),
+        reconcile: cfg
+            .schedule
+            .reconcile
+            .upcoming(chrono::Utc)
+            .next()
+            .map(|t| t.to_rfc3339()),
+    };
+    runtime().block_on(async {
+        let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::CONFIG;
+            }
+        };
+        let status = match &store {
+            None => Status {
+                next,
+                ..Status::default()
+            },
+            Some(store) => match collect(store, next).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::CONFIG;
+                }
+            },
+        };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&status).expect("status serialises")
+            );
+        } else {
+            print!("{}", text(&status, store.is_none()));
+        }
+        exit::OK
+    })
+}
+
+async fn collect(store: &Store, next: Next) -> Result<Status, crate::store::StoreError> {
+    Ok(Status {
+        queue: store.queue_counts().await?,
+        signals: store.signal_counts().await?,
+        last_files: store
+            .last_files()
+            .await?
+            .into_iter()
+            .map(
+                |(
+                    source,
+                    FileRecord {
+                        name,
+                        outcome,
+                        taken_at,
+                    },
+                )| LastFile {
+                    source,
+                    file: name,
+                    outcome,
+                    taken_at,
+                },
+            )
+            .collect(),
+        held: store.holds().await?,
+        quarantined: store.quarantined(100).await?,
+        next,
+    })
+}
+
+fn text(s: &Status, empty: bool) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if empty {
+        out.push_str("no state yet: nothing has run with this config\n");
+    }
+    let q = &s.queue;
+    let _ = writeln!(
+        out,
+        "queue: {} waiting, {} held, {} quarantined",
+        q.ready, q.held, q.quarantined
+    );
+    let signals: Vec<String> = s.signals.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let _ = writeln!(
+        out,
+        "signals: {}",
+        if signals.is_empty() {
+            "none".into()
+        } else {
+            signals.join(", ")
+        }
+    );
+    for f in &s.last_files {
+        let _ = writeln!(
+            out,
+            "last file of {}: {} ({}, {})",
+            f.source, f.file, f.outcome, f.taken_at
+        );
+    }
+    for h in &s.held {
+        let _ = writeln!(
+            out,
+            "HELD {}: {} withdrawals of {} active signals from {} since {}; `visync release --source {}` lets them go",
+            h.source, h.withdrawals, h.active, h.file, h.held_at, h.source
+        );
+    }
+    for r in &s.quarantined {
+        let _ = writeln!(
+            out,
+            "QUARANTINED {} {} of {} after {} attempts: {}",
+            r.source,
+            r.action,
+            r.signal_id,
+            r.attempts,
+            r.error.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(n) = &s.next.notices {
+        let _ = writeln!(out, "next notices poll: {n}");
+    }
+    if let Some(n) = &s.next.reconcile {
+        let _ = writeln!(out, "next reconciliation: {n}");
+    }
+    out
+}

@@ -1,0 +1,232 @@
+//! VI-API v1 over HTTPS (mutual TLS and/or a bearer token) with reqwest and
+//! rustls. Plain http is refused by config validation except to loopback.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, StatusCode};
+
+use super::{ApiError, CallError, IndexApi, ItemResult};
+
+pub struct HttpIndex {
+    client: Client,
+    base: url::Url,
+    /// Never logged.
+    token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|e| ClientError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl HttpIndex {
+    pub fn new(
+        base: url::Url,
+        token: Option<String>,
+        identity: Option<(&Path, &Path)>,
+        ca: Option<&Path>,
+    ) -> Result<HttpIndex, ClientError> {
+        crate::tls::install_provider();
+        let mut b = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("visync/", env!("CARGO_PKG_VERSION")));
+        if let Some((cert, key)) = identity {
+            let mut pem = read(cert)?;
+            pem.extend(read(key)?);
+            b = b.identity(
+                reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::Build(e.to_string()))?,
+            );
+        }
+        if let Some(ca) = ca {
+            let cert = reqwest::Certificate::from_pem(&read(ca)?)
+                .map_err(|e| ClientError::Build(e.to_string()))?;
+            b = b.add_root_certificate(cert);
+        }
+        Ok(HttpIndex {
+            client: b.build().map_err(|e| ClientError::Build(e.to_string()))?,
+            base,
+            token,
+        })
+    }
+
+    fn url(&self, path: &str) -> url::Url {
+        let mut u = self.base.clone();
+        let joined = format!("{}{}", u.path().trim_end_matches('/'), path);
+        u.set_path(&joined);
+        u
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: String,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("x-request-id", uuid::Uuid::new_v4().to_string())
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| CallError::Transient {
+            retry_after: None,
+            message: without_url(&e),
+        })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| CallError::Transient {
+            retry_after: None,
+            message: format!("reading the answer: {}", without_url(&e)),
+        })?;
+        Ok((status, headers, body.to_vec()))
+    }
+}
+
+/// reqwest's errors name the URL; keep them short and free of ids.
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken answer"
+    } else {
+        "request failed"
+    };
+    let source = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    format!("{kind} {source}").trim().to_string()
+}
+
+/// Classifies a non-200 answer.
+fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
+    let err: Option<ApiError> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::from_value(v.get("error")?.clone()).ok());
+    let (code, message) = err.map_or_else(
+        || (status.as_u16().to_string(), String::new()),
+        |e| (e.code, e.message),
+    );
+    match status.as_u16() {
+        401 | 403 => CallError::Auth {
+            status: status.as_u16(),
+            message,
+        },
+        429 => CallError::Transient {
+            retry_after: headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+            message: format!("429 rate limited {message}").trim().to_string(),
+        },
+        s if s >= 500 => CallError::Transient {
+            retry_after: None,
+            message: format!("{s} {message}").trim().to_string(),
+        },
+        s => CallError::Refused {
+            status: s,
+            code,
+            message,
+        },
+    }
+}
+
+impl IndexApi for HttpIndex {
+    async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
+        // The payloads are stored as JSON already: join, do not re-encode.
+        let body = format!("{{\"signals\":[{}]}}", payloads.join(","));
+        let (status, headers, bytes) = self.post("/v1/signals:batch", body).await?;
+        if status != StatusCode::OK {
+            return Err(classify(status, &headers, &bytes));
+        }
+        #[derive(serde::Deserialize)]
+        struct Results {
+            results: Vec<ItemResult>,
+        }
+        let r: Results =
+            serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))?;
+        if r.results.len() != payloads.len() {
+            return Err(CallError::Malformed(format!(
+                "{} results for {} signals",
+                r.results.len(),
+                payloads.len()
+            )));
+        }
+        Ok(r.results)
+    }
+
+    async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError> {
+        let body = serde_json::json!({ "reason": reason }).to_string();
+        let (status, headers, bytes) = self
+            .post(&format!("/v1/signals/{signal_id}/withdraw"), body)
+            .await?;
+        match status {
+            StatusCode::OK => Ok(()),
+            _ => Err(classify(status, &headers, &bytes)),
+        }
+    }
+
+    async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError> {
+        let body = serde_json::json!({ "end_date": end_date }).to_string();
+        let (status, headers, bytes) = self
+            .post(&format!("/v1/signals/{signal_id}/renew"), body)
+            .await?;
+        match status {
+            StatusCode::OK => Ok(()),
+            _ => Err(classify(status, &headers, &bytes)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified() {
+        let h = HeaderMap::new();
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, &h, b""),
+            CallError::Auth { status: 401, .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, &h, b""),
+            CallError::Transient { .. }
+        ));
+        let mut ra = HeaderMap::new();
+        ra.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &ra, b""),
+            CallError::Transient {
+                retry_after: Some(Duration::from_secs(7)),
+                message: "429 rate limited".into()
+            }
+        );
+        let body = br#"{"error":{"code":"not_found","message":"unknown signal"}}"#;
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, &h, body),
+            CallError::Refused {
+                status: 404,
+                code: "not_found".into(),
+                message: "unknown signal".into()
+            }
+        );
+    }
+}

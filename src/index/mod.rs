@@ -1,0 +1,77 @@
+//! The index client: the VI-API v1 protocol behind one trait (`IndexApi`), so
+//! that another regional dialect is one more module, and the sender that
+//! drains the outbox through it. Errors are classified once, here:
+//! transient (retry with backoff), authentication (stop, keep the queue),
+//! refused (an item's final answer) or failed (bounded attempts).
+
+mod http;
+mod sender;
+
+pub use http::HttpIndex;
+pub use sender::{drain, SendSummary};
+
+use std::time::Duration;
+
+/// The index's answer for one item of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ItemResult {
+    pub signal_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<ApiError>,
+    #[serde(default)]
+    pub existing_signal_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// 5xx, 429, timeouts, refused or reset connections: try again later.
+    Transient {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// 401/403: the token or certificate is wrong. Nothing is sent until an
+    /// operator fixes it; the queue is kept.
+    Auth { status: u16, message: String },
+    /// Any other 4xx: the index refused this call.
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// An answer that does not follow the protocol.
+    Malformed(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Transient { message, .. } => write!(f, "transient: {message}"),
+            CallError::Auth { status, message } => {
+                write!(f, "authentication failed ({status}): {message}")
+            }
+            CallError::Refused {
+                status,
+                code,
+                message,
+            } => write!(f, "refused ({status} {code}): {message}"),
+            CallError::Malformed(m) => write!(f, "malformed answer: {m}"),
+        }
+    }
+}
+
+/// One regional index's protocol.
+#[allow(async_fn_in_trait)]
+pub trait IndexApi {
+    /// Registers or corrects signals (JSON payloads as stored in the outbox).
+    async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError>;
+    async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError>;
+    async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError>;
+}

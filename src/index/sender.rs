@@ -1,0 +1,181 @@
+//! Draining the outbox: due rows go to the index in batches (registrations
+//! and corrections) or one by one (withdrawals, renewals); every answer is
+//! recorded before the next call. Nothing here decides what to send: the
+//! planner did that, in the store.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{CallError, IndexApi, ItemResult};
+use crate::clock::Clock;
+use crate::store::{OutboxAction, OutboxRow, Status, Store, StoreError};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendSummary {
+    pub confirmed: u64,
+    pub refused: u64,
+    pub conflicts: u64,
+    pub retries: u64,
+    /// The index refused our credentials: sending stopped, the queue is kept.
+    pub auth_failed: bool,
+}
+
+/// Sends what is due until nothing is, or until `deadline` (rows waiting on a
+/// backoff past it stay queued for the next pass).
+pub async fn drain(
+    store: &Store,
+    api: &impl IndexApi,
+    batch_size: usize,
+    clock: &Clock,
+    deadline: DateTime<Utc>,
+) -> Result<SendSummary, StoreError> {
+    let mut summary = SendSummary::default();
+    loop {
+        let now = clock.now();
+        let rows = store.due(now, 500).await?;
+        if rows.is_empty() {
+            match store.next_due().await? {
+                Some(t) if t <= deadline && t > now => {
+                    let wait = (t - now).to_std().unwrap_or(Duration::ZERO);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let (batchable, single): (Vec<OutboxRow>, Vec<OutboxRow>) = rows
+            .into_iter()
+            .partition(|r| matches!(r.action, OutboxAction::Register | OutboxAction::Update));
+        for chunk in batchable.chunks(batch_size) {
+            let payloads: Vec<&str> = chunk
+                .iter()
+                .map(|r| r.payload.as_deref().unwrap_or("{}"))
+                .collect();
+            let outcome = api.submit(&payloads).await;
+            if stop_on_auth(&outcome, &mut summary) {
+                return Ok(summary);
+            }
+            let statuses: Vec<Status> = match outcome {
+                Ok(items) => items.iter().map(item_status).collect(),
+                Err(e) => chunk.iter().map(|r| call_status(&e, r.attempts)).collect(),
+            };
+            tally(&statuses, &mut summary);
+            let results: Vec<(OutboxRow, Status)> = chunk.iter().cloned().zip(statuses).collect();
+            store.record(&results, clock.now()).await?;
+        }
+        for row in single {
+            let outcome = match row.action {
+                OutboxAction::Withdraw => {
+                    api.withdraw(
+                        &row.signal_id,
+                        row.reason.as_deref().unwrap_or("risk_ended"),
+                    )
+                    .await
+                }
+                _ => {
+                    api.renew(&row.signal_id, row.end_date.as_deref().unwrap_or(""))
+                        .await
+                }
+            };
+            if stop_on_auth(&outcome, &mut summary) {
+                return Ok(summary);
+            }
+            let status = match outcome {
+                Ok(()) => Status::Confirmed,
+                // The index no longer holds it as active: final for this row.
+                Err(CallError::Refused {
+                    status: 404 | 409,
+                    code,
+                    message,
+                }) => Status::Refused {
+                    code: if row.action == OutboxAction::Renew {
+                        "not_active".into()
+                    } else {
+                        code
+                    },
+                    message,
+                },
+                Err(e) => call_status(&e, row.attempts),
+            };
+            tally(std::slice::from_ref(&status), &mut summary);
+            store.record(&[(row, status)], clock.now()).await?;
+        }
+        if clock.now() > deadline {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+fn stop_on_auth<T>(outcome: &Result<T, CallError>, summary: &mut SendSummary) -> bool {
+    if let Err(CallError::Auth { status, message }) = outcome {
+        tracing::error!(
+            status,
+            message = message.as_str(),
+            "the index refused our credentials: nothing more is sent until the token or certificate is fixed; the queue is kept"
+        );
+        summary.auth_failed = true;
+        return true;
+    }
+    false
+}
+
+fn item_status(item: &ItemResult) -> Status {
+    match item.status.as_str() {
+        "created" | "updated" | "unchanged" => Status::Confirmed,
+        "conflict" => match &item.existing_signal_id {
+            Some(existing) => Status::Conflict {
+                existing: existing.clone(),
+            },
+            None => Status::Failed {
+                error: "conflict without existing_signal_id".into(),
+            },
+        },
+        "rejected" => {
+            let e = item.error.clone().unwrap_or(super::ApiError {
+                code: "rejected".into(),
+                message: String::new(),
+            });
+            Status::Refused {
+                code: e.code,
+                message: e.message,
+            }
+        }
+        other => Status::Failed {
+            error: format!("unknown item status \"{other}\""),
+        },
+    }
+}
+
+fn call_status(e: &CallError, attempts: i64) -> Status {
+    match e {
+        CallError::Transient {
+            retry_after,
+            message,
+        } => {
+            let backoff = crate::store::backoff(attempts + 1);
+            let after = retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map_or(backoff, |ra| ra.max(backoff));
+            Status::Retry {
+                after,
+                error: message.clone(),
+            }
+        }
+        other => Status::Failed {
+            error: other.to_string(),
+        },
+    }
+}
+
+fn tally(statuses: &[Status], s: &mut SendSummary) {
+    for st in statuses {
+        match st {
+            Status::Confirmed => s.confirmed += 1,
+            Status::Refused { .. } => s.refused += 1,
+            Status::Conflict { .. } => s.conflicts += 1,
+            Status::Retry { .. } | Status::Failed { .. } => s.retries += 1,
+        }
+    }
+}

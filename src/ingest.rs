@@ -1,0 +1,449 @@
+//! Taking files from a drop folder into the store: settle, recognise by hash,
+//! read (twice: once to plan, once to write what the plan needs, so that no
+//! file is ever held in memory), apply the plan in one transaction, and only
+//! then move the file to `processed/` (or `rejected/` with a report).
+//!
+//! A crash at any point is safe: before the commit nothing happened; after
+//! it, the file's hash is in the ledger and the next pass only moves it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::{Bsn, Signal, SubjectHasher, SubjectKey};
+use crate::mapping::{Context, Mapping, Outcome};
+use crate::pipeline::{self, involvement_key};
+use crate::plan::{Action, InvolvementKey, Plan};
+use crate::source::{waiting_files, FileReader, ReadError};
+use crate::store::files::{self, TakenFile};
+use crate::store::{signals, ts, Applied, Chain, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
+    move |e| IngestError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub files: u64,
+    /// Files whose content was taken before (under any name).
+    pub duplicates: u64,
+    pub unreadable: u64,
+    /// Files not settled yet: left for a later pass.
+    pub unsettled: u64,
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub applied: Applied,
+}
+
+/// One source's drop folder and what it needs to take files.
+pub struct Intake<'a> {
+    pub store: &'a Store,
+    pub mapping: Arc<Mapping>,
+    pub watch: PathBuf,
+    pub settle: Duration,
+    pub cfg: &'a Config,
+    pub clock: Clock,
+}
+
+impl Intake<'_> {
+    pub async fn take_waiting(&self) -> Result<IngestSummary, IngestError> {
+        let mut summary = IngestSummary::default();
+        let files = waiting_files(&self.watch).map_err(io(&self.watch))?;
+        for path in files {
+            self.take_one(&path, &mut summary).await?;
+        }
+        Ok(summary)
+    }
+
+    async fn take_one(&self, path: &Path, summary: &mut IngestSummary) -> Result<(), IngestError> {
+        let source = self.mapping.name.as_str();
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let before = std::fs::metadata(path).map_err(io(path))?;
+        let age = SystemTime::now()
+            .duration_since(before.modified().unwrap_or(SystemTime::UNIX_EPOCH))
+            .unwrap_or(Duration::ZERO);
+        if age < self.settle {
+            summary.unsettled += 1;
+            return Ok(());
+        }
+        let owned = path.to_path_buf();
+        let (sha256, size) = tokio::task::spawn_blocking(move || hash_file(&owned))
+            .await
+            .expect("hashing does not panic")
+            .map_err(io(path))?;
+        let after = std::fs::metadata(path).map_err(io(path))?;
+        if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
+            // Still being written: the second look differs from the first.
+            summary.unsettled += 1;
+            return Ok(());
+        }
+        if let Some(seen) = self.store.file_seen(source, &sha256).await? {
+            tracing::info!(
+                source,
+                file = name,
+                first = seen.name,
+                at = seen.taken_at,
+                "already taken (same content): moved aside, not read again"
+            );
+            let dir = if seen.outcome == "rejected" {
+                "rejected"
+            } else {
+                "processed"
+            };
+            self.move_to(path, dir)?;
+            summary.duplicates += 1;
+            return Ok(());
+        }
+
+        // Pass 1: plan.
+        let objections = Arc::new(self.store.objections().await?);
+        let outcome = self
+            .read(path, objections.clone(), |mapping, reader, ctx, hasher| {
+                pipeline::read_file(mapping, reader, ctx, hasher, |_, _| ())
+            })
+            .await;
+        let mut taken = TakenFile {
+            source: source.to_string(),
+            name: name.clone(),
+            sha256,
+            size,
+            records: 0,
+            accepted: 0,
+            rejected: 0,
+            skipped: 0,
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return self.reject_file(path, &taken, &e, summary).await,
+        };
+        for r in &outcome.rejections {
+            tracing::warn!(source, file = name, location = %r.location, code = r.code.as_str(), field = r.field.map(|f| f.name()), "{}", r.message);
+        }
+        taken.records = outcome.records;
+        taken.accepted = outcome.accepted;
+        taken.rejected = outcome.rejected;
+        taken.skipped = outcome.skipped;
+        let baseline = self.store.baseline(source).await?;
+        let today = self.clock.today();
+        let plan = outcome
+            .desired
+            .plan(&baseline, today, &self.cfg.rules, &self.cfg.policy);
+
+        // Pass 2 and the commit.
+        let applied = match self
+            .apply(path, &taken, plan, baseline.len(), objections)
+            .await?
+        {
+            Ok(a) => a,
+            Err(e) => return self.reject_file(path, &taken, &e, summary).await,
+        };
+        self.move_to(path, "processed")?;
+        tracing::info!(
+            source,
+            file = name,
+            records = taken.records,
+            accepted = taken.accepted,
+            rejected = taken.rejected,
+            skipped = taken.skipped,
+            registered = applied.registered,
+            updated = applied.updated,
+            withdrawn = applied.withdrawn,
+            renewed = applied.renewed,
+            held = applied.held,
+            "file taken"
+        );
+        summary.files += 1;
+        summary.records += taken.records;
+        summary.accepted += taken.accepted;
+        summary.rejected += taken.rejected;
+        summary.skipped += taken.skipped;
+        let a = &mut summary.applied;
+        a.registered += applied.registered;
+        a.updated += applied.updated;
+        a.withdrawn += applied.withdrawn;
+        a.renewed += applied.renewed;
+        a.held += applied.held;
+        Ok(())
+    }
+
+    /// Runs `f` over the file on a blocking thread, with a fresh mapping context.
+    async fn read<T: Send + 'static>(
+        &self,
+        path: &Path,
+        objections: Arc<HashSet<SubjectKey>>,
+        f: impl FnOnce(&Mapping, FileReader, &Context<'_>, &SubjectHasher) -> Result<T, ReadError>
+            + Send
+            + 'static,
+    ) -> Result<T, ReadError> {
+        let mapping = self.mapping.clone();
+        let hasher = self.store.hasher().clone();
+        let rules = self.cfg.rules;
+        let today = self.clock.today();
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let objected = |b: &Bsn| objections.contains(&hasher.key(b));
+            let ctx = Context {
+                today,
+                rules,
+                objected: &objected,
+                reveal: false,
+            };
+            let reader = FileReader::open(&path, &mapping.reader)?;
+            f(&mapping, reader, &ctx, &hasher)
+        })
+        .await
+        .expect("reading does not panic")
+    }
+
+    /// Applies a file's plan in one transaction. The inner `Err` is a file
+    /// that could not be read again (it changed under us).
+    async fn apply(
+        &self,
+        path: &Path,
+        taken: &TakenFile,
+        plan: Plan<()>,
+        active: usize,
+        objections: Arc<HashSet<SubjectKey>>,
+    ) -> Result<Result<Applied, ReadError>, IngestError> {
+        let source = taken.source.as_str();
+        let now = self.clock.now();
+        let at = ts(now);
+        let mut applied = Applied::default();
+        let mut tx = self.store.begin().await?;
+        let mut chain = Chain::load(&mut tx).await?;
+        if self.mapping.mode == crate::mapping::Mode::Snapshot {
+            // A new snapshot supersedes a held one: its own plan decides again.
+            signals::drop_holds(&mut tx, source).await?;
+        }
+        let mut needs_signal: HashMap<InvolvementKey, Action> = HashMap::new();
+        for planned in plan.actions {
+            match planned.action {
+                Action::Withdraw(reason) => {
+                    if let Some(id) = signals::live_id(&mut tx, source, &planned.key).await? {
+                        signals::withdraw(&mut tx, source, &id, reason, plan.withdrawals_held, now)
+                            .await?;
+                        let kind = if plan.withdrawals_held {
+                            "withdraw_held"
+                        } else {
+                            "withdraw_planned"
+                        };
+                        chain
+                            .append(
+                                &mut tx,
+                                &at,
+                                kind,
+                                Some(&id),
+                                Some(source),
+                                serde_json::json!({ "reason": reason.as_str() }),
+                            )
+                            .await?;
+                        if plan.withdrawals_held {
+                            applied.held += 1;
+                        } else {
+                            applied.withdrawn += 1;
+                        }
+                    }
+                }
+                other => {
+                    needs_signal.insert(planned.key, other);
+                }
+            }
+        }
+        if plan.withdrawals_held {
+            signals::hold(
+                &mut tx,
+                source,
+                &taken.name,
+                applied.held,
+                active as u64,
+                &at,
+            )
+            .await?;
+            tracing::warn!(
+                source, file = taken.name, withdrawals = applied.held, active,
+                "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
+            );
+        }
+        if !needs_signal.is_empty() {
+            let (send, mut recv) =
+                tokio::sync::mpsc::channel::<(Action, InvolvementKey, Box<Signal>)>(256);
+            let reading = self.read(path, objections, move |mapping, reader, ctx, hasher| {
+                pipeline::for_each_outcome(mapping, reader, ctx, |_, outcome| {
+                    if let Outcome::Signal(signal) = outcome {
+                        let key = involvement_key(hasher, &signal);
+                        // The first occurrence is the one planned; identical repeats are one.
+                        if let Some(action) = needs_signal.remove(&key) {
+                            let _ = send.blocking_send((action, key, signal));
+                        }
+                    }
+                })
+            });
+            let writing = async {
+                while let Some((action, key, signal)) = recv.recv().await {
+                    let last_day = self.cfg.rules.last_day(signal.subject.birth_date);
+                    let (kind, id) = match action {
+                        Action::Register => {
+                            applied.registered += 1;
+                            (
+                                "register_planned",
+                                signals::register(&mut tx, source, &key, &signal, last_day, now)
+                                    .await?,
+                            )
+                        }
+                        Action::Update => {
+                            let Some(id) = signals::live_id(&mut tx, source, &key).await? else {
+                                continue;
+                            };
+                            signals::update(&mut tx, source, &id, &signal, last_day, now).await?;
+                            applied.updated += 1;
+                            ("update_planned", id)
+                        }
+                        Action::Renew { end_date } => {
+                            let Some(id) = signals::live_id(&mut tx, source, &key).await? else {
+                                continue;
+                            };
+                            signals::renew(&mut tx, source, &id, end_date, now).await?;
+                            applied.renewed += 1;
+                            ("renew_planned", id)
+                        }
+                        Action::Withdraw(_) => continue,
+                    };
+                    chain
+                        .append(
+                            &mut tx,
+                            &at,
+                            kind,
+                            Some(&id),
+                            Some(source),
+                            serde_json::json!({}),
+                        )
+                        .await?;
+                }
+                Ok::<(), StoreError>(())
+            };
+            let (read, written) = tokio::join!(reading, writing);
+            written?;
+            if let Err(e) = read {
+                return Ok(Err(e));
+            }
+        }
+        files::insert(&mut tx, taken, "processed", None, &at).await?;
+        chain
+            .append(&mut tx, &at, "file_taken", None, Some(source), serde_json::json!({
+                "file": taken.name, "sha256": taken.sha256, "records": taken.records,
+                "accepted": taken.accepted, "rejected": taken.rejected, "skipped": taken.skipped,
+            }))
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Ok(applied))
+    }
+
+    async fn reject_file(
+        &self,
+        path: &Path,
+        taken: &TakenFile,
+        e: &ReadError,
+        summary: &mut IngestSummary,
+    ) -> Result<(), IngestError> {
+        let message = e.to_string();
+        tracing::error!(
+            source = taken.source,
+            file = taken.name,
+            "file refused as a whole: {message}"
+        );
+        let at = ts(self.clock.now());
+        let mut tx = self.store.begin().await?;
+        files::insert(&mut tx, taken, "rejected", Some(&message), &at).await?;
+        Chain::load(&mut tx)
+            .await?
+            .append(
+                &mut tx,
+                &at,
+                "file_rejected",
+                None,
+                Some(&taken.source),
+                serde_json::json!({ "file": taken.name, "sha256": taken.sha256 }),
+            )
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let moved = self.move_to(path, "rejected")?;
+        let report = serde_json::json!({
+            "source": taken.source, "file": taken.name, "sha256": taken.sha256, "at": at, "error": message,
+            "what_to_do": "fix the export (or the mapping) and drop the file again; nothing in this file was used",
+        });
+        let report_path = moved.with_file_name(format!(
+            "{}.error.json",
+            moved.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::write(
+            &report_path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+        .map_err(io(&report_path))?;
+        summary.unreadable += 1;
+        Ok(())
+    }
+
+    /// Moves a file to `processed/YYYY-MM-DD/` or `rejected/` beside it, never
+    /// over another file.
+    fn move_to(&self, path: &Path, dir: &str) -> Result<PathBuf, IngestError> {
+        let mut target = self.watch.join(dir);
+        if dir == "processed" {
+            target.push(self.clock.today().to_string());
+        }
+        std::fs::create_dir_all(&target).map_err(io(&target))?;
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut dest = target.join(&name);
+        let mut n = 1;
+        while dest.exists() {
+            dest = target.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        std::fs::rename(path, &dest).map_err(io(path))?;
+        Ok(dest)
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        size,
+    ))
+}

@@ -1,0 +1,97 @@
+//! The file ledger: which files were taken, by content hash, and what became
+//! of them.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A file as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub name: String,
+    pub outcome: String,
+    pub taken_at: String,
+}
+
+/// A file about to be recorded.
+#[derive(Debug, Clone)]
+pub struct TakenFile {
+    pub source: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub records: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+}
+
+impl Store {
+    pub async fn file_seen(
+        &self,
+        source: &str,
+        sha256: &str,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, outcome, taken_at FROM files WHERE source = ? AND sha256 = ?",
+        )
+        .bind(source)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| FileRecord {
+            name: r.get(0),
+            outcome: r.get(1),
+            taken_at: r.get(2),
+        }))
+    }
+
+    /// The last file taken per source, for `status`.
+    pub async fn last_files(&self) -> Result<Vec<(String, FileRecord)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, name, outcome, taken_at FROM files f WHERE id = (SELECT MAX(id) FROM files g WHERE g.source = f.source) ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    FileRecord {
+                        name: r.get(1),
+                        outcome: r.get(2),
+                        taken_at: r.get(3),
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+pub async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    f: &TakenFile,
+    outcome: &str,
+    error: Option<&str>,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO files (source, name, sha256, size, taken_at, outcome, records, accepted, rejected, skipped, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&f.source)
+    .bind(&f.name)
+    .bind(&f.sha256)
+    .bind(f.size as i64)
+    .bind(at)
+    .bind(outcome)
+    .bind(f.records as i64)
+    .bind(f.accepted as i64)
+    .bind(f.rejected as i64)
+    .bind(f.skipped as i64)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The state store: one transactional database (SQLite now; the SQL is kept
+//! portable for PostgreSQL) holding the file ledger, the signals this
+//! installation owns, the outbox, holds, objections, cursors and the audit
+//! trail. This module owns all SQL; callers see typed operations.
+//!
+//! Invariants it keeps (ARCHITECTURE.md): an action enters the outbox in the
+//! same transaction as the state change that caused it; a file is recorded
+//! with its outcome in the same transaction as its signals; a confirmed signal
+//! keeps no BSN or name in clear.
+
+mod audit;
+pub mod files;
+mod key;
+mod outbox;
+pub mod signals;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use audit::{AuditEvent, Chain};
+pub use files::{FileRecord, TakenFile};
+pub use outbox::{
+    backoff, Hold, OutboxAction, OutboxRow, Quarantined, QueueCounts, Status, MAX_ATTEMPTS,
+};
+pub use signals::{Applied, SignalRow};
+
+use crate::config::StateUrl;
+use crate::domain::SubjectHasher;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state store {0}: {1}")]
+    Open(String, String),
+    #[error("the state store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the state store's migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the subject key {path}: {message}")]
+    Key { path: PathBuf, message: String },
+    #[error("PostgreSQL state is not supported by this version yet; use sqlite://PATH")]
+    Postgres,
+}
+
+/// The state store, with the keyed hasher that goes with it.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    hasher: SubjectHasher,
+}
+
+/// Where a SQLite store keeps its key, unless the config says otherwise.
+pub fn default_key_file(db: &Path) -> PathBuf {
+    db.with_file_name("subject.key")
+}
+
+impl Store {
+    /// Opens (creating if needed) the store and its key, and migrates it.
+    pub async fn open(url: &StateUrl, key_file: Option<&Path>) -> Result<Store, StoreError> {
+        let StateUrl::Sqlite(path) = url else {
+            return Err(StoreError::Postgres);
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Open(
+                    path.display().to_string(),
+                    format!("cannot create its folder: {e}"),
+                )
+            })?;
+        }
+        let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
+        let key = key::load_or_create(&key_path)?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed transaction survives power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(Store {
+            pool,
+            hasher: SubjectHasher::new(&key),
+        })
+    }
+
+    /// Opens an existing store read-only, for the dry run; `None` when there is
+    /// none yet (the dry run then plans against an empty state and creates
+    /// nothing).
+    pub async fn open_read_only(
+        url: &StateUrl,
+        key_file: Option<&Path>,
+    ) -> Result<Option<Store>, StoreError> {
+        let StateUrl::Sqlite(path) = url else {
+            return Err(StoreError::Postgres);
+        };
+        let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
+        if !path.exists() || !key_path.exists() {
+            return Ok(None);
+        }
+        let key = key::load(&key_path)?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+        Ok(Some(Store {
+            pool,
+            hasher: SubjectHasher::new(&key),
+        }))
+    }
+
+    pub fn hasher(&self) -> &SubjectHasher {
+        &self.hasher
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Timestamps are stored as RFC 3339 UTC text, which sorts correctly.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

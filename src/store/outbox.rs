@@ -1,0 +1,464 @@
+//! The outbox: actions waiting for the index. Rows of one signal go out in
+//! the order they were written; a row leaves the outbox only with a final
+//! outcome recorded on its signal.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::audit::Chain;
+use super::{ts, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxAction {
+    Register,
+    Update,
+    Withdraw,
+    Renew,
+}
+
+impl OutboxAction {
+    fn parse(s: &str) -> OutboxAction {
+        match s {
+            "register" => OutboxAction::Register,
+            "update" => OutboxAction::Update,
+            "withdraw" => OutboxAction::Withdraw,
+            _ => OutboxAction::Renew,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub signal_id: String,
+    pub source: String,
+    pub action: OutboxAction,
+    pub payload: Option<String>,
+    pub reason: Option<String>,
+    pub end_date: Option<String>,
+    pub attempts: i64,
+}
+
+/// Queue depth by state, for `status` and the pass summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueCounts {
+    pub ready: u64,
+    pub held: u64,
+    pub quarantined: u64,
+}
+
+/// What the index said about one row.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// Done: created, updated, unchanged, withdrawn, renewed.
+    Confirmed,
+    /// The index already holds this involvement under another id: adopt it.
+    Conflict { existing: String },
+    /// The index refused the item for good (an item error, a 404 or 409).
+    Refused { code: String, message: String },
+    /// Try again later (5xx, 429, network); `attempts` is not a limit here.
+    Retry {
+        after: chrono::Duration,
+        error: String,
+    },
+    /// Failed in a way that retrying the same row may not fix (a malformed
+    /// answer, a 400 for the call): bounded attempts, then quarantine.
+    Failed { error: String },
+}
+
+/// How often a row may fail with `Failed` before it is quarantined.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue(
+    conn: &mut SqliteConnection,
+    signal_id: &str,
+    source: &str,
+    action: &str,
+    payload: Option<String>,
+    reason: Option<&str>,
+    end_date: Option<&str>,
+    state: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (signal_id, source, action, payload, reason, end_date, state, not_before, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(signal_id)
+    .bind(source)
+    .bind(action)
+    .bind(payload)
+    .bind(reason)
+    .bind(end_date)
+    .bind(state)
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Rows due now whose signal has no earlier row still waiting.
+    pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts FROM outbox o
+             WHERE o.state = 'ready' AND o.not_before <= ?
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
+             ORDER BY o.id LIMIT ?",
+        )
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxRow {
+                id: r.get(0),
+                signal_id: r.get(1),
+                source: r.get(2),
+                action: OutboxAction::parse(r.get(3)),
+                payload: r.get(4),
+                reason: r.get(5),
+                end_date: r.get(6),
+                attempts: r.get(7),
+            })
+            .collect())
+    }
+
+    /// When the next row that is waiting on a backoff becomes due.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<String> =
+            sqlx::query_scalar("SELECT MIN(not_before) FROM outbox WHERE state = 'ready'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = QueueCounts::default();
+        for r in rows {
+            let n = r.get::<i64, _>(1) as u64;
+            match r.get::<&str, _>(0) {
+                "ready" => c.ready = n,
+                "held" => c.held = n,
+                _ => c.quarantined += n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Records what the index said about a batch of rows, in one transaction.
+    pub async fn record(
+        &self,
+        results: &[(OutboxRow, Status)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut chain = Chain::load(&mut tx).await?;
+        let at = ts(now);
+        for (row, status) in results {
+            record_one(&mut tx, &mut chain, row, status, now, &at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets a source's held withdrawals go ahead. Returns how many.
+    pub async fn release(&self, source: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let at = ts(now);
+        sqlx::query(
+            "UPDATE signals SET state = 'withdrawing', withdraw_reason = 'risk_ended', updated_at = ?
+             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE source = ? AND state = 'held')",
+        )
+        .bind(&at)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'ready', not_before = ? WHERE source = ? AND state = 'held'",
+        )
+        .bind(&at)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM holds WHERE source = ?")
+            .bind(source)
+            .execute(&mut *tx)
+            .await?;
+        if n > 0 {
+            Chain::load(&mut tx)
+                .await?
+                .append(
+                    &mut tx,
+                    &at,
+                    "released",
+                    None,
+                    Some(source),
+                    serde_json::json!({ "withdrawals": n }),
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+async fn record_one(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: &OutboxRow,
+    status: &Status,
+    now: DateTime<Utc>,
+    at: &str,
+) -> Result<(), StoreError> {
+    let action = match row.action {
+        OutboxAction::Register => "register",
+        OutboxAction::Update => "update",
+        OutboxAction::Withdraw => "withdraw",
+        OutboxAction::Renew => "renew",
+    };
+    let source = Some(row.source.as_str());
+    match status {
+        Status::Confirmed => {
+            let state = match row.action {
+                OutboxAction::Withdraw => "withdrawn",
+                _ => "active",
+            };
+            // A later update may already be queued; the signal is live either way.
+            sqlx::query("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN ('pending', 'active', 'withdrawing')")
+                .bind(state)
+                .bind(at)
+                .bind(&row.signal_id)
+                .execute(&mut *conn)
+                .await?;
+            delete(conn, row.id).await?;
+            chain
+                .append(
+                    conn,
+                    at,
+                    &format!("{action}_confirmed"),
+                    Some(&row.signal_id),
+                    source,
+                    serde_json::json!({}),
+                )
+                .await?;
+        }
+        Status::Conflict { existing } => {
+            // Adopt the index's id: this signal and everything queued for it
+            // move to it, and the content is sent again as an update of it.
+            adopt(conn, &row.signal_id, existing, at).await?;
+            chain
+                .append(
+                    conn,
+                    at,
+                    "conflict_adopted",
+                    Some(existing),
+                    source,
+                    serde_json::json!({ "ours": row.signal_id }),
+                )
+                .await?;
+        }
+        Status::Refused { code, message } => {
+            let state = match row.action {
+                OutboxAction::Register => "rejected",
+                // The index no longer has it as active (withdrawn, expired, purged).
+                OutboxAction::Withdraw => "withdrawn",
+                OutboxAction::Renew => "expired",
+                OutboxAction::Update => "active",
+            };
+            sqlx::query(
+                "UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?",
+            )
+            .bind(state)
+            .bind(format!("{code}: {message}"))
+            .bind(at)
+            .bind(&row.signal_id)
+            .execute(&mut *conn)
+            .await?;
+            delete(conn, row.id).await?;
+            chain
+                .append(
+                    conn,
+                    at,
+                    &format!("{action}_refused"),
+                    Some(&row.signal_id),
+                    source,
+                    serde_json::json!({ "code": code }),
+                )
+                .await?;
+        }
+        Status::Retry { after, error } => {
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?")
+                .bind(ts(now + *after))
+                .bind(error)
+                .bind(row.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Status::Failed { error } => {
+            let quarantine = row.attempts + 1 >= MAX_ATTEMPTS;
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
+                .bind(if quarantine { "quarantined" } else { "ready" })
+                .bind(ts(now + backoff(row.attempts + 1)))
+                .bind(error)
+                .bind(row.id)
+                .execute(&mut *conn)
+                .await?;
+            if quarantine {
+                chain
+                    .append(
+                        conn,
+                        at,
+                        "quarantined",
+                        Some(&row.signal_id),
+                        source,
+                        serde_json::json!({ "action": action, "error": error }),
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM outbox WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn adopt(
+    conn: &mut SqliteConnection,
+    ours: &str,
+    existing: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    let known: Option<String> = sqlx::query_scalar("SELECT state FROM signals WHERE signal_id = ?")
+        .bind(existing)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if known.is_some() {
+        // We know that id already (an older row of ours): keep it, drop the
+        // new one first (one live row per involvement).
+        sqlx::query("DELETE FROM signals WHERE signal_id = ?")
+            .bind(ours)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE signals SET state = 'active', updated_at = ? WHERE signal_id = ?")
+            .bind(at)
+            .bind(existing)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        sqlx::query("UPDATE signals SET signal_id = ?, updated_at = ? WHERE signal_id = ?")
+            .bind(existing)
+            .bind(at)
+            .bind(ours)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // Queued rows follow; a register becomes an update of the adopted id.
+    let rows = sqlx::query("SELECT id, payload FROM outbox WHERE signal_id = ?")
+        .bind(ours)
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        let id: i64 = r.get(0);
+        let payload: Option<String> = r.get(1);
+        let payload = payload.map(|p| p.replace(ours, existing));
+        sqlx::query("UPDATE outbox SET signal_id = ?, payload = ?, action = CASE action WHEN 'register' THEN 'update' ELSE action END WHERE id = ?")
+            .bind(existing)
+            .bind(payload)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Exponential backoff with full jitter: 250 ms doubling, at most 5 minutes.
+pub fn backoff(attempts: i64) -> chrono::Duration {
+    let cap = 250i64
+        .saturating_mul(1 << attempts.clamp(0, 20))
+        .min(300_000);
+    chrono::Duration::milliseconds(fastrand::i64(cap / 2..=cap))
+}
+
+/// A held snapshot, for `status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hold {
+    pub source: String,
+    pub file: String,
+    pub withdrawals: i64,
+    pub active: i64,
+    pub held_at: String,
+}
+
+/// A quarantined row, for `status`: what, for which signal, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Quarantined {
+    pub signal_id: String,
+    pub source: String,
+    pub action: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
+impl Store {
+    pub async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, file, withdrawals, active, held_at FROM holds ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Hold {
+                source: r.get(0),
+                file: r.get(1),
+                withdrawals: r.get(2),
+                active: r.get(3),
+                held_at: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT signal_id, source, action, attempts, last_error FROM outbox WHERE state = 'quarantined' ORDER BY id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Quarantined {
+                signal_id: r.get(0),
+                source: r.get(1),
+                action: r.get(2),
+                attempts: r.get(3),
+                error: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Signals by state.
+    pub async fn signal_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM signals GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

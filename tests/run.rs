@@ -1,0 +1,238 @@
+//! `visync run --once` against the real reference index on loopback: the
+//! whole flow from a drop folder to the index, exactly once.
+
+mod common;
+
+use common::*;
+
+fn mapping() -> std::path::PathBuf {
+    repo().join("tests/fixtures/cases/csv-codes/mapping.toml")
+}
+
+/// `n` valid test BSNs from the 99999xxxx range.
+fn bsns(n: usize) -> Vec<String> {
+    (999_990_000u64..)
+        .map(|x| x.to_string())
+        .filter(|s| {
+            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
+            s.bytes()
+                .zip(w)
+                .map(|(b, w)| w * i64::from(b - b'0'))
+                .sum::<i64>()
+                % 11
+                == 0
+        })
+        .take(n)
+        .collect()
+}
+
+const HEADER: &str = "bsn,achternaam,geboren,geslacht,mw,mw_naam,mw_mail,dossier,start,eind,vir";
+
+/// A snapshot of children `range` of `all`, with `name` as every family name.
+fn snapshot(all: &[String], range: std::ops::Range<usize>, name: &str) -> String {
+    let mut s = format!("{HEADER}\n");
+    for i in range {
+        s.push_str(&format!(
+            "{},{name},04-03-2012,M,E1,A. Vries,a@x.example,D{i},01-11-2026,,J\n",
+            all[i]
+        ));
+    }
+    s
+}
+
+#[test]
+fn registers_once_and_a_rerun_sends_nothing() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(&sim, &mapping(), "");
+    let all = bsns(10);
+    site.drop_file("a.csv", snapshot(&all, 0..10, "Jansen").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("planned: 10 register"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("index: 10 confirmed"), "{}", run.stderr);
+    let stats = sim.stats();
+    assert_eq!(stats["active_signals"], 10);
+    assert_eq!(stats["duplicate_signals"], 0);
+    assert!(site.waiting().is_empty());
+    assert!(site.watch.join(format!("processed/{TODAY}/a.csv")).exists());
+    let calls = stats["register_calls"].clone();
+
+    // The same content under a new name is recognised and not read again;
+    // a new export with the same data plans nothing.
+    site.drop_file("b.csv", snapshot(&all, 0..10, "Jansen").as_bytes());
+    let mut same = snapshot(&all, 0..10, "Jansen");
+    same.push('\n');
+    site.drop_file("c.csv", same.as_bytes());
+    let again = site.run(&["run", "--once"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("1 taken, 1 already taken"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again
+            .stderr
+            .contains("planned: 0 register, 0 update, 0 withdraw"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(sim.stats()["register_calls"], calls, "nothing was sent");
+    // A BSN never reaches the log.
+    for b in &all {
+        assert!(!run.stderr.contains(b.as_str()) && !again.stderr.contains(b.as_str()));
+    }
+}
+
+#[test]
+fn corrections_update_and_a_smaller_snapshot_withdraws() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(
+        &sim,
+        &mapping(),
+        "\n[policy]\nmax_withdraw_fraction = 0.5\n",
+    );
+    let all = bsns(10);
+    site.drop_file("1.csv", snapshot(&all, 0..10, "Jansen").as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    // Two children leave, every name is corrected.
+    site.drop_file("2.csv", snapshot(&all, 0..8, "Janssen").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("planned: 0 register, 8 update, 2 withdraw"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("index: 10 confirmed"), "{}", run.stderr);
+    let stats = sim.stats();
+    assert_eq!(stats["active_signals"], 8);
+    assert_eq!(
+        stats["archived_signals"], 2,
+        "risk_ended withdrawals are archived"
+    );
+}
+
+#[test]
+fn a_truncated_snapshot_is_held_until_released() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(&sim, &mapping(), "");
+    let all = bsns(20);
+    site.drop_file("1.csv", snapshot(&all, 0..20, "Jansen").as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    // Half the export is missing: the 10 withdrawals are held, one new child goes ahead.
+    let mut half = snapshot(&all, 0..10, "Jansen");
+    half.push_str(&format!(
+        "{},Nieuw,04-03-2012,M,E2,B. Bos,b@x.example,N1,01-11-2026,,J\n",
+        bsns(21)[20]
+    ));
+    site.drop_file("2.csv", half.as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert!(
+        run.stderr
+            .contains("planned: 1 register, 0 update, 0 withdraw, 0 renew, 10 withdrawals held"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("max_withdraw_fraction"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats()["active_signals"], 21);
+    let status = site.run(&["status"]);
+    assert!(status.stdout.contains("HELD "), "{}", status.stdout);
+    let json = site.run(&["status", "--json"]).json();
+    assert_eq!(json["queue"]["held"], 10);
+    assert_eq!(json["held"][0]["withdrawals"], 10);
+
+    let released = site.run(&["release", "--source", "codes"]);
+    assert_eq!(released.code, 0, "{}{}", released.stdout, released.stderr);
+    assert_eq!(
+        site.run(&["release", "--source", "codes"]).code,
+        1,
+        "nothing is held any more"
+    );
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(sim.stats()["active_signals"], 11);
+}
+
+#[test]
+fn item_errors_are_recorded_and_reported() {
+    // A region whose index stops at 12: our 14-year-olds are refused by it.
+    let sim = Sim::start(&["--age-limit", "12"]);
+    let site = Site::new(&sim, &mapping(), "");
+    let all = bsns(3);
+    site.drop_file("1.csv", snapshot(&all, 0..3, "Jansen").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 1, "refused items exit 1\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("index: 0 confirmed, 3 refused"),
+        "{}",
+        run.stderr
+    );
+    let status = site.run(&["status", "--json"]).json();
+    assert_eq!(status["signals"]["rejected"], 3);
+    assert_eq!(
+        status["queue"]["ready"], 0,
+        "a refused item is final, not retried"
+    );
+    // The next pass does not send them again.
+    let calls = sim.stats()["register_calls"].clone();
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(sim.stats()["register_calls"], calls);
+}
+
+#[test]
+fn a_wrong_token_stops_sending_and_keeps_the_queue() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(&sim, &mapping(), "");
+    std::fs::write(site.dir.path().join("token"), "wrong\n").unwrap();
+    let all = bsns(4);
+    site.drop_file("1.csv", snapshot(&all, 0..4, "Jansen").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("refused our credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong"), "the token is never logged");
+    assert_eq!(site.run(&["status", "--json"]).json()["queue"]["ready"], 4);
+    assert_eq!(sim.stats()["active_signals"], 0);
+    // Fixed: the queue goes out.
+    std::fs::write(site.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(sim.stats()["active_signals"], 4);
+}
+
+#[test]
+fn an_unreadable_file_goes_to_rejected_with_a_report_and_the_rest_goes_ahead() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(&sim, &mapping(), "");
+    let all = bsns(2);
+    site.drop_file("a-good.csv", snapshot(&all, 0..2, "Jansen").as_bytes());
+    site.drop_file("b-bad.csv", b"bsn,achternaam\n\x00\x01binary");
+    let run = site.run(&["run", "--once"]);
+    assert!(
+        run.stderr
+            .contains("1 taken, 0 already taken, 1 unreadable"),
+        "{}",
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(site.watch.join("rejected/b-bad.csv.error.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report["error"].as_str().unwrap().contains("binary"),
+        "{report}"
+    );
+    assert!(site.watch.join("rejected/b-bad.csv").exists());
+    assert_eq!(sim.stats()["active_signals"], 2);
+}
