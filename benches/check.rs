@@ -103,7 +103,7 @@ fn main() {
 
 /// The data rows of an existing export (its lines less the header).
 fn count_rows(path: &Path) -> Option<u64> {
-    let lines = BufReader::new(File::open(path).ok()?).split(b'\n');
+    let mut lines = BufReader::new(File::open(path).ok()?).split(b'\n');
     lines
         .try_fold(0u64, |n, l| l.map(|_| n + 1))
         .ok()?
@@ -144,7 +144,7 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
         }
         // About 2% without the decision to register: skipped, not rejected.
         let melden = if i % 50 == 11 { "N" } else { "J" };
-        let name: &str = rng.pick(&families);
+        let name = rng.pick(&families);
         let (prefix, family) = name.rsplit_once(' ').unwrap_or(("", name));
         let given = rng.pick(&givens);
         let initial = given.chars().next().expect("a name");
@@ -282,7 +282,7 @@ impl SplitMix {
         (z ^ (z >> 31)) % n
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
 }

@@ -7,13 +7,24 @@ use chrono_tz::Europe::Amsterdam;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
     System,
-    /// Frozen at an instant.
+    /// Frozen at an instant (unit tests).
     Fixed(DateTime<Utc>),
+    /// System time moved by an offset: the calendar says another day, but
+    /// time passes, so that backoffs and deadlines still work (`--today`).
+    Shifted(chrono::TimeDelta),
 }
 
 impl Clock {
-    /// A clock frozen at noon, Amsterdam time, on `date`.
+    /// A clock that starts at noon, Amsterdam time, on `date`, and runs.
     pub fn on(date: NaiveDate) -> Clock {
+        match Clock::at_noon(date) {
+            Clock::Fixed(t) => Clock::Shifted(t - Utc::now()),
+            other => other,
+        }
+    }
+
+    /// A clock frozen at noon, Amsterdam time, on `date`.
+    pub fn at_noon(date: NaiveDate) -> Clock {
         let noon = date.and_hms_opt(12, 0, 0).expect("noon exists");
         let instant = Amsterdam
             .from_local_datetime(&noon)
@@ -27,6 +38,7 @@ impl Clock {
         match self {
             Clock::System => Utc::now(),
             Clock::Fixed(t) => *t,
+            Clock::Shifted(d) => Utc::now() + *d,
         }
     }
 
@@ -49,6 +61,8 @@ mod tests {
             NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
         );
         let d = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        assert_eq!(Clock::at_noon(d).today(), d);
         assert_eq!(Clock::on(d).today(), d);
+        assert!(matches!(Clock::on(d), Clock::Shifted(_)));
     }
 }

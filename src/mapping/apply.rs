@@ -62,25 +62,26 @@ impl Mapping {
             .and_then(|s| values.get(s))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty());
-        let mapped: Option<Cow<'r, str>> =
-            match (raw, &rule.map) {
-                (Some(v), Some(map)) => match map.get(v) {
-                    Some(m) => Some(Cow::Borrowed(m.as_str())),
-                    None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
-                    None if t == Target::Gender => return Err(reject(
+        let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
+            (Some(v), Some(map)) => match map.get(v) {
+                Some(m) => Some(Cow::Borrowed(m.as_str())),
+                None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
+                None if t == Target::Gender => {
+                    return Err(reject(
                         Code::GenderInvalid,
                         t,
                         format!(
                             "\"{v}\" is not in the mapping's gender map and there is no default"
                         ),
-                    )),
-                    // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
-                    None if t == Target::WithdrawReason => None,
-                    None => Some(Cow::Borrowed(v)),
-                },
-                (Some(v), None) => Some(Cow::Borrowed(v)),
-                (None, _) => rule.default.as_deref().map(Cow::Borrowed),
-            };
+                    ))
+                }
+                // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
+                None if t == Target::WithdrawReason => None,
+                None => Some(Cow::Borrowed(v)),
+            },
+            (Some(v), None) => Some(Cow::Borrowed(v)),
+            (None, _) => rule.default.as_deref().map(Cow::Borrowed),
+        };
         if mapped.is_none()
             && !rule.optional
             && rule.default.is_none()

@@ -425,7 +425,12 @@ fn date_format(pattern: &str) -> Option<DateFormat> {
     // that needs more (an offset) fails here rather than panicking later.
     let mut text = String::new();
     use std::fmt::Write;
-    write!(text, "{}", probe.and_hms_opt(0, 0, 0)?.format_with_items(items.iter())).ok()?;
+    write!(
+        text,
+        "{}",
+        probe.and_hms_opt(0, 0, 0)?.format_with_items(items.iter())
+    )
+    .ok()?;
     let f = DateFormat {
         pattern: pattern.to_string(),
         items,

@@ -123,10 +123,25 @@ fn an_objection_is_rejected_and_still_names_the_involvement() {
 
 #[test]
 fn time_parts_after_the_date_are_read_and_ignored() {
-    let m = load_str(&BASE.replace("start_date = \"start\"", "start_date = { from = \"start\", date = \"%Y-%m-%d %H:%M\" }")).unwrap();
+    let m = load_str(&BASE.replace(
+        "start_date = \"start\"",
+        "start_date = { from = \"start\", date = \"%Y-%m-%d %H:%M\" }",
+    ))
+    .unwrap();
     let no = |_: &Bsn| false;
-    let row: Vec<_> = ROW.iter().map(|&(k, v)| if k == "start" { (k, "2026-11-01 13:45") } else { (k, v) }).collect();
-    let Outcome::Signal(s) = m.apply(&record(&m, &row), &ctx(&no)) else { panic!() };
+    let row: Vec<_> = ROW
+        .iter()
+        .map(|&(k, v)| {
+            if k == "start" {
+                (k, "2026-11-01 13:45")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let Outcome::Signal(s) = m.apply(&record(&m, &row), &ctx(&no)) else {
+        panic!()
+    };
     assert_eq!(s.start_date.to_string(), "2026-11-01");
 }
 

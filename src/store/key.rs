@@ -35,21 +35,23 @@ pub fn load_or_create(path: &Path) -> Result<Vec<u8>, StoreError> {
         path: path.to_path_buf(),
         message: format!("no randomness from the OS: {e}"),
     })?;
+    // Written beside, then renamed: a crash never leaves a short key behind.
+    let tmp = path.with_extension("key.tmp");
+    let fail = |what: &str, e: std::io::Error| StoreError::Key {
+        path: path.to_path_buf(),
+        message: format!("cannot {what} it: {e}"),
+    };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| StoreError::Key {
-            path: path.to_path_buf(),
-            message: format!("cannot create it: {e}"),
-        })?;
+        .open(&tmp)
+        .map_err(|e| fail("create", e))?;
     file.write_all(&key)
         .and_then(|_| file.sync_all())
-        .map_err(|e| StoreError::Key {
-            path: path.to_path_buf(),
-            message: format!("cannot write it: {e}"),
-        })?;
+        .map_err(|e| fail("write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| fail("place", e))?;
     Ok(key)
 }
 

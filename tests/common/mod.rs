@@ -94,7 +94,8 @@ pub fn tree(dir: &Path) -> Vec<String> {
 pub struct Sim {
     pub child: std::process::Child,
     pub addr: String,
-    pub dir: tempfile::TempDir,
+    /// Holds the index's database; `None` only after `stop`.
+    dir: Option<tempfile::TempDir>,
 }
 
 pub const ORG: &str = "01234567";
@@ -103,8 +104,12 @@ pub const TOKEN: &str = "s3cret-token";
 impl Sim {
     /// Starts the reference index for organisation `ORG` with `TOKEN`.
     pub fn start(extra: &[&str]) -> Sim {
+        Sim::restart(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Starts it on the database in `dir` (kept from an earlier `stop`).
+    pub fn restart(dir: tempfile::TempDir, extra: &[&str]) -> Sim {
         use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("index.db");
         let org = format!("{ORG}={TOKEN}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_visync"))
@@ -124,6 +129,7 @@ impl Sim {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("index-sim starts");
+        // The first line says where it listens, once it does.
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -133,7 +139,18 @@ impl Sim {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Sim { child, addr, dir }
+        Sim {
+            child,
+            addr,
+            dir: Some(dir),
+        }
+    }
+
+    /// Stops it and hands back its database folder.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().expect("a running sim has its folder")
     }
 
     pub fn url(&self) -> String {
@@ -217,6 +234,22 @@ impl Site {
         )
         .unwrap();
         Site { dir, config, watch }
+    }
+
+    /// Points the config at another (restarted) index.
+    pub fn point_at(&self, sim: &Sim) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("url = \"http://") {
+                    format!("url = \"{}\"", sim.url())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, text.join("\n") + "\n").unwrap();
     }
 
     pub fn drop_file(&self, name: &str, content: &[u8]) {
