@@ -6,7 +6,7 @@
 //! A crash at any point is safe: before the commit nothing happened; after
 //! it, the file's hash is in the ledger and the next pass only moves it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::domain::{Bsn, Signal, SubjectHasher, SubjectKey};
 use crate::mapping::{Context, Mapping, Outcome};
 use crate::pipeline::{self, involvement_key};
-use crate::plan::{Action, InvolvementKey, Plan};
+use crate::plan::{Action, Desired, InvolvementKey, Plan};
 use crate::source::{waiting_files, FileReader, ReadError};
 use crate::store::files::{self, TakenFile};
 use crate::store::{signals, ts, Applied, Chain, Store, StoreError};
@@ -118,9 +118,7 @@ impl Intake<'_> {
         // Pass 1: plan.
         let objections = Arc::new(self.store.objections().await?);
         let outcome = self
-            .read(path, objections.clone(), |mapping, reader, ctx, hasher| {
-                pipeline::read_file(mapping, reader, ctx, hasher, |_, _| ())
-            })
+            .read(path, objections.clone(), pipeline::read_file)
             .await;
         let mut taken = TakenFile {
             source: source.to_string(),
@@ -132,7 +130,7 @@ impl Intake<'_> {
             rejected: 0,
             skipped: 0,
         };
-        let outcome = match outcome {
+        let mut outcome = match outcome {
             Ok(o) => o,
             Err(e) => return self.reject_file(path, &taken, &e, summary).await,
         };
@@ -151,7 +149,14 @@ impl Intake<'_> {
 
         // Pass 2 and the commit.
         let applied = match self
-            .apply(path, &taken, plan, baseline.len(), objections)
+            .apply(
+                path,
+                &taken,
+                plan,
+                outcome.desired,
+                baseline.len(),
+                objections,
+            )
             .await?
         {
             Ok(a) => a,
@@ -221,7 +226,8 @@ impl Intake<'_> {
         &self,
         path: &Path,
         taken: &TakenFile,
-        plan: Plan<()>,
+        plan: Plan,
+        mut desired: Desired,
         active: usize,
         objections: Arc<HashSet<SubjectKey>>,
     ) -> Result<Result<Applied, ReadError>, IngestError> {
@@ -235,37 +241,29 @@ impl Intake<'_> {
             // A new snapshot supersedes a held one: its own plan decides again.
             signals::drop_holds(&mut tx, source).await?;
         }
-        let mut needs_signal: HashMap<InvolvementKey, Action> = HashMap::new();
-        for planned in plan.actions {
-            match planned.action {
-                Action::Withdraw(reason) => {
-                    if let Some(id) = signals::live_id(&mut tx, source, &planned.key).await? {
-                        signals::withdraw(&mut tx, source, &id, reason, plan.withdrawals_held, now)
-                            .await?;
-                        let kind = if plan.withdrawals_held {
-                            "withdraw_held"
-                        } else {
-                            "withdraw_planned"
-                        };
-                        chain
-                            .append(
-                                &mut tx,
-                                &at,
-                                kind,
-                                Some(&id),
-                                Some(source),
-                                serde_json::json!({ "reason": reason.as_str() }),
-                            )
-                            .await?;
-                        if plan.withdrawals_held {
-                            applied.held += 1;
-                        } else {
-                            applied.withdrawn += 1;
-                        }
-                    }
-                }
-                other => {
-                    needs_signal.insert(planned.key, other);
+        for (key, reason) in &plan.withdrawals {
+            if let Some(id) = signals::live_id(&mut tx, source, key).await? {
+                signals::withdraw(&mut tx, source, &id, *reason, plan.withdrawals_held, now)
+                    .await?;
+                let kind = if plan.withdrawals_held {
+                    "withdraw_held"
+                } else {
+                    "withdraw_planned"
+                };
+                chain
+                    .append(
+                        &mut tx,
+                        &at,
+                        kind,
+                        Some(&id),
+                        Some(source),
+                        serde_json::json!({ "reason": reason.as_str() }),
+                    )
+                    .await?;
+                if plan.withdrawals_held {
+                    applied.held += 1;
+                } else {
+                    applied.withdrawn += 1;
                 }
             }
         }
@@ -284,7 +282,8 @@ impl Intake<'_> {
                 "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
             );
         }
-        if !needs_signal.is_empty() {
+        let c = &plan.counts;
+        if c.register + c.update + c.renew > 0 {
             let (send, mut recv) =
                 tokio::sync::mpsc::channel::<(Action, InvolvementKey, Box<Signal>)>(256);
             let reading = self.read(path, objections, move |mapping, reader, ctx, hasher| {
@@ -292,7 +291,7 @@ impl Intake<'_> {
                     if let Outcome::Signal(signal) = outcome {
                         let key = involvement_key(hasher, &signal);
                         // The first occurrence is the one planned; identical repeats are one.
-                        if let Some(action) = needs_signal.remove(&key) {
+                        if let Some((action, _)) = desired.take(&key) {
                             let _ = send.blocking_send((action, key, signal));
                         }
                     }

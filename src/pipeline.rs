@@ -17,13 +17,13 @@ pub struct RecordRejection {
 }
 
 /// What one readable file gave.
-pub struct FileOutcome<T> {
+pub struct FileOutcome {
     pub records: u64,
     pub accepted: u64,
     pub rejected: u64,
     pub skipped: u64,
     pub rejections: Vec<RecordRejection>,
-    pub desired: Desired<T>,
+    pub desired: Desired,
 }
 
 /// The key a signal is known by in local state.
@@ -65,13 +65,12 @@ pub fn for_each_outcome(
 /// Reads every record of one file into a desired state. A `ReadError` means
 /// the file as a whole is unusable: none of its records may be acted on (a
 /// truncated snapshot must not withdraw what it lost).
-pub fn read_file<T>(
+pub fn read_file(
     mapping: &Mapping,
     reader: FileReader,
     ctx: &Context<'_>,
     hasher: &SubjectHasher,
-    mut payload: impl FnMut(&Signal, &Wanted) -> T,
-) -> Result<FileOutcome<T>, ReadError> {
+) -> Result<FileOutcome, ReadError> {
     let mut out = FileOutcome {
         records: 0,
         accepted: 0,
@@ -86,14 +85,13 @@ pub fn read_file<T>(
             Outcome::Signal(signal) => {
                 out.accepted += 1;
                 let w = wanted(&signal, location, ctx);
-                let p = payload(&signal, &w);
-                out.desired.offer(involvement_key(hasher, &signal), w, p);
+                out.desired.offer(&involvement_key(hasher, &signal), w);
             }
             Outcome::Skipped => out.skipped += 1,
             Outcome::Rejected(r) => {
                 out.rejected += 1;
                 if let Some((bsn, professional)) = &r.involvement {
-                    out.desired.note_present(InvolvementKey {
+                    out.desired.note_present(&InvolvementKey {
                         subject: hasher.key(bsn),
                         professional: professional.as_str().into(),
                     });

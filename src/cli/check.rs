@@ -153,21 +153,15 @@ fn check_source(
     // The state as it would be after each file, so that successive snapshots
     // plan as the real run would take them.
     let mut state = baseline;
-    for path in files {
+    for (i, path) in files.iter().enumerate() {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
         source.files.push(name.clone());
-        let outcome = FileReader::open(path, &mapping.reader).and_then(|reader| {
-            pipeline::read_file(mapping, reader, ctx, hasher, |_, w| Stored {
-                content: w.content,
-                active: true,
-                end_date: w.end_date,
-                renewed: false,
-            })
-        });
-        let outcome = match outcome {
+        let outcome = FileReader::open(path, &mapping.reader)
+            .and_then(|reader| pipeline::read_file(mapping, reader, ctx, hasher));
+        let mut outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
                 report.file_errors.push(FileError {
@@ -184,25 +178,37 @@ fn check_source(
             .desired
             .plan(&state, ctx.today, &ctx.rules, &cfg.policy);
         report.plan.add(&plan.counts);
-        for planned in plan.actions {
-            match planned.action {
+        if i + 1 == files.len() {
+            // Nothing reads the state after the last file.
+            continue;
+        }
+        for (key, action, wanted) in outcome.desired.decided() {
+            match action {
                 Action::Register | Action::Update => {
-                    if let Some(stored) = planned.payload {
-                        state.insert(planned.key, stored);
-                    }
+                    state.insert(
+                        key,
+                        Stored {
+                            content: wanted.content,
+                            active: true,
+                            end_date: wanted.end_date,
+                            renewed: false,
+                        },
+                    );
                 }
                 Action::Renew { end_date } => {
-                    if let Some(s) = state.get_mut(&planned.key) {
+                    if let Some(s) = state.get_mut(&key) {
                         s.end_date = end_date;
                         s.renewed = true;
                     }
                 }
-                Action::Withdraw(_) if !plan.withdrawals_held => {
-                    if let Some(s) = state.get_mut(&planned.key) {
-                        s.active = false;
-                    }
-                }
                 Action::Withdraw(_) => {}
+            }
+        }
+        if !plan.withdrawals_held {
+            for (key, _) in &plan.withdrawals {
+                if let Some(s) = state.get_mut(key) {
+                    s.active = false;
+                }
             }
         }
     }

@@ -57,7 +57,7 @@ impl SourceReport {
         }
     }
 
-    pub fn add_counts<T>(&mut self, o: &FileOutcome<T>) {
+    pub fn add_counts(&mut self, o: &FileOutcome) {
         self.records += o.records;
         self.accepted += o.accepted;
         self.rejected += o.rejected;

@@ -14,7 +14,7 @@ fn key(n: u8, prof: &str) -> InvolvementKey {
 
 fn wanted(content: u8, line: u64) -> Wanted {
     Wanted {
-        content: ContentHash([content; 16]),
+        content: ContentHash(u64::from(content)),
         location: Location::Line(line),
         end_date: d("2028-11-01"),
         end_from_source: false,
@@ -25,7 +25,7 @@ fn wanted(content: u8, line: u64) -> Wanted {
 
 fn stored(content: u8) -> Stored {
     Stored {
-        content: ContentHash([content; 16]),
+        content: ContentHash(u64::from(content)),
         active: true,
         end_date: d("2028-11-01"),
         renewed: false,
@@ -34,24 +34,44 @@ fn stored(content: u8) -> Stored {
 
 const TODAY: &str = "2026-11-28";
 
+/// Plans, and lists every action (withdrawals and decided entries) in key order.
+struct Planned {
+    counts: Counts,
+    held: bool,
+    actions: Vec<(InvolvementKey, Action)>,
+}
+
 fn plan(
     mode: Mode,
     offers: Vec<(InvolvementKey, Wanted)>,
     base: &HashMap<InvolvementKey, Stored>,
     policy: Policy,
-) -> Plan<u32> {
+) -> Planned {
     let mut desired = Desired::new(mode);
-    for (i, (k, w)) in offers.into_iter().enumerate() {
-        desired.offer(k, w, i as u32);
+    for (k, w) in offers {
+        desired.offer(&k, w);
     }
-    desired.plan(base, d(TODAY), &Rules::default(), &policy)
+    finish(desired, base, policy)
 }
 
-fn actions(p: &Plan<u32>) -> Vec<(InvolvementKey, Action)> {
-    p.actions
+fn finish(mut desired: Desired, base: &HashMap<InvolvementKey, Stored>, policy: Policy) -> Planned {
+    let p = desired.plan(base, d(TODAY), &Rules::default(), &policy);
+    let mut actions: Vec<_> = p
+        .withdrawals
         .iter()
-        .map(|a| (a.key.clone(), a.action))
-        .collect()
+        .map(|(k, r)| (k.clone(), Action::Withdraw(*r)))
+        .collect();
+    actions.extend(desired.decided().map(|(k, a, _)| (k, a)));
+    actions.sort_by(|a, b| a.0.cmp(&b.0));
+    Planned {
+        counts: p.counts,
+        held: p.withdrawals_held,
+        actions,
+    }
+}
+
+fn actions(p: &Planned) -> Vec<(InvolvementKey, Action)> {
+    p.actions.clone()
 }
 
 #[test]
@@ -84,7 +104,7 @@ fn unchanged_corrected_and_missing_in_a_snapshot() {
     let mut offers: Vec<_> = (1..=19)
         .map(|n| (key(n, "A"), wanted(n, n as u64)))
         .collect();
-    offers[0].1.content = ContentHash([99; 16]); // a correction of child 1
+    offers[0].1.content = ContentHash(99); // a correction of child 1
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
     assert_eq!(
         p.counts,
@@ -95,7 +115,7 @@ fn unchanged_corrected_and_missing_in_a_snapshot() {
             ..Counts::default()
         }
     );
-    assert!(!p.withdrawals_held);
+    assert!(!p.held);
     assert_eq!(
         actions(&p),
         vec![
@@ -103,8 +123,6 @@ fn unchanged_corrected_and_missing_in_a_snapshot() {
             (key(20, "A"), Action::Withdraw(WithdrawReason::RiskEnded))
         ]
     );
-    // A withdrawal of an involvement the source no longer lists carries no payload.
-    assert_eq!(p.actions[1].payload, None);
 }
 
 #[test]
@@ -198,7 +216,7 @@ fn a_truncated_snapshot_holds_its_withdrawals() {
         .collect();
     offers.push((key(50, "A"), wanted(50, 9)));
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
-    assert!(p.withdrawals_held);
+    assert!(p.held);
     assert_eq!(
         p.counts,
         Counts {
@@ -214,19 +232,19 @@ fn a_truncated_snapshot_holds_its_withdrawals() {
         .map(|n| (key(n, "A"), wanted(n, n as u64)))
         .collect();
     let p = plan(Mode::Snapshot, offers, &base, Policy::default());
-    assert!(!p.withdrawals_held);
+    assert!(!p.held);
     assert_eq!(p.counts.withdraw, 1);
 }
 
 #[test]
 fn duplicates_identical_are_one_different_reject_all() {
-    let mut desired: Desired<()> = Desired::new(Mode::Snapshot);
-    desired.offer(key(1, "A"), wanted(1, 2), ());
-    desired.offer(key(1, "A"), wanted(1, 3), ());
+    let mut desired = Desired::new(Mode::Snapshot);
+    desired.offer(&key(1, "A"), wanted(1, 2));
+    desired.offer(&key(1, "A"), wanted(1, 3));
     assert!(desired.duplicates().is_empty());
-    desired.offer(key(2, "A"), wanted(2, 4), ());
-    desired.offer(key(2, "A"), wanted(3, 5), ());
-    desired.offer(key(2, "A"), wanted(4, 6), ());
+    desired.offer(&key(2, "A"), wanted(2, 4));
+    desired.offer(&key(2, "A"), wanted(3, 5));
+    desired.offer(&key(2, "A"), wanted(4, 6));
     assert_eq!(
         desired.duplicates(),
         &[Location::Line(4), Location::Line(5), Location::Line(6)]
@@ -254,10 +272,10 @@ fn duplicates_identical_are_one_different_reject_all() {
 #[test]
 fn a_rejected_record_keeps_its_signal() {
     let base: HashMap<_, _> = (1..=2).map(|n| (key(n, "A"), stored(n))).collect();
-    let mut desired: Desired<()> = Desired::new(Mode::Snapshot);
-    desired.offer(key(1, "A"), wanted(1, 2), ());
-    desired.note_present(key(2, "A"));
-    let p = desired.plan(&base, d(TODAY), &Rules::default(), &Policy::default());
+    let mut desired = Desired::new(Mode::Snapshot);
+    desired.offer(&key(1, "A"), wanted(1, 2));
+    desired.note_present(&key(2, "A"));
+    let p = finish(desired, &base, Policy::default());
     assert_eq!(
         p.counts,
         Counts {
@@ -333,4 +351,22 @@ fn a_renewal_stands_until_the_source_sets_an_end() {
         Policy::default(),
     );
     assert_eq!(actions(&p), vec![(key(1, "A"), Action::Update)]);
+}
+
+#[test]
+fn a_decided_action_is_taken_once() {
+    let mut desired = Desired::new(Mode::Snapshot);
+    desired.offer(&key(1, "A"), wanted(1, 2));
+    desired.plan(
+        &HashMap::new(),
+        d(TODAY),
+        &Rules::default(),
+        &Policy::default(),
+    );
+    assert_eq!(
+        desired.take(&key(1, "A")).map(|(a, _)| a),
+        Some(Action::Register)
+    );
+    assert_eq!(desired.take(&key(1, "A")), None);
+    assert_eq!(desired.take(&key(9, "Z")), None);
 }

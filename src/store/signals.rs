@@ -99,7 +99,7 @@ impl Store {
             out.insert(
                 key,
                 Stored {
-                    content: ContentHash(key16(r.get::<&[u8], _>(2))),
+                    content: ContentHash(r.get::<i64, _>(2) as u64),
                     active: true,
                     end_date: NaiveDate::parse_from_str(&end, "%Y-%m-%d").unwrap_or(NaiveDate::MIN),
                     renewed: r.get::<i64, _>(4) != 0,
@@ -161,7 +161,7 @@ pub async fn register(
     .bind(signal.start_date.to_string())
     .bind(signal.end_date.to_string())
     .bind(last_day.to_string())
-    .bind(&signal.content_hash().0[..])
+    .bind(signal.content_hash().0 as i64)
     .bind(&now)
     .bind(&now)
     .execute(&mut *conn)
@@ -200,7 +200,7 @@ pub async fn update(
     .bind(signal.start_date.to_string())
     .bind(signal.end_date.to_string())
     .bind(last_day.to_string())
-    .bind(&signal.content_hash().0[..])
+    .bind(signal.content_hash().0 as i64)
     .bind(&now)
     .bind(id)
     .execute(&mut *conn)

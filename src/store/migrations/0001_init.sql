@@ -30,7 +30,7 @@ CREATE TABLE signals (
     start_date      TEXT    NOT NULL,
     end_date        TEXT    NOT NULL,
     last_day        TEXT    NOT NULL,       -- the day before the age limit: all goes then
-    content_hash    BLOB    NOT NULL,
+    content_hash    INTEGER NOT NULL,       -- see domain::ContentHash
     renewed         INTEGER NOT NULL DEFAULT 0,
     state           TEXT    NOT NULL,       -- pending | active | withdrawing | withdrawn | expired | rejected
     withdraw_reason TEXT,
