@@ -150,7 +150,7 @@ fn an_ended_involvement_is_withdrawn_with_its_reason() {
     w.ended = Some(WithdrawReason::Unjustified);
     let p = plan(
         Mode::Delta,
-        vec![(key(1, "A"), w.clone())],
+        vec![(key(1, "A"), w)],
         &base,
         Policy::default(),
     );
@@ -296,7 +296,7 @@ fn auto_renewal_in_the_notice_window_only() {
         auto_renew: true,
         ..Policy::default()
     };
-    let p = plan(Mode::Snapshot, vec![(key(1, "A"), w.clone())], &base, renew);
+    let p = plan(Mode::Snapshot, vec![(key(1, "A"), w)], &base, renew);
     assert_eq!(
         actions(&p),
         vec![(
@@ -309,7 +309,7 @@ fn auto_renewal_in_the_notice_window_only() {
     // Without the policy, nothing.
     let p = plan(
         Mode::Snapshot,
-        vec![(key(1, "A"), w.clone())],
+        vec![(key(1, "A"), w)],
         &base,
         Policy::default(),
     );
