@@ -7,14 +7,52 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn samples() -> String {
-    repo().join("samples/visync.toml").display().to_string()
+/// A private copy of the shipped samples and mappings (the README's first
+/// command moves the repository's own sample files into `processed/`).
+struct Samples {
+    dir: tempfile::TempDir,
+}
+
+impl Samples {
+    fn new() -> Samples {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["samples", "mappings"] {
+            copy_tree(&repo().join(sub), &dir.path().join(sub));
+        }
+        // Only the shipped exports: whatever a local run left is not ours.
+        for leftover in ["samples/state", "samples/caseflow/processed", "samples/jeugdnet/processed"] {
+            let _ = std::fs::remove_dir_all(dir.path().join(leftover));
+        }
+        Samples { dir }
+    }
+
+    fn config(&self) -> String {
+        self.dir.path().join("samples/visync.toml").display().to_string()
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
 }
 
 #[test]
 fn the_samples_report_matches_the_spec_schema() {
-    let before = tree(&repo().join("samples"));
-    let run = visync(&["check", "-c", &samples(), "--json"]);
+    let s = Samples::new();
+    let before = tree(&s.path("samples"));
+    let run = visync(&["check", "-c", &s.config(), "--json"]);
     assert_eq!(run.code, 1, "rejected records exit 1\n{}", run.stderr);
     let r = run.json();
     let caseflow = &r["sources"][0];
@@ -55,13 +93,14 @@ fn the_samples_report_matches_the_spec_schema() {
         serde_json::json!({"register": 5, "update": 0, "withdraw": 0, "renew": 0, "unchanged": 1, "held": 0})
     );
     // A dry run changes nothing: no state, no moved files.
-    assert_eq!(tree(&repo().join("samples")), before);
-    assert!(!repo().join("samples/state").exists());
+    assert_eq!(tree(&s.path("samples")), before);
+    assert!(!s.path("samples/state").exists());
 }
 
 #[test]
 fn bsns_are_masked_unless_revealed() {
-    let text = visync(&["check", "-c", &samples()]);
+    let s = Samples::new();
+    let text = visync(&["check", "-c", &s.config()]);
     assert_eq!(text.code, 1);
     assert!(
         text.stdout.contains("*****0083 fails the 11-proof"),
@@ -80,7 +119,7 @@ fn bsns_are_masked_unless_revealed() {
             text.stderr
         );
     }
-    let revealed = visync(&["check", "-c", &samples(), "--reveal"]);
+    let revealed = visync(&["check", "-c", &s.config(), "--reveal"]);
     assert!(
         revealed.stdout.contains("999990083 fails the 11-proof"),
         "{}",
@@ -90,7 +129,8 @@ fn bsns_are_masked_unless_revealed() {
 
 #[test]
 fn the_shipped_mapping_tests_pass() {
-    let run = visync(&["check", "-c", &samples(), "--mapping-tests"]);
+    let s = Samples::new();
+    let run = visync(&["check", "-c", &s.config(), "--mapping-tests"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains("caseflow: 6 tests, 0 failed"),
@@ -186,9 +226,10 @@ fn mapping_errors_name_the_file_line_and_key_and_exit_2() {
 
 #[test]
 fn environment_overrides_apply_and_are_checked() {
+    let s = Samples::new();
     // A region with an age limit of 12: the samples' older children are refused.
     let run = visync_env(
-        &["check", "-c", &samples(), "--json"],
+        &["check", "-c", &s.config(), "--json"],
         &[("VISYNC_RULES__AGE_LIMIT", "12")],
     );
     let too_old = run.json()["rejections"]
@@ -199,7 +240,7 @@ fn environment_overrides_apply_and_are_checked() {
         .count();
     assert!(too_old >= 3, "{}", run.stdout);
     let bad = visync_env(
-        &["check", "-c", &samples()],
+        &["check", "-c", &s.config()],
         &[("VISYNC_INDEX__BATCH_SIZE", "900")],
     );
     assert_eq!(bad.code, 2);
@@ -278,8 +319,9 @@ fn successive_snapshots_plan_like_the_run_and_a_big_drop_is_held() {
 
 #[test]
 fn files_and_sources_are_chosen_on_the_command_line() {
-    let one = repo().join("samples/jeugdnet/export-20261128-0200.xml");
-    let run = visync(&["check", "-c", &samples(), "--json", one.to_str().unwrap()]);
+    let s = Samples::new();
+    let one = s.path("samples/jeugdnet/export-20261128-0200.xml");
+    let run = visync(&["check", "-c", &s.config(), "--json", one.to_str().unwrap()]);
     let r = run.json();
     assert_eq!(
         r["sources"].as_array().unwrap().len(),
@@ -288,10 +330,10 @@ fn files_and_sources_are_chosen_on_the_command_line() {
     );
     assert_eq!(r["sources"][0]["name"], "jeugdnet");
 
-    let only = visync(&["check", "-c", &samples(), "--json", "--source", "caseflow"]);
+    let only = visync(&["check", "-c", &s.config(), "--json", "--source", "caseflow"]);
     assert_eq!(only.json()["sources"].as_array().unwrap().len(), 1);
 
-    let unknown = visync(&["check", "-c", &samples(), "--source", "nope"]);
+    let unknown = visync(&["check", "-c", &s.config(), "--source", "nope"]);
     assert_eq!(unknown.code, 2);
     assert!(
         unknown.stderr.contains("no source is named \"nope\""),
@@ -299,7 +341,7 @@ fn files_and_sources_are_chosen_on_the_command_line() {
         unknown.stderr
     );
 
-    let stray = visync(&["check", "-c", &samples(), "/tmp/elsewhere.csv"]);
+    let stray = visync(&["check", "-c", &s.config(), "/tmp/elsewhere.csv"]);
     assert_eq!(stray.code, 2);
     assert!(stray.stderr.contains("--source NAME"), "{}", stray.stderr);
 }

@@ -272,6 +272,9 @@ async fn record_one(
                 // The index no longer has it as active (withdrawn, expired, purged).
                 OutboxAction::Withdraw => "withdrawn",
                 OutboxAction::Renew => "expired",
+                // A withdrawn or expired signal cannot be corrected: the next
+                // plan registers the involvement anew.
+                OutboxAction::Update if code == "withdrawn" => "expired",
                 OutboxAction::Update => "active",
             };
             sqlx::query(
