@@ -85,7 +85,11 @@ pub fn read_file(
             Outcome::Signal(signal) => {
                 out.accepted += 1;
                 let w = wanted(&signal, location, ctx);
-                out.desired.offer(&involvement_key(hasher, &signal), w);
+                out.desired.offer_parts(
+                    hasher.key(&signal.subject.bsn),
+                    &signal.professional.id,
+                    w,
+                );
             }
             Outcome::Skipped => out.skipped += 1,
             Outcome::Rejected(r) => {

@@ -2,8 +2,8 @@
 //! the desired state (what a source says now) and the stored state (what this
 //! installation has sent), so that the dry run and the real run plan alike.
 //!
-//! `Desired` collects a file's signals as compact entries (about 56 bytes per
-//! involvement: a file of a million rows plans in about 120 MiB);
+//! `Desired` collects a file's signals as compact entries (48 bytes per
+//! involvement in the map: a file of a million rows plans in about 100 MiB);
 //! `Desired::plan` diffs them against a `Baseline` and marks each entry with
 //! its action, which the caller then takes entry by entry.
 
@@ -148,13 +148,73 @@ struct Compact {
     professional: u32,
 }
 
+/// One entry, packed: at a million rows every byte here is a megabyte.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    wanted: Wanted,
-    /// The same involvement twice with different data: all its records are
-    /// rejected, and its stored signal is left as it is.
-    conflicted: bool,
-    decided: Option<Action>,
+    content: ContentHash,
+    /// The record's line or record number (saturating at 4 billion).
+    position: u32,
+    end_date: NaiveDate,
+    last_day: NaiveDate,
+    ended: Option<WithdrawReason>,
+    /// Bit 0: the end date is the source's own; bit 1: the position is an
+    /// XML/API record number rather than a CSV line; bit 2: conflicted (the
+    /// same involvement twice with different data: all its records are
+    /// rejected, and its stored signal is left as it is).
+    flags: u8,
+    /// The action decided by `plan`; a renewal's date is in `Desired::renewals`.
+    decided: Decided,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decided {
+    Nothing,
+    Register,
+    Update,
+    Renew,
+}
+
+const FROM_SOURCE: u8 = 1;
+const RECORD: u8 = 2;
+const CONFLICTED: u8 = 4;
+
+impl Slot {
+    fn new(w: &Wanted) -> Slot {
+        let (position, record) = match w.location {
+            Location::Line(n) => (n, false),
+            Location::Record(n) => (n, true),
+        };
+        Slot {
+            content: w.content,
+            position: u32::try_from(position).unwrap_or(u32::MAX),
+            end_date: w.end_date,
+            last_day: w.last_day,
+            ended: w.ended,
+            flags: if w.end_from_source { FROM_SOURCE } else { 0 }
+                | if record { RECORD } else { 0 },
+            decided: Decided::Nothing,
+        }
+    }
+
+    fn wanted(&self) -> Wanted {
+        let n = u64::from(self.position);
+        Wanted {
+            content: self.content,
+            location: if self.flags & RECORD != 0 {
+                Location::Record(n)
+            } else {
+                Location::Line(n)
+            },
+            end_date: self.end_date,
+            end_from_source: self.flags & FROM_SOURCE != 0,
+            last_day: self.last_day,
+            ended: self.ended,
+        }
+    }
+
+    fn conflicted(&self) -> bool {
+        self.flags & CONFLICTED != 0
+    }
 }
 
 /// The desired state of one source's file, built record by record.
@@ -165,6 +225,8 @@ pub struct Desired {
     present: FastSet<Compact>,
     professionals: Vec<Arc<str>>,
     interned: FastMap<Arc<str>, u32>,
+    /// The end dates of decided renewals (rare, so not in every slot).
+    renewals: FastMap<Compact, NaiveDate>,
     /// Locations of records rejected as `duplicate_record`.
     duplicates: Vec<Location>,
 }
@@ -177,22 +239,29 @@ impl Desired {
             present: FastSet::default(),
             professionals: Vec::new(),
             interned: FastMap::default(),
+            renewals: FastMap::default(),
             duplicates: Vec::new(),
         }
     }
 
     fn compact(&mut self, key: &InvolvementKey) -> Compact {
-        let professional = match self.interned.get(&key.professional) {
+        self.compact_parts(key.subject, &key.professional)
+    }
+
+    /// Interns by `&str`: no allocation for a professional seen before.
+    fn compact_parts(&mut self, subject: SubjectKey, professional: &str) -> Compact {
+        let professional = match self.interned.get(professional) {
             Some(&i) => i,
             None => {
                 let i = self.professionals.len() as u32;
-                self.professionals.push(key.professional.clone());
-                self.interned.insert(key.professional.clone(), i);
+                let name: Arc<str> = professional.into();
+                self.professionals.push(name.clone());
+                self.interned.insert(name, i);
                 i
             }
         };
         Compact {
-            subject: key.subject,
+            subject,
             professional,
         }
     }
@@ -216,28 +285,28 @@ impl Desired {
     /// Adds a record's signal. Identical repeats are one signal; a repeat with
     /// different data rejects every record of that involvement.
     pub fn offer(&mut self, key: &InvolvementKey, wanted: Wanted) {
+        self.offer_parts(key.subject, &key.professional, wanted);
+    }
+
+    /// `offer` without building a key first (the hot path of a big file).
+    pub fn offer_parts(&mut self, subject: SubjectKey, professional: &str, wanted: Wanted) {
         use std::collections::hash_map::Entry;
-        let c = self.compact(key);
+        let c = self.compact_parts(subject, professional);
         match self.entries.entry(c) {
             Entry::Vacant(v) => {
-                v.insert(Slot {
-                    wanted,
-                    conflicted: false,
-                    decided: None,
-                });
+                v.insert(Slot::new(&wanted));
             }
             Entry::Occupied(mut o) => {
                 let slot = o.get_mut();
-                let w = &slot.wanted;
-                if slot.conflicted {
+                if slot.conflicted() {
                     self.duplicates.push(wanted.location);
-                } else if w.content != wanted.content
-                    || w.end_date != wanted.end_date
-                    || w.ended != wanted.ended
+                } else if slot.content != wanted.content
+                    || slot.end_date != wanted.end_date
+                    || slot.ended != wanted.ended
                 {
-                    self.duplicates.push(w.location);
+                    self.duplicates.push(slot.wanted().location);
                     self.duplicates.push(wanted.location);
-                    slot.conflicted = true;
+                    slot.flags |= CONFLICTED;
                 }
             }
         }
@@ -267,12 +336,12 @@ impl Desired {
         let mut withdrawals = Vec::new();
         let mut decided = Vec::new();
         for (c, slot) in &self.entries {
-            if slot.conflicted {
+            if slot.conflicted() {
                 continue;
             }
             let key = self.full(c);
             let stored = baseline.get(&key).filter(|s| s.active);
-            let action = decide(&slot.wanted, stored, today, rules, policy);
+            let action = decide(&slot.wanted(), stored, today, rules, policy);
             counts.count(action);
             match action {
                 Some(Action::Withdraw(reason)) => withdrawals.push((key, reason)),
@@ -282,7 +351,15 @@ impl Desired {
         }
         for (c, a) in decided {
             if let Some(slot) = self.entries.get_mut(&c) {
-                slot.decided = Some(a);
+                slot.decided = match a {
+                    Action::Register => Decided::Register,
+                    Action::Update => Decided::Update,
+                    Action::Renew { end_date } => {
+                        self.renewals.insert(c, end_date);
+                        Decided::Renew
+                    }
+                    Action::Withdraw(_) => Decided::Nothing,
+                };
             }
         }
         let mut withdrawals_held = false;
@@ -312,20 +389,36 @@ impl Desired {
         }
     }
 
+    fn action(&self, c: &Compact, d: Decided) -> Option<Action> {
+        match d {
+            Decided::Nothing => None,
+            Decided::Register => Some(Action::Register),
+            Decided::Update => Some(Action::Update),
+            Decided::Renew => self
+                .renewals
+                .get(c)
+                .map(|&end_date| Action::Renew { end_date }),
+        }
+    }
+
     /// Takes the decided register, update or renewal of an involvement, once:
     /// the real run writes it when it meets the record again.
     pub fn take(&mut self, key: &InvolvementKey) -> Option<(Action, Wanted)> {
         let c = self.find(key)?;
-        let slot = self.entries.get_mut(&c)?;
-        let action = slot.decided.take()?;
-        Some((action, slot.wanted))
+        let slot = *self.entries.get(&c)?;
+        let action = self.action(&c, slot.decided)?;
+        if let Some(s) = self.entries.get_mut(&c) {
+            s.decided = Decided::Nothing;
+        }
+        Some((action, slot.wanted()))
     }
 
     /// Every decided register, update and renewal.
     pub fn decided(&self) -> impl Iterator<Item = (InvolvementKey, Action, Wanted)> + '_ {
-        self.entries
-            .iter()
-            .filter_map(|(c, s)| s.decided.map(|a| (self.full(c), a, s.wanted)))
+        self.entries.iter().filter_map(|(c, s)| {
+            self.action(c, s.decided)
+                .map(|a| (self.full(c), a, s.wanted()))
+        })
     }
 }
 

@@ -370,3 +370,13 @@ fn a_decided_action_is_taken_once() {
     assert_eq!(desired.take(&key(1, "A")), None);
     assert_eq!(desired.take(&key(9, "Z")), None);
 }
+
+#[test]
+fn an_entry_stays_small() {
+    // At a million rows every byte of an entry is a megabyte of the dry run.
+    assert!(
+        std::mem::size_of::<(Compact, Slot)>() <= 48,
+        "{}",
+        std::mem::size_of::<(Compact, Slot)>()
+    );
+}
