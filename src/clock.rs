@@ -15,12 +15,12 @@ pub enum Clock {
 }
 
 impl Clock {
-    /// A clock that starts at noon, Amsterdam time, on `date`, and runs.
+    /// A clock whose calendar says `date`: the real clock moved by whole
+    /// days, so that the time of day, and the order of instants across
+    /// processes, stay real (backoffs written by one run are due in the next).
     pub fn on(date: NaiveDate) -> Clock {
-        match Clock::at_noon(date) {
-            Clock::Fixed(t) => Clock::Shifted(t - Utc::now()),
-            other => other,
-        }
+        let today = Clock::System.today();
+        Clock::Shifted(chrono::TimeDelta::days((date - today).num_days()))
     }
 
     /// A clock frozen at noon, Amsterdam time, on `date`.

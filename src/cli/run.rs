@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::index::{self, SendSummary};
 use crate::ingest::{IngestSummary, Intake};
+use crate::returns;
 use crate::store::{QueueCounts, Store};
 
 /// How long one pass keeps retrying what the index answered with a transient
@@ -117,9 +118,37 @@ async fn pass(
     let sent = index::drain(store, api, cfg.index.batch_size as usize, &clock, deadline)
         .await
         .map_err(|e| e.to_string())?;
+    let pulled = index::pull_notices(store, api, &clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    let delivered = returns::deliver(store, cfg, &clock)
+        .await
+        .map_err(|e| e.to_string())?;
     let queue = store.queue_counts().await.map_err(|e| e.to_string())?;
     report(&taken, &sent, &queue);
-    let failing = sent.auth_failed || sent.refused > 0 || queue.ready > 0 || queue.quarantined > 0;
+    eprintln!(
+        "notices: {} received ({} new){}, {} delivered, {} waiting for their channel, {} kept (no [returns] for their source)",
+        pulled.received,
+        pulled.new,
+        if pulled.failed { ", FEED UNREADABLE" } else { "" },
+        delivered.delivered,
+        delivered.failed,
+        delivered.no_channel
+    );
+    // Notices whose channel failed before (and still wait for a retry) count too.
+    let troubled = store
+        .notice_trouble()
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|(_, _, e)| e.is_some());
+    let failing = sent.auth_failed
+        || sent.refused > 0
+        || queue.ready > 0
+        || queue.quarantined > 0
+        || pulled.failed
+        || delivered.failed > 0
+        || troubled;
     Ok(if failing { exit::PARTIAL } else { exit::OK })
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{exit, load_config, runtime};
 use crate::config;
-use crate::store::{FileRecord, Hold, Quarantined, QueueCounts, Store};
+use crate::store::{FileRecord, Hold, NoticeCounts, Quarantined, QueueCounts, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -25,7 +25,17 @@ struct Status {
     last_files: Vec<LastFile>,
     held: Vec<Hold>,
     quarantined: Vec<Quarantined>,
+    notices: NoticeCounts,
+    /// Per source: notices waiting, and the last delivery error.
+    notices_waiting: Vec<NoticesWaiting>,
     next: Next,
+}
+
+#[derive(Serialize)]
+struct NoticesWaiting {
+    source: String,
+    notices: u64,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +130,17 @@ async fn collect(store: &Store, next: Next) -> Result<Status, crate::store::Stor
             .collect(),
         held: store.holds().await?,
         quarantined: store.quarantined(100).await?,
+        notices: store.notice_counts().await?,
+        notices_waiting: store
+            .notice_trouble()
+            .await?
+            .into_iter()
+            .map(|(source, notices, error)| NoticesWaiting {
+                source,
+                notices,
+                error,
+            })
+            .collect(),
         next,
     })
 }
@@ -169,6 +190,21 @@ fn text(s: &Status, empty: bool) -> String {
             r.signal_id,
             r.attempts,
             r.error.as_deref().unwrap_or("-")
+        );
+    }
+    let n = &s.notices;
+    let _ = writeln!(
+        out,
+        "notices: {} waiting, {} delivered, {} for signals this installation does not know",
+        n.pending, n.delivered, n.unroutable
+    );
+    for w in &s.notices_waiting {
+        let _ = writeln!(
+            out,
+            "NOTICES WAITING {}: {} ({})",
+            w.source,
+            w.notices,
+            w.error.as_deref().unwrap_or("not delivered yet")
         );
     }
     if let Some(n) = &s.next.notices {

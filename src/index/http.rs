@@ -62,6 +62,32 @@ impl HttpIndex {
         })
     }
 
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
+        let mut req = self
+            .client
+            .get(self.url(path))
+            .query(query)
+            .header("x-request-id", uuid::Uuid::new_v4().to_string());
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| CallError::Transient {
+            retry_after: None,
+            message: without_url(&e),
+        })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| CallError::Transient {
+            retry_after: None,
+            message: format!("reading the answer: {}", without_url(&e)),
+        })?;
+        Ok((status, headers, body.to_vec()))
+    }
+
     fn url(&self, path: &str) -> url::Url {
         let mut u = self.base.clone();
         let joined = format!("{}{}", u.path().trim_end_matches('/'), path);
@@ -149,6 +175,22 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
 }
 
 impl IndexApi for HttpIndex {
+    async fn notices(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<super::NoticePage, CallError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(a) = after {
+            query.push(("after", a.to_string()));
+        }
+        let (status, headers, bytes) = self.get("/v1/notices", &query).await?;
+        if status != StatusCode::OK {
+            return Err(classify(status, &headers, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))
+    }
+
     async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
         // The payloads are stored as JSON already: join, do not re-encode.
         let body = format!("{{\"signals\":[{}]}}", payloads.join(","));

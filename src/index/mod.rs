@@ -5,9 +5,11 @@
 //! refused (an item's final answer) or failed (bounded attempts).
 
 mod http;
+mod notices;
 mod sender;
 
 pub use http::HttpIndex;
+pub use notices::{pull_notices, PullSummary};
 pub use sender::{drain, SendSummary};
 
 use std::time::Duration;
@@ -74,4 +76,13 @@ pub trait IndexApi {
     async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError>;
     async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError>;
     async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError>;
+    /// This organisation's notices after `after`, oldest first.
+    async fn notices(&self, after: Option<&str>, limit: u32) -> Result<NoticePage, CallError>;
+}
+
+/// One page of the notices feed.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NoticePage {
+    pub notices: Vec<crate::store::IndexNotice>,
+    pub next_cursor: Option<String>,
 }

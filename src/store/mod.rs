@@ -11,6 +11,7 @@
 mod audit;
 pub mod files;
 mod key;
+pub mod notices;
 mod outbox;
 pub mod signals;
 
@@ -23,6 +24,7 @@ use sqlx::SqlitePool;
 
 pub use audit::{AuditEvent, Chain};
 pub use files::{FileRecord, TakenFile};
+pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};
 pub use outbox::{
     backoff, Hold, OutboxAction, OutboxRow, Quarantined, QueueCounts, Status, MAX_ATTEMPTS,
 };

@@ -240,6 +240,9 @@ async fn record_one(
                 .execute(&mut *conn)
                 .await?;
             delete(conn, row.id).await?;
+            if row.action == OutboxAction::Register {
+                super::notices::notify_subject(conn, &row.signal_id, at).await?;
+            }
             chain
                 .append(
                     conn,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Row, SqliteConnection};
 
 use super::{ts, Store, StoreError};
-use crate::domain::{ContentHash, Signal, SubjectKey, WithdrawReason};
+use crate::domain::{age_on, Audience, ContentHash, Signal, SubjectKey, WithdrawReason};
 use crate::plan::{InvolvementKey, Stored};
 
 /// What applying one file's plan did, for the pass summary.
@@ -150,8 +150,8 @@ pub async fn register(
     let now = ts(now);
     sqlx::query(
         "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref, start_date, end_date,
-                              last_day, content_hash, state, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                              last_day, content_hash, audience, state, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
     )
     .bind(&id)
     .bind(source)
@@ -162,6 +162,7 @@ pub async fn register(
     .bind(signal.end_date.to_string())
     .bind(last_day.to_string())
     .bind(signal.content_hash().0 as i64)
+    .bind(Audience::for_age(age_on(signal.subject.birth_date, signal.start_date)).as_str())
     .bind(&now)
     .bind(&now)
     .execute(&mut *conn)

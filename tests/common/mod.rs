@@ -218,15 +218,20 @@ pub struct Site {
 
 impl Site {
     pub fn new(sim: &Sim, mapping: &Path, extra: &str) -> Site {
+        Site::for_org(sim, ORG, TOKEN, mapping, extra)
+    }
+
+    /// A site of another organisation known to `sim` as `org=token`.
+    pub fn for_org(sim: &Sim, org: &str, token: &str, mapping: &Path, extra: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let watch = dir.path().join("in");
         std::fs::create_dir(&watch).unwrap();
-        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
         let config = dir.path().join("visync.toml");
         std::fs::write(
             &config,
             format!(
-                "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+                "[organisation]\ncode = \"{org}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
                  [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[[sources]]\nmapping = \"{}\"\nwatch = \"in\"\nsettle_secs = 0\n{extra}",
                 sim.url(),
                 mapping.display()

@@ -1,0 +1,275 @@
+//! The notice inbox: notices from the index (stored by id, with the cursor
+//! advanced in the same transaction) and the tasks visync makes itself, until
+//! the return channel has delivered them.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::{ts, Store, StoreError};
+
+/// A notice as the index sends it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IndexNotice {
+    pub notice_id: String,
+    pub kind: String,
+    pub signal_id: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub counterparts: serde_json::Value,
+}
+
+/// A notice waiting for (or past) delivery, routed to its source and case.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub notice_id: String,
+    pub kind: String,
+    pub case_ref: String,
+    pub professional_id: String,
+    pub created_at: String,
+    pub counterparts: Vec<Counterpart>,
+    pub due_date: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Counterpart {
+    pub organisation: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Counterparts as the index writes them: `[{organisation: {code, name},
+/// professional: {name, phone, email}}]`.
+fn counterparts(v: &serde_json::Value) -> Vec<Counterpart> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| Counterpart {
+                    organisation: text(&c["organisation"]["name"])
+                        .or_else(|| text(&c["organisation"]["code"]))
+                        .unwrap_or_default(),
+                    name: text(&c["professional"]["name"]).unwrap_or_default(),
+                    phone: text(&c["professional"]["phone"]),
+                    email: text(&c["professional"]["email"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NoticeCounts {
+    pub pending: u64,
+    pub unroutable: u64,
+    pub delivered: u64,
+}
+
+pub const NOTICE_CURSOR: &str = "index.notices";
+
+impl Store {
+    pub async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM cursors WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Stores a page of notices and advances the cursor, in one transaction:
+    /// a crash re-reads the page, and a notice already stored is not doubled.
+    pub async fn store_notices(
+        &self,
+        page: &[IndexNotice],
+        next_cursor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let at = ts(now);
+        let mut stored = 0;
+        for n in page {
+            let routed = sqlx::query(
+                "SELECT source, case_ref, professional_id FROM signals WHERE signal_id = ?",
+            )
+            .bind(&n.signal_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (source, case_ref, professional): (Option<String>, Option<String>, Option<String>) =
+                match &routed {
+                    Some(r) => (Some(r.get(0)), Some(r.get(1)), Some(r.get(2))),
+                    None => (None, None, None),
+                };
+            let state = if source.is_some() {
+                "pending"
+            } else {
+                "unroutable"
+            };
+            if source.is_none() {
+                tracing::warn!(notice = n.notice_id, signal = n.signal_id, "a notice for a signal this installation does not know (restored from an older backup?): kept, not delivered");
+            }
+            stored += sqlx::query(
+                "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+                                                counterparts, state, not_before)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&n.notice_id)
+            .bind(&n.kind)
+            .bind(&n.signal_id)
+            .bind(source)
+            .bind(case_ref)
+            .bind(professional)
+            .bind(&n.created_at)
+            .bind(serde_json::to_string(&counterparts(&n.counterparts)).unwrap_or_default())
+            .bind(state)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        sqlx::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(NOTICE_CURSOR)
+            .bind(next_cursor)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// The sources with notices due for delivery.
+    pub async fn notice_sources(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT source FROM notices WHERE state = 'pending' AND not_before <= ? ORDER BY source")
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn pending_notices(
+        &self,
+        source: &str,
+        limit: i64,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT notice_id, kind, case_ref, professional_id, created_at, counterparts, due_date, audience
+             FROM notices WHERE state = 'pending' AND source = ? ORDER BY created_at, notice_id LIMIT ?",
+        )
+        .bind(source)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Notice {
+                notice_id: r.get(0),
+                kind: r.get(1),
+                case_ref: r.get::<Option<String>, _>(2).unwrap_or_default(),
+                professional_id: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                created_at: r.get(4),
+                counterparts: r
+                    .get::<Option<String>, _>(5)
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default(),
+                due_date: r.get(6),
+                audience: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Marks notices delivered, and drops what they said of others.
+    pub async fn delivered(
+        &self,
+        ids: &[String],
+        delivery: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let at = ts(now);
+        for id in ids {
+            sqlx::query("UPDATE notices SET state = 'delivered', delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
+                .bind(&at)
+                .bind(delivery)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery: the notices stay pending, retried later.
+    pub async fn delivery_failed(
+        &self,
+        ids: &[String],
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let attempts: i64 =
+                sqlx::query_scalar("SELECT attempts FROM notices WHERE notice_id = ?")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ? WHERE notice_id = ?")
+                .bind(error)
+                .bind(ts(now + super::backoff(attempts + 1)))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn notice_counts(&self) -> Result<NoticeCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM notices GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = NoticeCounts::default();
+        for r in rows {
+            let n = r.get::<i64, _>(1) as u64;
+            match r.get::<&str, _>(0) {
+                "pending" => c.pending = n,
+                "unroutable" => c.unroutable = n,
+                _ => c.delivered = n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Why notices of each source are still waiting, for `status`.
+    pub async fn notice_trouble(&self) -> Result<Vec<(String, u64, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, COUNT(*), MAX(last_error) FROM notices WHERE state = 'pending' GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<i64, _>(1) as u64, r.get(2)))
+            .collect())
+    }
+}
+
+/// After a registration is confirmed: the task to tell the child and/or the
+/// parents (Jeugdwet), for the case it belongs to.
+pub async fn notify_subject(
+    conn: &mut SqliteConnection,
+    signal_id: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+                                        counterparts, audience, state, not_before)
+         SELECT 'notify-' || signal_id, 'notify_subject', signal_id, source, case_ref, professional_id, ?, '[]',
+                audience, 'pending', ?
+         FROM signals WHERE signal_id = ? AND audience IS NOT NULL",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(signal_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
