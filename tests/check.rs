@@ -20,14 +20,22 @@ impl Samples {
             copy_tree(&repo().join(sub), &dir.path().join(sub));
         }
         // Only the shipped exports: whatever a local run left is not ours.
-        for leftover in ["samples/state", "samples/caseflow/processed", "samples/jeugdnet/processed"] {
+        for leftover in [
+            "samples/state",
+            "samples/caseflow/processed",
+            "samples/jeugdnet/processed",
+        ] {
             let _ = std::fs::remove_dir_all(dir.path().join(leftover));
         }
         Samples { dir }
     }
 
     fn config(&self) -> String {
-        self.dir.path().join("samples/visync.toml").display().to_string()
+        self.dir
+            .path()
+            .join("samples/visync.toml")
+            .display()
+            .to_string()
     }
 
     fn path(&self, rel: &str) -> std::path::PathBuf {
