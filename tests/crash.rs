@@ -10,22 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn bsns(n: usize) -> Vec<String> {
-    (999_990_000u64..)
-        .map(|x| x.to_string())
-        .filter(|s| {
-            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
-            s.bytes()
-                .zip(w)
-                .map(|(b, w)| w * i64::from(b - b'0'))
-                .sum::<i64>()
-                % 11
-                == 0
-        })
-        .take(n)
-        .collect()
-}
-
 fn snapshot(all: &[String], n: usize, name: &str) -> String {
     let mut s =
         String::from("bsn,achternaam,geboren,geslacht,mw,mw_naam,mw_mail,dossier,start,eind,vir\n");

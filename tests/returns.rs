@@ -14,22 +14,6 @@ fn mapping() -> std::path::PathBuf {
     repo().join("tests/fixtures/cases/csv-codes/mapping.toml")
 }
 
-fn bsns(n: usize) -> Vec<String> {
-    (999_990_000u64..)
-        .map(|x| x.to_string())
-        .filter(|s| {
-            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
-            s.bytes()
-                .zip(w)
-                .map(|(b, w)| w * i64::from(b - b'0'))
-                .sum::<i64>()
-                % 11
-                == 0
-        })
-        .take(n)
-        .collect()
-}
-
 /// One export: (bsn, birth date, professional code, professional name, case).
 fn export(rows: &[(&str, &str, &str, &str, &str)]) -> String {
     let mut s =

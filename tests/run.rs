@@ -9,23 +9,6 @@ fn mapping() -> std::path::PathBuf {
     repo().join("tests/fixtures/cases/csv-codes/mapping.toml")
 }
 
-/// `n` valid test BSNs from the 99999xxxx range.
-fn bsns(n: usize) -> Vec<String> {
-    (999_990_000u64..)
-        .map(|x| x.to_string())
-        .filter(|s| {
-            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
-            s.bytes()
-                .zip(w)
-                .map(|(b, w)| w * i64::from(b - b'0'))
-                .sum::<i64>()
-                % 11
-                == 0
-        })
-        .take(n)
-        .collect()
-}
-
 const HEADER: &str = "bsn,achternaam,geboren,geslacht,mw,mw_naam,mw_mail,dossier,start,eind,vir";
 
 /// A snapshot of children `range` of `all`, with `name` as every family name.

@@ -67,25 +67,8 @@ impl HttpIndex {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
-        let mut req = self
-            .client
-            .get(self.url(path))
-            .query(query)
-            .header("x-request-id", uuid::Uuid::new_v4().to_string());
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.map_err(|e| CallError::Transient {
-            retry_after: None,
-            message: without_url(&e),
-        })?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| CallError::Transient {
-            retry_after: None,
-            message: format!("reading the answer: {}", without_url(&e)),
-        })?;
-        Ok((status, headers, body.to_vec()))
+        self.send(self.client.get(self.url(path)).query(query))
+            .await
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -100,12 +83,21 @@ impl HttpIndex {
         path: &str,
         body: String,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
-        let mut req = self
+        let req = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
-            .header("x-request-id", uuid::Uuid::new_v4().to_string())
             .body(body);
+        self.send(req).await
+    }
+
+    /// Sends with a request id and the token; any failure to get an answer
+    /// is transient.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), CallError> {
+        let mut req = req.header("x-request-id", uuid::Uuid::new_v4().to_string());
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -282,3 +282,20 @@ impl Site {
         v
     }
 }
+
+/// `n` valid test BSNs from the 99999xxxx range (numbers for test persons).
+pub fn bsns(n: usize) -> Vec<String> {
+    (999_990_000u64..)
+        .map(|x| x.to_string())
+        .filter(|s| {
+            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
+            s.bytes()
+                .zip(w)
+                .map(|(b, w)| w * i64::from(b - b'0'))
+                .sum::<i64>()
+                % 11
+                == 0
+        })
+        .take(n)
+        .collect()
+}
