@@ -1,15 +1,14 @@
 //! Loading a mapping file: TOML in, a validated `Mapping` out, or an error that
 //! names the file, the line where it can, the key and what to do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::NaiveDate;
-use serde::Deserialize;
-use toml::Spanned;
 
+use super::raw::{OneOrMany, RawField, RawMapping, RawProfessionals, RawTest};
 use super::{
     Code, Condition, Contact, DateFormat, FieldRule, Filter, Mapping, MappingTest, Mode, Target,
 };
@@ -38,111 +37,6 @@ impl fmt::Display for MappingError {
 }
 
 impl std::error::Error for MappingError {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMapping {
-    source: RawSource,
-    fields: BTreeMap<String, Spanned<RawField>>,
-    professionals: Option<RawProfessionals>,
-    #[serde(default)]
-    filter: RawFilter,
-    #[serde(default)]
-    tests: Vec<RawTest>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    name: String,
-    kind: String,
-    mode: Option<String>,
-    encoding: Option<String>,
-    delimiter: Option<String>,
-    record: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfessionals {
-    file: String,
-    delimiter: Option<String>,
-    encoding: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawFilter {
-    #[serde(default)]
-    only: Vec<RawCondition>,
-    #[serde(default)]
-    skip: Vec<RawCondition>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
-    from: String,
-    #[serde(rename = "in")]
-    values: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTest {
-    name: String,
-    input: BTreeMap<String, String>,
-    #[serde(default)]
-    expect: BTreeMap<String, String>,
-    expect_rejection: Option<String>,
-    expect_field: Option<String>,
-    #[serde(default)]
-    expect_skipped: bool,
-}
-
-/// A field is either a source expression (`bsn = "BSN"`) or a rule table.
-enum RawField {
-    Column(String),
-    Rule(RawRule),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    from: Option<String>,
-    #[serde(default)]
-    optional: bool,
-    date: Option<OneOrMany>,
-    map: Option<BTreeMap<String, String>>,
-    default: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for RawField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawField;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a source expression (\"Header\") or a table { from = ..., ... }")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawField, E> {
-                Ok(RawField::Column(v.to_string()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawField, A::Error> {
-                RawRule::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawField::Rule)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 struct Loader<'a> {
     path: &'a Path,

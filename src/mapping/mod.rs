@@ -7,6 +7,7 @@
 
 mod apply;
 mod load;
+mod raw;
 mod selftest;
 
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ mod key;
 pub mod notices;
 mod outbox;
 pub mod signals;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -25,10 +26,9 @@ use sqlx::SqlitePool;
 pub use audit::{AuditEvent, Chain};
 pub use files::{FileRecord, TakenFile};
 pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};
-pub use outbox::{
-    backoff, Hold, OutboxAction, OutboxRow, Quarantined, QueueCounts, Status, MAX_ATTEMPTS,
-};
+pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTEMPTS};
 pub use signals::{Applied, SignalRow};
+pub use status::{Hold, Quarantined};
 
 use crate::config::StateUrl;
 use crate::domain::SubjectHasher;
