@@ -219,3 +219,53 @@ fn an_unreadable_file_goes_to_rejected_with_a_report_and_the_rest_goes_ahead() {
     assert!(site.watch.join("rejected/b-bad.csv").exists());
     assert_eq!(sim.stats()["active_signals"], 2);
 }
+
+#[test]
+fn check_plans_against_the_real_state_and_changes_nothing() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(
+        &sim,
+        &mapping(),
+        "\n[policy]\nmax_withdraw_fraction = 0.5\n",
+    );
+    let all = bsns(10);
+    site.drop_file("1.csv", snapshot(&all, 0..10, "Jansen").as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    // The next export: two children gone, one renamed, one new.
+    let mut next = snapshot(&all, 0..8, "Jansen").replacen(",Jansen,", ",Janssen,", 1);
+    next.push_str(&format!(
+        "{},Nieuw,04-03-2012,M,E1,A. Vries,a@x.example,D99,01-11-2026,,J\n",
+        bsns(11)[10]
+    ));
+    site.drop_file("2.csv", next.as_bytes());
+    // SQLite's own companion files (-wal, -shm) may come and go with any
+    // reader; everything else must stay as it is.
+    let files = || -> Vec<String> {
+        tree(site.dir.path())
+            .into_iter()
+            .filter(|f| !f.ends_with("-wal") && !f.ends_with("-shm"))
+            .collect()
+    };
+    let before = files();
+    let digest = std::fs::read(site.dir.path().join("state/visync.db")).unwrap();
+    let calls = sim.stats()["register_calls"].clone();
+    let check = site.run(&["check", "--json"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let plan = &check.json()["plan"];
+    assert_eq!(
+        (
+            plan["register"].as_u64(),
+            plan["update"].as_u64(),
+            plan["withdraw"].as_u64(),
+            plan["unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2), Some(7))
+    );
+    assert_eq!(files(), before, "check moved or created something");
+    assert_eq!(
+        std::fs::read(site.dir.path().join("state/visync.db")).unwrap(),
+        digest,
+        "check wrote to the store"
+    );
+    assert_eq!(sim.stats()["register_calls"], calls, "check sent something");
+}
