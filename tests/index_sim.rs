@@ -1,6 +1,7 @@
 //! `visync index-sim` end to end: the real binary on a loopback port, every
-//! rule of VI-API v1 through plain HTTP. Time moves through `/sim/clock`,
-//! never by sleeping.
+//! rule of VI-API v1 through plain HTTP, and the national tier (`tiers.rs`,
+//! `tier_link.rs`: three binaries). Time moves through `/sim/clock`, never
+//! by sleeping.
 
 #[path = "index_sim/chaos.rs"]
 mod chaos;
@@ -10,6 +11,12 @@ mod harness;
 mod lifecycle;
 #[path = "index_sim/matching.rs"]
 mod matching;
+#[path = "index_sim/tier_harness.rs"]
+mod tier_harness;
+#[path = "index_sim/tier_link.rs"]
+mod tier_link;
+#[path = "index_sim/tiers.rs"]
+mod tiers;
 
 use harness::*;
 use reqwest::Method;

@@ -1,19 +1,28 @@
-//! `visync index-sim`: the reference regional index as a process. Prints
-//! `listening on IP:PORT` once bound (so that `--listen 127.0.0.1:0` can be
-//! used and the port read from stdout), logs to stderr, and runs until
-//! SIGTERM or SIGINT.
+//! `visync index-sim`: the reference index as a process, regional (the
+//! default) or national (`--role national`). Prints `listening on IP:PORT`
+//! once bound (so that `--listen 127.0.0.1:0` can be used and the port read
+//! from stdout), logs to stderr, and runs until SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use url::Url;
 
 use super::exit;
 use crate::config::LogFormat;
 use crate::domain::Rules;
-use crate::indexsim::{self, SimOptions};
+use crate::indexsim::{self, Role, SimOptions};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleArg {
+    /// Organisations register here (`--org` per organisation).
+    Regional,
+    /// Regional indexes forward here (`--org` per region).
+    National,
+}
 
 #[derive(Args, Debug)]
 pub struct IndexSimArgs {
@@ -23,9 +32,21 @@ pub struct IndexSimArgs {
     /// The index's own SQLite file (created when missing).
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
-    /// An organisation and its bearer token; repeat for more.
+    /// An organisation (on a national index: a region) and its bearer
+    /// token; repeat for more.
     #[arg(long = "org", value_name = "CODE=TOKEN", required = true, value_parser = parse_org)]
     pub orgs: Vec<(String, String)>,
+    /// Which tier this index is.
+    #[arg(long, value_enum, default_value_t = RoleArg::Regional)]
+    pub role: RoleArg,
+    /// The national index to forward this region's signals to (plain http
+    /// only to loopback).
+    #[arg(long, value_name = "URL", requires = "upstream_token")]
+    pub upstream: Option<Url>,
+    /// The bearer token this region presents to the national index (its
+    /// `--org` there).
+    #[arg(long, value_name = "TOKEN", requires = "upstream")]
+    pub upstream_token: Option<String>,
     /// Family ties, `bsn,family_id` per line, for family matches.
     #[arg(long, value_name = "FILE")]
     pub families: Option<PathBuf>,
@@ -72,6 +93,11 @@ pub fn run(args: IndexSimArgs) -> u8 {
             archive_years: args.archive_years,
             age_limit: args.age_limit,
         },
+        role: match args.role {
+            RoleArg::Regional => Role::Regional,
+            RoleArg::National => Role::National,
+        },
+        upstream: args.upstream.zip(args.upstream_token),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

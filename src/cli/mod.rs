@@ -189,6 +189,8 @@ async fn connect_index(cfg: &Config, store: &Store) -> Result<IndexConn, String>
                 chaos: None,
                 clock: None,
                 rules: cfg.rules,
+                role: crate::indexsim::Role::Regional,
+                upstream: None,
             };
             let handle = crate::indexsim::start(opts)
                 .await

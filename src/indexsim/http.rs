@@ -1,6 +1,7 @@
 //! The HTTP face of the reference index: state, errors, authentication, the
 //! router and its middleware, and the test extras (`/sim`). The VI-API
-//! handlers are in `v1.rs`; the rules live in `incoming` and `store`.
+//! handlers are in `v1.rs`, the national index's tier endpoint in
+//! `national.rs`; the rules live in `incoming`, `tier` and `store`.
 //!
 //! Log lines carry the route template (never the path, which holds a
 //! client-made id), the request id, the organisation code and counts. Never a
@@ -24,7 +25,10 @@ use serde_json::{json, Value};
 
 use super::chaos::{self, Chaos};
 use super::incoming::valid_id;
+use super::national;
 use super::store::{Ctx, Store, StoreError};
+use super::tier::Role;
+use super::upstream::LinkStatus;
 use super::v1;
 use crate::clock::Clock;
 use crate::domain::Rules;
@@ -36,13 +40,16 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub struct AppState {
     pub store: Store,
-    /// Bearer token → organisation code.
+    /// Bearer token → organisation code (on a national index: region code).
     pub tokens: HashMap<String, String>,
     /// The sim's clock: the system date unless `--clock` or `/sim/clock` fixed
     /// it.
     pub clock: Mutex<Clock>,
     pub rules: Rules,
     pub chaos: Option<Chaos>,
+    pub role: Role,
+    /// A regional index's link to its national index (`--upstream`).
+    pub link: Option<Arc<LinkStatus>>,
 }
 
 impl AppState {
@@ -52,6 +59,15 @@ impl AppState {
             today: clock.today(),
             now: clock.now(),
             rules: self.rules,
+            role: self.role,
+        }
+    }
+
+    /// Call after a change was committed: wakes the link to the national
+    /// index, if any, so that it forwards now rather than at its next look.
+    pub fn changed(&self) {
+        if let Some(link) = &self.link {
+            link.kick.notify_one();
         }
     }
 }
@@ -147,10 +163,20 @@ impl FromRequestParts<Arc<AppState>> for Org {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let chaotic = Router::new()
-        .route("/v1/signals:batch", post(v1::batch))
-        .route("/v1/signals/{signal_id}/withdraw", post(v1::withdraw))
-        .route("/v1/signals/{signal_id}/renew", post(v1::renew))
+    // Organisations write to a regional index; regions write to a national
+    // one. Reading (own signals, notices) is the same on both.
+    let writes = match state.role {
+        Role::Regional => Router::new()
+            .route("/v1/signals:batch", post(v1::batch))
+            .route("/v1/signals/{signal_id}/withdraw", post(v1::withdraw))
+            .route("/v1/signals/{signal_id}/renew", post(v1::renew)),
+        Role::National => Router::new()
+            .route("/v1/tier/signals:sync", post(national::sync))
+            .route("/v1/signals:batch", post(national::not_here))
+            .route("/v1/signals/{signal_id}/withdraw", post(national::not_here))
+            .route("/v1/signals/{signal_id}/renew", post(national::not_here)),
+    };
+    let chaotic = writes
         .route("/v1/signals", get(v1::list))
         .route("/v1/notices", get(v1::notices))
         .layer(middleware::from_fn_with_state(state.clone(), chaos::layer));
@@ -158,6 +184,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/health", get(health))
         .route("/sim/clock", get(get_clock).post(set_clock))
         .route("/sim/stats", get(stats))
+        .route("/sim/tier", get(tier_status))
         .merge(chaotic)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -195,11 +222,13 @@ async fn request_id(req: Request, next: Next) -> Response {
 pub fn route_of(path: &str) -> &'static str {
     const FIXED: &[&str] = &[
         "/v1/signals:batch",
+        "/v1/tier/signals:sync",
         "/v1/signals",
         "/v1/notices",
         "/v1/health",
         "/sim/clock",
         "/sim/stats",
+        "/sim/tier",
     ];
     if let Some(r) = FIXED.iter().find(|r| **r == path) {
         return r;
@@ -248,6 +277,7 @@ async fn set_clock(
         .map_err(|_| bad_request("today: not a YYYY-MM-DD date"))?;
     *st.clock.lock().unwrap_or_else(|p| p.into_inner()) = Clock::on(today);
     st.store.sweep(&st.ctx()).await?;
+    st.changed();
     tracing::info!(%today, "clock set");
     Ok(Json(json!({"today": today.to_string()})))
 }
@@ -255,6 +285,21 @@ async fn set_clock(
 async fn stats(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let s = st.store.stats(&st.ctx()).await?;
     Ok(Json(json!(s)))
+}
+
+/// The tier and, on a regional index with `--upstream`, the link: changes
+/// still to forward, the national index's notice cursor and the last
+/// failure (`null` once a round went through).
+async fn tier_status(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let (queued, cursor) = st.store.link_status().await?;
+    let link = st.link.as_ref();
+    Ok(Json(json!({
+        "role": st.role.as_str(),
+        "upstream": link.map(|l| l.upstream.to_string()),
+        "forward_queue": queued,
+        "notice_cursor": cursor,
+        "last_error": link.and_then(|l| l.last_error()),
+    })))
 }
 
 #[cfg(test)]
@@ -274,5 +319,7 @@ mod tests {
         );
         assert_eq!(route_of("/v1/signals/999990019"), "(other)");
         assert_eq!(route_of("/sim/stats"), "/sim/stats");
+        assert_eq!(route_of("/sim/tier"), "/sim/tier");
+        assert_eq!(route_of("/v1/tier/signals:sync"), "/v1/tier/signals:sync");
     }
 }

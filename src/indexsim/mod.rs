@@ -1,8 +1,8 @@
-//! The reference regional index (`visync index-sim`): a real server that
-//! implements every rule of VI-API v1 (docs/index-sim.md), so that an
-//! organisation can test its mappings and the whole flow before going live,
-//! and every test runs against a real index on loopback. The daemon can embed
-//! it in-process through `start`.
+//! The reference index (`visync index-sim`): a real server that implements
+//! every rule of VI-API v1 (docs/index-sim.md), so that an organisation can
+//! test its mappings and the whole flow before going live, and every test
+//! runs against a real index on loopback. The daemon can embed it in-process
+//! through `start`.
 //!
 //! Owns: its own SQLite store (`store/`), the checks on incoming signals
 //! and the date windows (`incoming.rs`, `window.rs`, pure), the VI-API
@@ -10,19 +10,27 @@
 //! (`store/lifecycle.rs`), chaos mode (`chaos.rs`, `net.rs`), the family file
 //! (`families.rs`, pure) and the HTTP routes (`http.rs`).
 //!
-//! Must not: share state with the connector's store, run background timers
-//! (the lifecycle is applied on each request and on a clock change), or log a
-//! BSN, a name or a token.
+//! The national tier: an index is regional (organisations register with it)
+//! or national (`--role national`: regional indexes forward to it, and it
+//! matches across regions only). The tier link's vocabulary is `tier.rs`
+//! (pure), the national side `national.rs` and `store/national.rs`, the
+//! regional side the forward queue (`store/forward.rs`) and the link task
+//! (`upstream.rs`).
 //!
-//! The regional role only; the national tier (`--role`, `--upstream`) is a
-//! later issue.
+//! Must not: share state with the connector's store, run timers for the
+//! lifecycle (it is applied on each request, on a clock change and on each
+//! round of the link task, and depends only on the date, so when it runs
+//! never changes what it does), or log a BSN, a name or a token.
 
 mod chaos;
 mod families;
 mod http;
 mod incoming;
+mod national;
 mod net;
 mod store;
+mod tier;
+mod upstream;
 mod v1;
 mod window;
 
@@ -36,11 +44,13 @@ use chrono::NaiveDate;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use url::Url;
 
 use crate::clock::Clock;
 use crate::domain::Rules;
 
 pub use store::StoreError;
+pub use tier::Role;
 pub use v1::MAX_BATCH;
 
 /// Everything the index is started with (the CLI's flags, typed).
@@ -59,6 +69,12 @@ pub struct SimOptions {
     /// A fixed date instead of today in Europe/Amsterdam.
     pub clock: Option<NaiveDate>,
     pub rules: Rules,
+    /// Regional (organisations register here) or national (regions forward
+    /// here; `orgs` are then the regions).
+    pub role: Role,
+    /// A regional index's national index, and the bearer token this region
+    /// presents there (its `--org` at the national index). Regional only.
+    pub upstream: Option<(Url, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +95,8 @@ pub enum SimError {
     Store(#[from] StoreError),
     #[error("the index server failed: {0}")]
     Serve(io::Error),
+    #[error("--upstream: {0}")]
+    Upstream(String),
 }
 
 /// A running index. Dropping it stops the server too (without waiting).
@@ -86,6 +104,9 @@ pub struct SimHandle {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
+    /// The link to the national index (`--upstream`), aborted on shutdown:
+    /// each of its steps is idempotent, so it may stop anywhere.
+    link: Option<JoinHandle<()>>,
     store: store::Store,
 }
 
@@ -104,6 +125,11 @@ impl SimHandle {
             Some(task) => task.await.unwrap_or(Ok(())),
             None => Ok(()),
         };
+        if let Some(link) = self.link.take() {
+            link.abort();
+            // Cancelled, or a panic already reported: either way it is done.
+            let _ = link.await;
+        }
         self.store.close().await;
         served.map_err(SimError::Serve)
     }
@@ -114,12 +140,16 @@ impl Drop for SimHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        if let Some(link) = self.link.take() {
+            link.abort();
+        }
     }
 }
 
 /// Binds, opens the store and serves on the current tokio runtime.
 pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     let tokens = check_orgs(&opts.orgs)?;
+    check_upstream(opts.role, opts.upstream.as_ref())?;
     let chaos = match opts.chaos {
         Some((rate, _)) if !(0.0..=1.0).contains(&rate) => return Err(SimError::ChaosRate),
         Some((rate, seed)) => Some(chaos::Chaos::new(rate, seed)),
@@ -145,12 +175,20 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     };
     let store = store::Store::open(&opts.db, &opts.rules).await?;
     store.replace_families(&ties).await?;
+    let upstream = opts.upstream.as_ref().map(|(url, _)| url.as_str());
+    store.configure_link(upstream).await?;
+    let link = opts
+        .upstream
+        .as_ref()
+        .map(|(url, _)| Arc::new(upstream::LinkStatus::new(url.clone())));
     let state = Arc::new(http::AppState {
         store: store.clone(),
         tokens,
         clock: Mutex::new(opts.clock.map_or(Clock::System, Clock::on)),
         rules: opts.rules,
         chaos,
+        role: opts.role,
+        link: link.clone(),
     });
     store.sweep(&state.ctx()).await?;
 
@@ -161,6 +199,12 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     let listener = net::KillableListener(TcpListener::bind(opts.listen).await.map_err(bind)?);
     let addr = listener.addr().map_err(bind)?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let link_task = match (link, &opts.upstream) {
+        (Some(status), Some((_, token))) => Some(
+            upstream::spawn(state.clone(), status, token.clone()).map_err(SimError::Upstream)?,
+        ),
+        _ => None,
+    };
     let app = http::router(state).into_make_service_with_connect_info::<net::ConnTag>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -169,13 +213,54 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
             })
             .await
     });
-    tracing::info!(%addr, organisations = opts.orgs.len(), "index-sim started");
+    tracing::info!(
+        %addr,
+        role = opts.role.as_str(),
+        organisations = opts.orgs.len(),
+        upstream = opts.upstream.as_ref().map(|(u, _)| u.as_str()),
+        "index-sim started"
+    );
     Ok(SimHandle {
         addr,
         stop: Some(stop),
         task: Some(task),
+        link: link_task,
         store,
     })
+}
+
+/// A national index forwards to no one; a regional one forwards over plain
+/// HTTP only to loopback (the token would travel in the clear), and carries
+/// its credentials in the token, not in the URL (which is logged).
+fn check_upstream(role: Role, upstream: Option<&(Url, String)>) -> Result<(), SimError> {
+    let Some((url, token)) = upstream else {
+        return Ok(());
+    };
+    let fail = |m: &str| Err(SimError::Upstream(m.to_owned()));
+    if role == Role::National {
+        return fail("a national index forwards to no one; give --upstream to regional indexes");
+    }
+    if token.trim().is_empty() {
+        return fail("give the region's token at the national index with --upstream-token");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return fail("no credentials in the URL; use --upstream-token");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return fail("the national index's base URL, without a query or fragment");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => fail("plain http is allowed only to loopback addresses; use https"),
+        _ => fail("an http or https URL"),
+    }
 }
 
 /// Token → code, refusing blanks and repeats (a shared token would make two
@@ -222,6 +307,22 @@ mod tests {
         assert!(check_orgs(&o(&[("A", "t1"), ("A", "t2")])).is_err());
         assert!(check_orgs(&o(&[("A", "t1"), ("B", "t1")])).is_err());
         assert!(check_orgs(&o(&[("A", " ")])).is_err());
+    }
+
+    #[test]
+    fn upstreams_are_checked() {
+        let up = |u: &str, t: &str| Some((Url::parse(u).unwrap(), t.to_owned()));
+        let ok = |r: Role, u: Option<(Url, String)>| check_upstream(r, u.as_ref()).is_ok();
+        assert!(ok(Role::Regional, None));
+        assert!(ok(Role::National, None));
+        assert!(ok(Role::Regional, up("http://127.0.0.1:8800", "t")));
+        assert!(ok(Role::Regional, up("http://localhost:8800/base/", "t")));
+        assert!(ok(Role::Regional, up("https://lvi.example.org", "t")));
+        assert!(!ok(Role::National, up("http://127.0.0.1:8800", "t")));
+        assert!(!ok(Role::Regional, up("http://lvi.example.org", "t")));
+        assert!(!ok(Role::Regional, up("http://127.0.0.1:8800", " ")));
+        assert!(!ok(Role::Regional, up("http://u:p@127.0.0.1:8800", "t")));
+        assert!(!ok(Role::Regional, up("ftp://127.0.0.1", "t")));
     }
 
     #[test]

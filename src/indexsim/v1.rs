@@ -29,27 +29,14 @@ pub async fn batch(
     Org(org): Org,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.map_err(body_error)?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|_| bad_request("the body is not JSON"))?;
-    let signals = match v.as_object() {
-        Some(o) if o.len() == 1 => o.get("signals").and_then(Value::as_array),
-        _ => None,
-    }
-    .ok_or_else(|| bad_request("expected {\"signals\": [...]}"))?;
-    if signals.len() > MAX_BATCH {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("{} signals; at most {MAX_BATCH} per call", signals.len()),
-        ));
-    }
+    let signals = signals_body(body)?;
     let ctx = st.ctx();
     let items = signals
         .iter()
         .map(|i| incoming::parse_item(i, ctx.today, &ctx.rules))
         .collect();
     let results = st.store.batch(&ctx, &org, items).await?;
+    st.changed();
     let mut counts = [0usize; 5];
     let out: Vec<Value> = results
         .iter()
@@ -86,6 +73,29 @@ pub async fn batch(
     Ok(Json(json!({"results": out})))
 }
 
+/// A body of exactly `{"signals": [...]}` with at most `MAX_BATCH` items.
+pub(super) fn signals_body(body: Result<Bytes, BytesRejection>) -> Result<Vec<Value>, ApiError> {
+    let body = body.map_err(body_error)?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|_| bad_request("the body is not JSON"))?;
+    let signals = match v {
+        Value::Object(mut o) if o.len() == 1 => match o.remove("signals") {
+            Some(Value::Array(a)) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    }
+    .ok_or_else(|| bad_request("expected {\"signals\": [...]}"))?;
+    if signals.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("{} signals; at most {MAX_BATCH} per call", signals.len()),
+        ));
+    }
+    Ok(signals)
+}
+
 fn known_id(id: &str) -> Result<(), ApiError> {
     if valid_id(id) {
         Ok(())
@@ -120,6 +130,7 @@ pub async fn withdraw(
         .store
         .withdraw(&st.ctx(), &org, &signal_id, reason)
         .await?;
+    st.changed();
     tracing::info!(org, signal_id, reason = reason.as_str(), state, "withdraw");
     Ok(Json(json!({"signal_id": signal_id, "state": state})))
 }
@@ -137,6 +148,7 @@ pub async fn renew(
     let end = NaiveDate::parse_from_str(&end, "%Y-%m-%d")
         .map_err(|_| bad_request("end_date: not a YYYY-MM-DD date"))?;
     let end = st.store.renew(&st.ctx(), &org, &signal_id, end).await?;
+    st.changed();
     tracing::info!(org, signal_id, %end, "renew");
     Ok(Json(
         json!({"signal_id": signal_id, "end_date": end.to_string(), "state": "active"}),

@@ -2,9 +2,10 @@
 //! HTTP. The child is killed when the `Sim` is dropped; its log goes to a file
 //! in the test's temporary folder so that tests can check what it logged.
 
-use std::fs::File;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ pub struct Sim {
     pub base: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// What it was started with, for `restart`.
+    listen: String,
+    args: Vec<OsString>,
 }
 
 impl Drop for Sim {
@@ -37,37 +41,21 @@ impl Sim {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Sim {
+        let mut args: Vec<OsString> = vec![
+            "--org".into(),
+            format!("ORG-A={TOKEN_A}").into(),
+            "--org".into(),
+            format!("ORG-B={TOKEN_B}").into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        Sim::launch(dir, "127.0.0.1:0", args)
+    }
+
+    /// `visync index-sim --listen LISTEN --db DIR/index.db --clock TODAY`
+    /// plus `args` (which must name the organisations).
+    pub fn launch(dir: tempfile::TempDir, listen: &str, args: Vec<OsString>) -> Sim {
         visync::tls::install_provider();
-        let log = File::create(dir.path().join("stderr.log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_visync"))
-            .args(["index-sim", "--listen", "127.0.0.1:0", "--db"])
-            .arg(dir.path().join("index.db"))
-            .args(["--org", &format!("ORG-A={TOKEN_A}")])
-            .args(["--org", &format!("ORG-B={TOKEN_B}")])
-            .args(["--clock", TODAY])
-            .args(extra)
-            // Debug too: the no-identifiers check covers every level.
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("the visync binary starts");
-        let stdout = child.stdout.take().unwrap();
-        // The line comes once the sim has bound; EOF if it exited. A reader
-        // thread bounds the wait, so that a hung start fails the test.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no listening line: {line:?}\n{log}"))
-            .to_owned();
+        let (child, addr) = spawn(dir.path(), listen, &args);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -77,7 +65,32 @@ impl Sim {
             base: format!("http://{addr}"),
             http,
             dir,
+            listen: listen.to_owned(),
+            args,
         }
+    }
+
+    /// Kills the process at once (SIGKILL: no goodbye); the database stays.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills it and starts it again with the same arguments, database and
+    /// `--listen` (so a fixed port stays the same); the log goes on.
+    pub fn restart(&mut self) {
+        let args = self.args.clone();
+        self.restart_with(args);
+    }
+
+    /// Kills it and starts it again on the same database and `--listen`,
+    /// with other arguments.
+    pub fn restart_with(&mut self, args: Vec<OsString>) {
+        self.kill();
+        let (child, addr) = spawn(self.dir.path(), &self.listen, &args);
+        self.child = child;
+        self.base = format!("http://{addr}");
+        self.args = args;
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -207,6 +220,45 @@ impl Sim {
             body["next_cursor"].as_str().unwrap().to_owned(),
         )
     }
+}
+
+/// Starts the binary and waits for its `listening on` line; returns the
+/// child and the address it bound.
+fn spawn(dir: &Path, listen: &str, args: &[OsString]) -> (Child, String) {
+    // Appended, so that a restarted sim's log holds both runs.
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_visync"))
+        .args(["index-sim", "--listen", listen, "--db"])
+        .arg(dir.join("index.db"))
+        .args(["--clock", TODAY])
+        .args(args)
+        // Debug too: the no-identifiers check covers every level.
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the visync binary starts");
+    let stdout = child.stdout.take().unwrap();
+    // The line comes once the sim has bound; EOF if it exited. A reader
+    // thread bounds the wait, so that a hung start fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("no listening line: {line:?}\n{log}"))
+        .to_owned();
+    (child, addr)
 }
 
 /// A complete signal as a client sends it.

@@ -6,13 +6,21 @@
 //! organisation gets a notice naming all its current counterparts. It *leaves*
 //! when it ends (withdrawal, expiry, purge): its links go and each former
 //! partner gets `match_ended` naming the one that left.
+//!
+//! On a national index the same rules run over the regions' signals, with
+//! one difference (`partners`): only signals of *different* regions are
+//! matched. A match inside a region is that region's, and its organisations
+//! heard of it from their regional index already.
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
+// The SQL built with `format!` below joins `&'static str` constants only,
+// never a value: values are always bound.
+use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use super::{day, Ctx, StoreError};
 use crate::domain::add_years;
+use crate::indexsim::tier::Role;
 
 /// Applies everything the date `ctx.today` implies, in this order: subjects
 /// at the age limit are purged; signals past their end date are archived;
@@ -147,29 +155,32 @@ pub(super) async fn leave(c: &mut SqliteConnection, id: i64, ctx: &Ctx) -> Resul
 /// professionals on the same subject (`match`) and on the subject's siblings
 /// (`family_match`), then tells every signal involved.
 async fn join(c: &mut SqliteConnection, id: i64, ctx: &Ctx) -> Result<(), StoreError> {
-    let (org, bsn, professional): (String, String, String) =
-        sqlx::query_as("SELECT org, bsn, professional_id FROM signals WHERE id = ?")
+    let (org, origin, bsn, professional): (String, String, String, String) =
+        sqlx::query_as("SELECT org, origin, bsn, professional_id FROM signals WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *c)
             .await?;
-    let same: Vec<(i64,)> = sqlx::query_as(
-        "SELECT id FROM signals WHERE joined = 1 AND bsn = ? AND id <> ? \
-         AND NOT (org = ? AND professional_id = ?) ORDER BY id",
-    )
+    let who = partners(ctx.role);
+    let same: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT s.id FROM signals s WHERE s.joined = 1 AND s.bsn = ?1 AND s.id <> ?5 \
+         AND {who} ORDER BY s.id"
+    )))
     .bind(&bsn)
-    .bind(id)
     .bind(&org)
+    .bind(&origin)
     .bind(&professional)
+    .bind(id)
     .fetch_all(&mut *c)
     .await?;
-    let siblings: Vec<(i64,)> = sqlx::query_as(
+    let siblings: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT DISTINCT s.id FROM signals s JOIN families f ON f.bsn = s.bsn \
          WHERE s.joined = 1 AND s.bsn <> ?1 \
          AND f.family_id IN (SELECT family_id FROM families WHERE bsn = ?1) \
-         AND NOT (s.org = ?2 AND s.professional_id = ?3) ORDER BY s.id",
-    )
+         AND {who} ORDER BY s.id"
+    )))
     .bind(&bsn)
     .bind(&org)
+    .bind(&origin)
     .bind(&professional)
     .fetch_all(&mut *c)
     .await?;
@@ -198,6 +209,23 @@ async fn join(c: &mut SqliteConnection, id: i64, ctx: &Ctx) -> Result<(), StoreE
     Ok(())
 }
 
+/// The condition on a candidate `s` for a signal of organisation `?2`
+/// (origin `?3`) and professional `?4`: another professional, and on a
+/// national index also another region. A professional is the organisation
+/// plus its professional id; on a national index the organisation is the
+/// origin, whichever region it registered in.
+fn partners(role: Role) -> &'static str {
+    match role {
+        // `origin` is '' throughout a regional index: the organisation alone.
+        Role::Regional => "NOT (s.org = ?2 AND s.origin = ?3 AND s.professional_id = ?4)",
+        Role::National => "s.org <> ?2 AND NOT (s.origin = ?3 AND s.professional_id = ?4)",
+    }
+}
+
+/// The organisation a counterpart belongs to: on a national index the
+/// origin, not the region that forwarded it.
+const ORGANISATION: &str = "CASE s.origin WHEN '' THEN s.org ELSE s.origin END";
+
 /// organisation, professional id, name, phone, email.
 type ProfessionalRow = (String, String, String, Option<String>, Option<String>);
 
@@ -208,11 +236,11 @@ async fn counterparts(
     id: i64,
     kind: &str,
 ) -> Result<Vec<Value>, StoreError> {
-    let rows: Vec<ProfessionalRow> = sqlx::query_as(
-        "SELECT s.org, s.professional_id, s.professional_name, s.phone, s.email \
+    let rows: Vec<ProfessionalRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {ORGANISATION}, s.professional_id, s.professional_name, s.phone, s.email \
          FROM links l JOIN signals s ON s.id = CASE WHEN l.a = ?1 THEN l.b ELSE l.a END \
-         WHERE (l.a = ?1 OR l.b = ?1) AND l.kind = ?2 ORDER BY s.id",
-    )
+         WHERE (l.a = ?1 OR l.b = ?1) AND l.kind = ?2 ORDER BY s.id"
+    )))
     .bind(id)
     .bind(kind)
     .fetch_all(&mut *c)
@@ -231,10 +259,13 @@ async fn counterparts(
 
 async fn counterpart(c: &mut SqliteConnection, id: i64) -> Result<Value, StoreError> {
     let (org, name, phone, email): (String, String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT org, professional_name, phone, email FROM signals WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await?;
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ORGANISATION}, s.professional_name, s.phone, s.email FROM signals s \
+             WHERE s.id = ?"
+        )))
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
     Ok(counterpart_json(&org, &name, phone, email))
 }
 

@@ -9,9 +9,15 @@
 //! without retry loops. The partial unique index on active signals guards the
 //! same invariant in the database itself.
 //!
+//! The national tier adds `national.rs` (a region's forwarded states, on a
+//! national index) and `forward.rs` (the forward queue and the notices
+//! fanned out from the national index, on a regional one).
+//!
 //! Must not: log anything that identifies a child or a professional.
 
+mod forward;
 mod lifecycle;
+mod national;
 mod write;
 
 use std::path::Path;
@@ -22,16 +28,21 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::SqliteConnection;
 
 use crate::domain::{add_years, Bsn, Rules};
+use crate::indexsim::tier::Role;
 
+pub use forward::UpNotice;
+pub use national::TierResult;
 pub use write::ItemResult;
 
 /// What every state change needs to know: the sim's date, the instant stamped
-/// on notices and the index's settings.
+/// on notices, the index's settings and its tier (which decides who may be
+/// matched with whom).
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
     pub rules: Rules,
+    pub role: Role,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,10 +237,11 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         // Counted, not assumed: pairs within each (organisation, professional,
-        // subject) group of active signals.
+        // subject) group of active signals. On a national index the
+        // organisation is (region, origin); `origin` is '' on a regional one.
         let (duplicate_signals,): (i64,) = sqlx::query_as(
             "SELECT COALESCE(SUM(n * (n - 1) / 2), 0) FROM (SELECT COUNT(*) AS n FROM signals \
-             WHERE state = 'active' GROUP BY org, professional_id, bsn)",
+             WHERE state = 'active' GROUP BY org, origin, professional_id, bsn)",
         )
         .fetch_one(&mut *tx)
         .await?;

@@ -26,10 +26,10 @@ pub enum ItemResult {
     },
 }
 
-/// A stored signal as far as a batch compares it.
+/// A stored signal as far as a batch (or a tier item) compares it.
 #[derive(Debug, sqlx::FromRow)]
-struct Stored {
-    id: i64,
+pub(super) struct Stored {
+    pub id: i64,
     bsn: String,
     family_name: String,
     name_prefix: Option<String>,
@@ -43,12 +43,14 @@ struct Stored {
     email: Option<String>,
     start_date: String,
     end_date: String,
-    state: String,
+    pub state: String,
     joined: bool,
+    /// The region's change number applied last (national index only).
+    pub tier_seq: Option<i64>,
 }
 
 impl Stored {
-    fn same_content(&self, i: &Incoming, end: NaiveDate) -> bool {
+    pub fn same_content(&self, i: &Incoming, end: NaiveDate) -> bool {
         self.bsn == i.bsn.as_str()
             && self.family_name == i.family_name
             && self.name_prefix == i.name_prefix
@@ -219,15 +221,7 @@ async fn apply(
     if is_tombstone(c, org, sid).await? {
         return Ok(ended());
     }
-    let stored: Option<Stored> = sqlx::query_as(
-        "SELECT id, bsn, family_name, name_prefix, initials, given_names, birth_date, gender, \
-         professional_id, professional_name, phone, email, start_date, end_date, state, joined \
-         FROM signals WHERE org = ? AND signal_id = ?",
-    )
-    .bind(org)
-    .bind(sid)
-    .fetch_optional(&mut *c)
-    .await?;
+    let stored = load(c, org, sid).await?;
     if stored.as_ref().is_some_and(|s| s.state != "active") {
         return Ok(ended());
     }
@@ -262,68 +256,112 @@ async fn apply(
             existing,
         });
     }
-    let subject_purge = add_years(i.birth_date, ctx.rules.age_limit).to_string();
     match stored {
         None => {
-            sqlx::query(
-                "INSERT INTO signals (org, signal_id, bsn, family_name, name_prefix, initials, \
-                 given_names, birth_date, gender, professional_id, professional_name, phone, \
-                 email, start_date, end_date, state, subject_purge_on) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-            )
-            .bind(org)
-            .bind(sid)
-            .bind(i.bsn.as_str())
-            .bind(&i.family_name)
-            .bind(&i.name_prefix)
-            .bind(&i.initials)
-            .bind(&i.given_names)
-            .bind(i.birth_date.to_string())
-            .bind(i.gender.as_str())
-            .bind(&i.professional_id)
-            .bind(&i.professional_name)
-            .bind(&i.phone)
-            .bind(&i.email)
-            .bind(i.start_date.to_string())
-            .bind(end.to_string())
-            .bind(subject_purge)
-            .execute(&mut *c)
-            .await?;
+            insert(c, ctx, org, "", i, end).await?;
             Ok(ItemResult::Created(sid.to_owned()))
         }
         Some(s) => {
-            // A correction of who or since when re-runs matching: the old
-            // partners are told it ended, the sweep joins it again.
-            let rematch = s.bsn != i.bsn.as_str()
-                || s.professional_id != i.professional_id
-                || s.start_date != i.start_date.to_string();
-            if s.joined && rematch {
-                leave(c, s.id, ctx).await?;
-            }
-            sqlx::query(
-                "UPDATE signals SET bsn = ?, family_name = ?, name_prefix = ?, initials = ?, \
-                 given_names = ?, birth_date = ?, gender = ?, professional_id = ?, \
-                 professional_name = ?, phone = ?, email = ?, start_date = ?, end_date = ?, \
-                 subject_purge_on = ? WHERE id = ?",
-            )
-            .bind(i.bsn.as_str())
-            .bind(&i.family_name)
-            .bind(&i.name_prefix)
-            .bind(&i.initials)
-            .bind(&i.given_names)
-            .bind(i.birth_date.to_string())
-            .bind(i.gender.as_str())
-            .bind(&i.professional_id)
-            .bind(&i.professional_name)
-            .bind(&i.phone)
-            .bind(&i.email)
-            .bind(i.start_date.to_string())
-            .bind(end.to_string())
-            .bind(subject_purge)
-            .bind(s.id)
-            .execute(&mut *c)
-            .await?;
+            correct(c, ctx, &s, i, end).await?;
             Ok(ItemResult::Updated(sid.to_owned()))
         }
     }
+}
+
+/// The signal `signal_id` of `org`, active or archived, if it is stored.
+pub(super) async fn load(
+    c: &mut SqliteConnection,
+    org: &str,
+    signal_id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, bsn, family_name, name_prefix, initials, given_names, birth_date, gender, \
+         professional_id, professional_name, phone, email, start_date, end_date, state, joined, \
+         tier_seq FROM signals WHERE org = ? AND signal_id = ?",
+    )
+    .bind(org)
+    .bind(signal_id)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+/// Stores a new active signal with end date `end`; `origin` is '' on a
+/// regional index. Returns its internal id.
+pub(super) async fn insert(
+    c: &mut SqliteConnection,
+    ctx: &Ctx,
+    org: &str,
+    origin: &str,
+    i: &Incoming,
+    end: NaiveDate,
+) -> Result<i64, StoreError> {
+    let subject_purge = add_years(i.birth_date, ctx.rules.age_limit).to_string();
+    let done = sqlx::query(
+        "INSERT INTO signals (org, origin, signal_id, bsn, family_name, name_prefix, initials, \
+         given_names, birth_date, gender, professional_id, professional_name, phone, email, \
+         start_date, end_date, state, subject_purge_on) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+    )
+    .bind(org)
+    .bind(origin)
+    .bind(&i.signal_id)
+    .bind(i.bsn.as_str())
+    .bind(&i.family_name)
+    .bind(&i.name_prefix)
+    .bind(&i.initials)
+    .bind(&i.given_names)
+    .bind(i.birth_date.to_string())
+    .bind(i.gender.as_str())
+    .bind(&i.professional_id)
+    .bind(&i.professional_name)
+    .bind(&i.phone)
+    .bind(&i.email)
+    .bind(i.start_date.to_string())
+    .bind(end.to_string())
+    .bind(subject_purge)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.last_insert_rowid())
+}
+
+/// Overwrites a stored signal's content with `i` and end date `end` (a
+/// correction). A correction of who or since when re-runs matching: the old
+/// partners are told it ended, and the sweep joins it again.
+pub(super) async fn correct(
+    c: &mut SqliteConnection,
+    ctx: &Ctx,
+    s: &Stored,
+    i: &Incoming,
+    end: NaiveDate,
+) -> Result<(), StoreError> {
+    let rematch = s.bsn != i.bsn.as_str()
+        || s.professional_id != i.professional_id
+        || s.start_date != i.start_date.to_string();
+    if s.joined && rematch {
+        leave(c, s.id, ctx).await?;
+    }
+    sqlx::query(
+        "UPDATE signals SET bsn = ?, family_name = ?, name_prefix = ?, initials = ?, \
+         given_names = ?, birth_date = ?, gender = ?, professional_id = ?, \
+         professional_name = ?, phone = ?, email = ?, start_date = ?, end_date = ?, \
+         subject_purge_on = ? WHERE id = ?",
+    )
+    .bind(i.bsn.as_str())
+    .bind(&i.family_name)
+    .bind(&i.name_prefix)
+    .bind(&i.initials)
+    .bind(&i.given_names)
+    .bind(i.birth_date.to_string())
+    .bind(i.gender.as_str())
+    .bind(&i.professional_id)
+    .bind(&i.professional_name)
+    .bind(&i.phone)
+    .bind(&i.email)
+    .bind(i.start_date.to_string())
+    .bind(end.to_string())
+    .bind(add_years(i.birth_date, ctx.rules.age_limit).to_string())
+    .bind(s.id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
