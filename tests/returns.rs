@@ -320,3 +320,78 @@ fn notices_for_signals_this_installation_does_not_know_are_kept_and_reported() {
         "nothing is delivered without its case"
     );
 }
+
+/// A CMS endpoint on loopback: answers 500 to the first POST, then 200,
+/// and hands over every body it accepted.
+fn cms_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { break };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            if n > 0 && tx.send(String::from_utf8(body).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn an_http_channel_is_retried_until_the_cms_acknowledges() {
+    let (addr, bodies) = cms_endpoint();
+    let sim = Sim::start(&[]);
+    let extra = format!("\n[returns.codes]\nkind = \"http\"\nurl = \"http://{addr}/notices\"\n");
+    let a = Site::new(&sim, &mapping(), &extra);
+    let kids = bsns(1);
+    a.drop_file(
+        "1.csv",
+        export(&[(&kids[0], "04-03-2012", "EA", "A", "C-1")]).as_bytes(),
+    );
+    let first = a.run(&["run", "--once"]);
+    assert_eq!(
+        first.code, 1,
+        "the CMS failed: the pass says so\n{}",
+        first.stderr
+    );
+    assert!(first.stderr.contains("500"), "{}", first.stderr);
+    // Bounded polling across passes until the backoff lets the retry through.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline && a.run(&["run", "--once"]).code != 0 {}
+    let body: serde_json::Value = serde_json::from_str(
+        &bodies
+            .recv_timeout(std::time::Duration::from_secs(1))
+            .unwrap(),
+    )
+    .unwrap();
+    let n = &body["notices"][0];
+    assert_eq!(n["kind"], "notify_subject");
+    assert_eq!(n["case_ref"], "C-1");
+    assert_eq!(n["audience"], "parents_and_youth");
+    assert_eq!(
+        a.run(&["status", "--json"]).json()["notices"]["delivered"],
+        1
+    );
+}
