@@ -35,7 +35,7 @@ pub async fn deliver(
     let mut summary = DeliverySummary::default();
     for source in store.notice_sources(clock.now()).await? {
         let Some(channel) = cfg.returns.get(&source) else {
-            let n = store.pending_notices(&source, i64::MAX).await?.len() as u64;
+            let n = store.count_pending_notices(&source).await?;
             tracing::warn!(
                 source,
                 notices = n,

@@ -176,6 +176,16 @@ impl Store {
             .collect())
     }
 
+    pub async fn count_pending_notices(&self, source: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notices WHERE state = 'pending' AND source = ?",
+        )
+        .bind(source)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
     /// Marks notices delivered, and drops what they said of others.
     pub async fn delivered(
         &self,

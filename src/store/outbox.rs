@@ -100,13 +100,15 @@ pub async fn enqueue(
 }
 
 impl Store {
-    /// Rows due now whose signal has no earlier row still waiting.
+    /// Rows due now whose signal has no earlier row still waiting, in the
+    /// order of the `outbox_ready` index, so that a big queue is not sorted
+    /// for every batch.
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts FROM outbox o
              WHERE o.state = 'ready' AND o.not_before <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
-             ORDER BY o.id LIMIT ?",
+             ORDER BY o.not_before, o.id LIMIT ?",
         )
         .bind(ts(now))
         .bind(limit)
