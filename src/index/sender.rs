@@ -21,8 +21,9 @@ pub struct SendSummary {
     pub auth_failed: bool,
 }
 
-/// Sends what is due until nothing is, or until `deadline` (rows waiting on a
-/// backoff past it stay queued for the next pass).
+/// Sends what is due until nothing is. `deadline` bounds only the waiting:
+/// rows whose backoff ends after it stay queued for the next pass, however
+/// long the sending itself takes.
 pub async fn drain(
     store: &Store,
     api: &impl IndexApi,
@@ -100,9 +101,6 @@ pub async fn drain(
             };
             tally(std::slice::from_ref(&status), &mut summary);
             store.record(&[(row, status)], clock.now()).await?;
-        }
-        if clock.now() > deadline {
-            break;
         }
     }
     Ok(summary)

@@ -283,3 +283,27 @@ pub async fn notify_subject(
     .await?;
     Ok(())
 }
+
+/// `notify_subject` for many confirmed registrations at once.
+pub async fn notify_subjects(
+    conn: &mut SqliteConnection,
+    signal_ids: &[&str],
+    at: &str,
+) -> Result<(), StoreError> {
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+                                        counterparts, audience, state, not_before)
+         SELECT 'notify-' || signal_id, 'notify_subject', signal_id, source, case_ref, professional_id, ",
+    );
+    q.push_bind(at)
+        .push(", '[]', audience, 'pending', ")
+        .push_bind(at);
+    q.push(" FROM signals WHERE audience IS NOT NULL AND signal_id IN (");
+    let mut list = q.separated(", ");
+    for id in signal_ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build().execute(conn).await?;
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! outcome recorded on its signal.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::audit::Chain;
 use super::{ts, Store, StoreError};
@@ -164,7 +164,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut chain = Chain::load(&mut tx).await?;
         let at = ts(now);
-        for (row, status) in results {
+        // Confirmed registrations and corrections are the bulk of every
+        // batch: a few statements for all of them instead of four per row.
+        let (bulk, rest): (Vec<_>, Vec<_>) = results.iter().partition(|(row, status)| {
+            matches!(status, Status::Confirmed)
+                && matches!(row.action, OutboxAction::Register | OutboxAction::Update)
+        });
+        for chunk in bulk.chunks(500) {
+            confirm_many(&mut tx, &mut chain, chunk, &at).await?;
+        }
+        for (row, status) in rest {
             record_one(&mut tx, &mut chain, row, status, now, &at).await?;
         }
         tx.commit().await?;
@@ -213,6 +222,63 @@ impl Store {
     }
 }
 
+/// Appends `?, ?, …` for `n` values to a query.
+fn binds<'a>(q: &mut QueryBuilder<Sqlite>, ids: impl Iterator<Item = &'a str>) {
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+}
+
+async fn confirm_many(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    rows: &[&(OutboxRow, Status)],
+    at: &str,
+) -> Result<(), StoreError> {
+    let ids = || rows.iter().map(|(r, _)| r.signal_id.as_str());
+    let mut q =
+        QueryBuilder::new("UPDATE signals SET state = 'active', error = NULL, updated_at = ");
+    q.push_bind(at)
+        .push(" WHERE state IN ('pending', 'active') AND signal_id IN (");
+    binds(&mut q, ids());
+    q.build().execute(&mut *conn).await?;
+    let mut q = QueryBuilder::new("DELETE FROM outbox WHERE id IN (");
+    let mut list = q.separated(", ");
+    for (r, _) in rows {
+        list.push_bind(r.id);
+    }
+    q.push(")");
+    q.build().execute(&mut *conn).await?;
+    let registered: Vec<&str> = rows
+        .iter()
+        .filter(|(r, _)| r.action == OutboxAction::Register)
+        .map(|(r, _)| r.signal_id.as_str())
+        .collect();
+    if !registered.is_empty() {
+        super::notices::notify_subjects(conn, &registered, at).await?;
+    }
+    for (row, _) in rows {
+        let kind = if row.action == OutboxAction::Register {
+            "register_confirmed"
+        } else {
+            "update_confirmed"
+        };
+        chain
+            .append(
+                conn,
+                at,
+                kind,
+                Some(&row.signal_id),
+                Some(&row.source),
+                serde_json::json!({}),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 async fn record_one(
     conn: &mut SqliteConnection,
     chain: &mut Chain,
@@ -235,7 +301,14 @@ async fn record_one(
                 _ => "active",
             };
             // A later update may already be queued; the signal is live either way.
-            sqlx::query("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN ('pending', 'active', 'withdrawing')")
+            // A withdrawal queued behind a registration keeps its signal
+            // `withdrawing` when the registration is confirmed.
+            let from = if row.action == OutboxAction::Withdraw {
+                "('pending', 'active', 'withdrawing')"
+            } else {
+                "('pending', 'active')"
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN {from}")))
                 .bind(state)
                 .bind(at)
                 .bind(&row.signal_id)

@@ -241,7 +241,9 @@ async fn apply(
     // Another active signal of this organisation for the same subject and
     // professional: the client must adopt it, not make a second one.
     let existing: Option<(String,)> = sqlx::query_as(
-        "SELECT signal_id FROM signals WHERE state = 'active' AND org = ? \
+        // `origin = ''`: what a regional index stores; it lets SQLite use
+        // the whole unique index instead of scanning the organisation.
+        "SELECT signal_id FROM signals WHERE state = 'active' AND org = ? AND origin = '' \
          AND professional_id = ? AND bsn = ? AND signal_id <> ?",
     )
     .bind(org)
