@@ -13,22 +13,18 @@
 //! does) it makes 1,000 rows: a smoke test that the generator, the config, the
 //! index and the binary still fit together, not a measurement.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use chrono::{Days, NaiveDate};
-use encoding_rs::WINDOWS_1252;
+mod export;
+use export::count_rows;
 
 /// Must equal the first line of the shipped sample (checked at start), so the
 /// bench export is one the shipped mapping reads.
-const HEADER: &str = "BSN;Achternaam;Tussenvoegsel;Voorletters;Voornamen;Geboortedatum;\
-                      Geslacht;MedewerkerCode;Dossiernummer;Startdatum;Einddatum;Status;\
-                      MeldenVIR;Hulpvraag";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VISYNC: &str = env!("CARGO_BIN_EXE_visync");
 /// The connector's and the index's calendar agree, so no signal has expired on
@@ -41,18 +37,6 @@ const EXPORT: &str = "export-20261128.csv";
 /// be (it is a first pass only once per store and index).
 const RUNS: usize = 3;
 
-// The generator's vocabulary is that of benches/check.rs, so both benches read
-// the same kind of export. Family names with their prefix (Tussenvoegsel)
-// before the last space.
-const FAMILY: &str = "Jansen,de Vries,van Dijk,Öztürk,Müller,Çelik,van der Meer,Ünal,Bakker,Saïdi";
-const GIVEN: &str = "Noël,Zoë,Daan,Anaïs,Sem,Emre,Fleur,Björn,Lotte";
-// Only codes that have a name and a phone or e-mail in
-// caseflow-medewerkers.csv, so that every row becomes a signal.
-const EMPLOYEES: [&str; 3] = ["EMP-0042", "EMP-0043", "EMP-0050"];
-// Free text the mapping never reads; one holds the delimiter, so quoting is
-// exercised too.
-const CONCERN: &str = "|Schoolverzuim|Zorgen over thuis|\"Ruzie; één ouder weg\"";
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test` does not.
     let bench = std::env::args().any(|a| a == "--bench");
@@ -61,11 +45,7 @@ fn main() {
     } else {
         (1_000, 1, "bench-data-smoke")
     };
-    let sample = fs::read(format!("{ROOT}/samples/caseflow/export-20261128.csv")).expect("sample");
-    let header = WINDOWS_1252
-        .decode(sample.split(|&b| b == b'\n').next().unwrap_or_default())
-        .0;
-    assert_eq!(header.trim_end(), HEADER, "the sample's header changed");
+    export::check_sample_header(ROOT);
 
     // CARGO_TARGET_TMPDIR is <target>/tmp; its parent follows CARGO_TARGET_DIR.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -80,7 +60,7 @@ fn main() {
         println!("reusing {}", export.display());
     } else {
         let t = Instant::now();
-        generate(&export, rows).expect("write the export");
+        export::generate(&export, rows, false).expect("write the export");
         let secs = t.elapsed().as_secs_f64();
         println!("generated {} in {secs:.1} s", export.display());
     }
@@ -183,62 +163,6 @@ impl Best {
         self.secs = self.secs.min(t.secs);
         self.kib = self.kib.max(t.kib);
     }
-}
-
-/// The data rows of an existing export (its lines less the header).
-fn count_rows(path: &Path) -> Option<u64> {
-    let mut lines = BufReader::new(File::open(path).ok()?).split(b'\n');
-    lines
-        .try_fold(0u64, |n, l| l.map(|_| n + 1))
-        .ok()?
-        .checked_sub(1)
-}
-
-/// As in benches/check.rs, without the skipped and bad rows: every row is a
-/// signal, so A sends as many as the file has rows. Streams to a `.tmp` name
-/// and renames when complete, so an interrupted run never leaves a short file
-/// to reuse.
-fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-    write!(out, "{HEADER}\r\n")?;
-    let families: Vec<&str> = FAMILY.split(',').collect();
-    let givens: Vec<&str> = GIVEN.split(',').collect();
-    let concerns: Vec<&str> = CONCERN.split('|').collect();
-    let mut rng = SplitMix(0x5eed);
-    // Distinct BSNs: one involvement per row, none planned twice.
-    let mut bsns = (100_000_000u32..)
-        .map(|n| n.to_string())
-        .filter(|s| eleven_proof(s.as_bytes()));
-    let birth0 = NaiveDate::from_ymd_opt(2005, 1, 1).expect("a date");
-    let start0 = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
-    let mut line = String::new();
-    for i in 0..rows {
-        let bsn = bsns.next().expect("enough BSNs");
-        // 5844 days: 1 January 2005 up to 31 December 2020, so nobody has
-        // reached the age limit of 23 by today.
-        let birth = (birth0 + Days::new(rng.below(5844))).format("%d-%m-%Y");
-        let name = rng.pick(&families);
-        let (prefix, family) = name.rsplit_once(' ').unwrap_or(("", name));
-        let given = rng.pick(&givens);
-        let initial = given.chars().next().expect("a name");
-        // 331 days from 1 January: the last is 27 November, the day before today.
-        let start = (start0 + Days::new(rng.below(331))).format("%d-%m-%Y");
-        let gender = rng.pick(&["M", "V", "X"]);
-        let (employee, concern) = (rng.pick(&EMPLOYEES), rng.pick(&concerns));
-        line.clear();
-        let _ = write!(
-            line,
-            "{bsn};{family};{prefix};{initial}.;{given};{birth};{gender};{employee};D-{};{start};;\
-             Actief;J;{concern}\r\n",
-            i + 1
-        );
-        let (bytes, _, unmappable) = WINDOWS_1252.encode(&line);
-        assert!(!unmappable, "not Windows-1252: {line}");
-        out.write_all(&bytes)?;
-    }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    fs::rename(tmp, path)
 }
 
 /// Copies the export into the drop folder as a CMS should deliver it: under a
@@ -479,28 +403,4 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
-}
-
-/// The 11-proof on nine ASCII digits: 9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 (mod 11).
-fn eleven_proof(d: &[u8]) -> bool {
-    let digit = |i: usize| i32::from(d[i]) - i32::from(b'0');
-    let sum = || (0..8).map(|i| (9 - i as i32) * digit(i)).sum::<i32>() - digit(8);
-    d.len() == 9 && d.iter().all(u8::is_ascii_digit) && sum() % 11 == 0
-}
-
-/// A fixed-seed generator (splitmix64), so every machine benchmarks the same file.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
 }
