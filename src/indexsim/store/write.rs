@@ -298,7 +298,7 @@ pub(super) async fn insert(
     end: NaiveDate,
 ) -> Result<i64, StoreError> {
     let subject_purge = add_years(i.birth_date, ctx.rules.age_limit).to_string();
-    let done = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO signals (org, origin, signal_id, bsn, family_name, name_prefix, initials, \
          given_names, birth_date, gender, professional_id, professional_name, phone, email, \
          start_date, end_date, state, subject_purge_on) \
@@ -306,23 +306,12 @@ pub(super) async fn insert(
     )
     .bind(org)
     .bind(origin)
-    .bind(&i.signal_id)
-    .bind(i.bsn.as_str())
-    .bind(&i.family_name)
-    .bind(&i.name_prefix)
-    .bind(&i.initials)
-    .bind(&i.given_names)
-    .bind(i.birth_date.to_string())
-    .bind(i.gender.as_str())
-    .bind(&i.professional_id)
-    .bind(&i.professional_name)
-    .bind(&i.phone)
-    .bind(&i.email)
-    .bind(i.start_date.to_string())
-    .bind(end.to_string())
-    .bind(subject_purge)
-    .execute(&mut *c)
-    .await?;
+    .bind(&i.signal_id);
+    let done = content(insert, i)
+        .bind(end.to_string())
+        .bind(subject_purge)
+        .execute(&mut *c)
+        .await?;
     Ok(done.last_insert_rowid())
 }
 
@@ -342,28 +331,36 @@ pub(super) async fn correct(
     if s.joined && rematch {
         leave(c, s.id, ctx).await?;
     }
-    sqlx::query(
+    let update = sqlx::query(
         "UPDATE signals SET bsn = ?, family_name = ?, name_prefix = ?, initials = ?, \
          given_names = ?, birth_date = ?, gender = ?, professional_id = ?, \
          professional_name = ?, phone = ?, email = ?, start_date = ?, end_date = ?, \
          subject_purge_on = ? WHERE id = ?",
-    )
-    .bind(i.bsn.as_str())
-    .bind(&i.family_name)
-    .bind(&i.name_prefix)
-    .bind(&i.initials)
-    .bind(&i.given_names)
-    .bind(i.birth_date.to_string())
-    .bind(i.gender.as_str())
-    .bind(&i.professional_id)
-    .bind(&i.professional_name)
-    .bind(&i.phone)
-    .bind(&i.email)
-    .bind(i.start_date.to_string())
-    .bind(end.to_string())
-    .bind(add_years(i.birth_date, ctx.rules.age_limit).to_string())
-    .bind(s.id)
-    .execute(&mut *c)
-    .await?;
+    );
+    content(update, i)
+        .bind(end.to_string())
+        .bind(add_years(i.birth_date, ctx.rules.age_limit).to_string())
+        .bind(s.id)
+        .execute(&mut *c)
+        .await?;
     Ok(())
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>;
+
+/// Binds a signal's content, `bsn` through `start_date`, in the column order
+/// that both the insert and the correction use.
+fn content<'q>(q: Query<'q>, i: &'q Incoming) -> Query<'q> {
+    q.bind(i.bsn.as_str())
+        .bind(&i.family_name)
+        .bind(&i.name_prefix)
+        .bind(&i.initials)
+        .bind(&i.given_names)
+        .bind(i.birth_date.to_string())
+        .bind(i.gender.as_str())
+        .bind(&i.professional_id)
+        .bind(&i.professional_name)
+        .bind(&i.phone)
+        .bind(&i.email)
+        .bind(i.start_date.to_string())
 }
