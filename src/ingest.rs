@@ -298,16 +298,24 @@ impl Intake<'_> {
                 })
             });
             let writing = async {
+                let mut new = Vec::with_capacity(signals::REGISTER_ROWS);
                 while let Some((action, key, signal)) = recv.recv().await {
                     let last_day = self.cfg.rules.last_day(signal.subject.birth_date);
                     let (kind, id) = match action {
                         Action::Register => {
                             applied.registered += 1;
-                            (
-                                "register_planned",
-                                signals::register(&mut tx, source, &key, &signal, last_day, now)
-                                    .await?,
-                            )
+                            let id = uuid::Uuid::new_v4().to_string();
+                            new.push(signals::NewSignal {
+                                id: id.clone(),
+                                key,
+                                signal,
+                                last_day,
+                            });
+                            if new.len() == signals::REGISTER_ROWS {
+                                signals::register_many(&mut tx, source, &new, now).await?;
+                                new.clear();
+                            }
+                            ("register_planned", id)
                         }
                         Action::Update => {
                             let Some(id) = signals::live_id(&mut tx, source, &key).await? else {
@@ -338,6 +346,7 @@ impl Intake<'_> {
                         )
                         .await?;
                 }
+                signals::register_many(&mut tx, source, &new, now).await?;
                 Ok::<(), StoreError>(())
             };
             let (read, written) = tokio::join!(reading, writing);
@@ -353,6 +362,7 @@ impl Intake<'_> {
                 "accepted": taken.accepted, "rejected": taken.rejected, "skipped": taken.skipped,
             }))
             .await?;
+        chain.flush(&mut tx).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Ok(applied))
     }
@@ -373,17 +383,15 @@ impl Intake<'_> {
         let at = ts(self.clock.now());
         let mut tx = self.store.begin().await?;
         files::insert(&mut tx, taken, "rejected", Some(&message), &at).await?;
-        Chain::load(&mut tx)
-            .await?
-            .append(
-                &mut tx,
-                &at,
-                "file_rejected",
-                None,
-                Some(&taken.source),
-                serde_json::json!({ "file": taken.name, "sha256": taken.sha256 }),
-            )
-            .await?;
+        Chain::append_one(
+            &mut tx,
+            &at,
+            "file_rejected",
+            None,
+            Some(&taken.source),
+            serde_json::json!({ "file": taken.name, "sha256": taken.sha256 }),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         let moved = self.move_to(path, "rejected")?;
         let report = serde_json::json!({

@@ -151,6 +151,72 @@ async fn the_same_signal_twice_is_one_and_a_second_id_is_a_conflict() {
     assert_eq!(stats["duplicate_signals"], 0);
 }
 
+/// A batch of ids the index has never seen goes set-based; one whose items
+/// touch each other goes item by item. Both must answer as if one by one.
+#[tokio::test]
+async fn a_batch_of_new_signals_answers_as_if_item_by_item() {
+    let sim = Sim::start(&[]);
+    assert_eq!(
+        sim.statuses(TOKEN_A, vec![signal("old", &bsn(0), "EMP-1")])
+            .await,
+        ["created"]
+    );
+    // All new ids and pairs: one conflicts with the stored signal, one is
+    // refused, the rest are created, in the order sent.
+    let mut far = signal("n-far", &bsn(3), "EMP-1");
+    far["end_date"] = json!("2030-01-01");
+    let results = sim
+        .batch(
+            TOKEN_A,
+            vec![
+                signal("n-1", &bsn(1), "EMP-1"),
+                signal("n-0", &bsn(0), "EMP-1"),
+                far,
+                signal("n-bad", "123456783", "EMP-1"),
+                signal("n-2", &bsn(2), "EMP-2"),
+            ],
+        )
+        .await;
+    let got: Vec<(String, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["signal_id"].as_str().unwrap_or("-").to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("n-1", "created"),
+        ("n-0", "conflict"),
+        ("n-far", "rejected"),
+        ("n-bad", "rejected"),
+        ("n-2", "created"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+    );
+    assert_eq!(results[1]["existing_signal_id"], "old");
+    // Two new ids for one pair in one batch: the first is created, the
+    // second must adopt it.
+    let results = sim
+        .batch(
+            TOKEN_A,
+            vec![
+                signal("p-1", &bsn(4), "EMP-1"),
+                signal("p-2", &bsn(4), "EMP-1"),
+            ],
+        )
+        .await;
+    assert_eq!(results[0]["status"], "created");
+    assert_eq!(results[1]["status"], "conflict");
+    assert_eq!(results[1]["existing_signal_id"], "p-1");
+    let stats = sim.stats().await;
+    assert_eq!(stats["active_signals"], 4);
+    assert_eq!(stats["duplicate_signals"], 0);
+}
+
 #[tokio::test]
 async fn a_correction_is_an_update_and_a_resend_is_unchanged() {
     let sim = Sim::start(&[]);

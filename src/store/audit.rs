@@ -3,7 +3,7 @@
 //! that `visync audit verify` can show that nothing was changed or removed.
 
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{Store, StoreError};
 
@@ -41,11 +41,27 @@ fn chain(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The head of the chain, read once per transaction: appending then costs one
-/// insert. The daemon is the only writer.
+/// The head of the chain, read once per transaction, and the events appended
+/// since: they are written in multi-row inserts (a file or a batch makes
+/// thousands), so a transaction must end with `flush`. The daemon is the only
+/// writer.
 pub struct Chain {
     prev: String,
+    pending: Vec<Pending>,
 }
+
+struct Pending {
+    at: String,
+    kind: String,
+    signal_id: Option<String>,
+    source: Option<String>,
+    detail: String,
+    prev: String,
+    hash: String,
+}
+
+/// Events per insert: 7 values each, far under SQLite's bound-variable limit.
+const FLUSH_AT: usize = 256;
 
 impl Chain {
     pub async fn load(conn: &mut SqliteConnection) -> Result<Chain, StoreError> {
@@ -55,10 +71,12 @@ impl Chain {
                 .await?;
         Ok(Chain {
             prev: prev.unwrap_or_default(),
+            pending: Vec::new(),
         })
     }
 
-    /// Appends one event inside the caller's transaction.
+    /// Appends one event inside the caller's transaction (written at the
+    /// latest by `flush`).
     pub async fn append(
         &mut self,
         conn: &mut SqliteConnection,
@@ -70,18 +88,58 @@ impl Chain {
     ) -> Result<(), StoreError> {
         let detail = detail.to_string();
         let hash = chain(&self.prev, at, kind, signal_id, source, &detail);
-        sqlx::query("INSERT INTO audit (at, kind, signal_id, source, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(at)
-            .bind(kind)
-            .bind(signal_id)
-            .bind(source)
-            .bind(&detail)
-            .bind(&self.prev)
-            .bind(&hash)
-            .execute(conn)
-            .await?;
-        self.prev = hash;
+        let prev = std::mem::replace(&mut self.prev, hash.clone());
+        self.pending.push(Pending {
+            at: at.to_owned(),
+            kind: kind.to_owned(),
+            signal_id: signal_id.map(str::to_owned),
+            source: source.map(str::to_owned),
+            detail,
+            prev,
+            hash,
+        });
+        if self.pending.len() >= FLUSH_AT {
+            self.flush(conn).await?;
+        }
         Ok(())
+    }
+
+    /// Writes the events appended so far; call before the commit.
+    pub async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit (at, kind, signal_id, source, detail, prev_hash, hash) ",
+        );
+        q.push_values(&self.pending, |mut row, e| {
+            row.push_bind(e.at.as_str())
+                .push_bind(e.kind.as_str())
+                .push_bind(e.signal_id.as_deref())
+                .push_bind(e.source.as_deref())
+                .push_bind(e.detail.as_str())
+                .push_bind(e.prev.as_str())
+                .push_bind(e.hash.as_str());
+        });
+        q.build().execute(conn).await?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// One event on its own: load, append, flush.
+    pub async fn append_one(
+        conn: &mut SqliteConnection,
+        at: &str,
+        kind: &str,
+        signal_id: Option<&str>,
+        source: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut chain = Chain::load(conn).await?;
+        chain
+            .append(conn, at, kind, signal_id, source, detail)
+            .await?;
+        chain.flush(conn).await
     }
 }
 

@@ -176,6 +176,7 @@ impl Store {
         for (row, status) in rest {
             record_one(&mut tx, &mut chain, row, status, now, &at).await?;
         }
+        chain.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -205,17 +206,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if n > 0 {
-            Chain::load(&mut tx)
-                .await?
-                .append(
-                    &mut tx,
-                    &at,
-                    "released",
-                    None,
-                    Some(source),
-                    serde_json::json!({ "withdrawals": n }),
-                )
-                .await?;
+            Chain::append_one(
+                &mut tx,
+                &at,
+                "released",
+                None,
+                Some(source),
+                serde_json::json!({ "withdrawals": n }),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(n)

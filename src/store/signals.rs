@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{ts, Store, StoreError};
 use crate::domain::{age_on, Audience, ContentHash, Signal, SubjectKey, WithdrawReason};
@@ -43,38 +43,72 @@ fn key16(bytes: &[u8]) -> [u8; 16] {
 
 /// The signal as the index receives it: identity and contact data only.
 pub fn payload(signal_id: &str, s: &Signal) -> String {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        signal_id: &'a str,
+        subject: SubjectBody<'a>,
+        professional: ProfessionalBody<'a>,
+        start_date: String,
+        end_date: String,
+    }
+    #[derive(serde::Serialize)]
+    struct SubjectBody<'a> {
+        bsn: &'a str,
+        family_name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name_prefix: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        initials: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        given_names: Option<&'a str>,
+        birth_date: String,
+        gender: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct ProfessionalBody<'a> {
+        id: &'a str,
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phone: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<&'a str>,
+    }
     let sub = &s.subject;
     let p = &s.professional;
-    let mut subject = serde_json::json!({
-        "bsn": sub.bsn.as_str(),
-        "family_name": sub.family_name,
-        "birth_date": sub.birth_date.to_string(),
-        "gender": sub.gender.as_str(),
-    });
-    for (k, v) in [
-        ("name_prefix", &sub.name_prefix),
-        ("initials", &sub.initials),
-        ("given_names", &sub.given_names),
-    ] {
-        if let Some(v) = v {
-            subject[k] = serde_json::Value::from(v.as_str());
-        }
-    }
-    let mut professional = serde_json::json!({ "id": p.id, "name": p.name });
-    for (k, v) in [("phone", &p.phone), ("email", &p.email)] {
-        if let Some(v) = v {
-            professional[k] = serde_json::Value::from(v.as_str());
-        }
-    }
-    serde_json::json!({
-        "signal_id": signal_id,
-        "subject": subject,
-        "professional": professional,
-        "start_date": s.start_date.to_string(),
-        "end_date": s.end_date.to_string(),
-    })
-    .to_string()
+    let body = Body {
+        signal_id,
+        subject: SubjectBody {
+            bsn: sub.bsn.as_str(),
+            family_name: &sub.family_name,
+            name_prefix: sub.name_prefix.as_deref(),
+            initials: sub.initials.as_deref(),
+            given_names: sub.given_names.as_deref(),
+            birth_date: sub.birth_date.to_string(),
+            gender: sub.gender.as_str(),
+        },
+        professional: ProfessionalBody {
+            id: &p.id,
+            name: &p.name,
+            phone: p.phone.as_deref(),
+            email: p.email.as_deref(),
+        },
+        start_date: s.start_date.to_string(),
+        end_date: s.end_date.to_string(),
+    };
+    serde_json::to_string(&body).expect("a struct of strings serialises")
 }
+
+/// A registration waiting to be written with others (`register_many`).
+pub struct NewSignal {
+    pub id: String,
+    pub key: InvolvementKey,
+    pub signal: Box<Signal>,
+    pub last_day: NaiveDate,
+}
+
+/// Rows per multi-row INSERT: 12 values each into `signals`, 9 into
+/// `outbox`, far under SQLite's bound-variable limit.
+pub const REGISTER_ROWS: usize = 200;
 
 impl Store {
     /// The live (pending or active) signals of a source, as the planner sees them.
@@ -137,49 +171,53 @@ pub async fn live_id(
     .await?)
 }
 
-/// Registers a new involvement: a pending signal and its outbox row.
-pub async fn register(
+/// Registers new involvements: a pending signal and its outbox row each, in
+/// two multi-row statements (a first load registers every row of a file).
+pub async fn register_many(
     conn: &mut SqliteConnection,
     source: &str,
-    key: &InvolvementKey,
-    signal: &Signal,
-    last_day: NaiveDate,
+    new: &[NewSignal],
     now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let id = uuid::Uuid::new_v4().to_string();
+) -> Result<(), StoreError> {
+    if new.is_empty() {
+        return Ok(());
+    }
     let now = ts(now);
-    sqlx::query(
-        "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref, start_date, end_date,
-                              last_day, content_hash, audience, state, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-    )
-    .bind(&id)
-    .bind(source)
-    .bind(&key.subject.0[..])
-    .bind(&*key.professional)
-    .bind(&signal.case_ref)
-    .bind(signal.start_date.to_string())
-    .bind(signal.end_date.to_string())
-    .bind(last_day.to_string())
-    .bind(signal.content_hash().0 as i64)
-    .bind(Audience::for_age(age_on(signal.subject.birth_date, signal.start_date)).as_str())
-    .bind(&now)
-    .bind(&now)
-    .execute(&mut *conn)
-    .await?;
-    super::outbox::enqueue(
-        conn,
-        &id,
-        source,
-        "register",
-        Some(payload(&id, signal)),
-        None,
-        None,
-        "ready",
-        &now,
-    )
-    .await?;
-    Ok(id)
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref, start_date,
+                              end_date, last_day, content_hash, audience, state, created_at, updated_at) ",
+    );
+    q.push_values(new, |mut row, n| {
+        let s = &n.signal;
+        row.push_bind(n.id.as_str())
+            .push_bind(source)
+            .push_bind(&n.key.subject.0[..])
+            .push_bind(&*n.key.professional)
+            .push_bind(s.case_ref.as_str())
+            .push_bind(s.start_date.to_string())
+            .push_bind(s.end_date.to_string())
+            .push_bind(n.last_day.to_string())
+            .push_bind(s.content_hash().0 as i64)
+            .push_bind(Audience::for_age(age_on(s.subject.birth_date, s.start_date)).as_str())
+            .push_bind("pending")
+            .push_bind(now.as_str())
+            .push_bind(now.as_str());
+    });
+    q.build().execute(&mut *conn).await?;
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO outbox (signal_id, source, action, payload, state, not_before, created_at) ",
+    );
+    q.push_values(new, |mut row, n| {
+        row.push_bind(n.id.as_str())
+            .push_bind(source)
+            .push_bind("register")
+            .push_bind(payload(&n.id, &n.signal))
+            .push_bind("ready")
+            .push_bind(now.as_str())
+            .push_bind(now.as_str());
+    });
+    q.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Corrects a live signal; an unsent register or update takes the new content

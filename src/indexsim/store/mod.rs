@@ -15,6 +15,7 @@
 //!
 //! Must not: log anything that identifies a child or a professional.
 
+mod bulk;
 mod forward;
 mod lifecycle;
 mod national;

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use sqlx::SqliteConnection;
 
+use super::bulk::try_fresh;
 use super::lifecycle::{archive, leave, purge, sweep};
 use super::{day, is_tombstone, Ctx, Store, StoreError};
 use crate::domain::{add_years, WithdrawReason};
@@ -75,7 +76,9 @@ fn rejected(signal_id: &str, error: ItemError) -> ItemResult {
 }
 
 impl Store {
-    /// Applies a batch in order; counts the call for `register_calls`.
+    /// Applies a batch in order; counts the call for `register_calls`. A
+    /// batch of signals the index has never seen goes set-based (`bulk.rs`),
+    /// with the same results.
     pub async fn batch(
         &self,
         ctx: &Ctx,
@@ -87,16 +90,22 @@ impl Store {
         sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'register_calls'")
             .execute(&mut *tx)
             .await?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(match item {
-                Err(r) => ItemResult::Rejected {
-                    signal_id: r.signal_id,
-                    error: r.error,
-                },
-                Ok(i) => apply(&mut tx, ctx, org, &i).await?,
-            });
-        }
+        let out = match try_fresh(&mut tx, ctx, org, &items).await? {
+            Some(out) => out,
+            None => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(match item {
+                        Err(r) => ItemResult::Rejected {
+                            signal_id: r.signal_id,
+                            error: r.error,
+                        },
+                        Ok(i) => apply(&mut tx, ctx, org, &i).await?,
+                    });
+                }
+                out
+            }
+        };
         // New signals whose start has come join matching now, in this
         // transaction.
         sweep(&mut tx, ctx).await?;
