@@ -139,14 +139,16 @@ async fn active_pairs<'i>(
     items: &[&'i Incoming],
 ) -> Result<HashMap<(&'i str, &'i str), String>, StoreError> {
     // One lookup in the unique index `signals_one_active` per pair: the
-    // pairs are a VALUES table joined on all four of its columns.
+    // pairs are a VALUES table joined on all four of its columns. `CROSS
+    // JOIN` keeps the pairs the outer loop: with bound values SQLite would
+    // rather scan the organisation's signals and compare each with every pair.
     let mut q = QueryBuilder::<Sqlite>::new("WITH want (p, b) AS (");
     q.push_values(items, |mut row, i| {
         row.push_bind(i.professional_id.as_str())
             .push_bind(i.bsn.as_str());
     });
     q.push(
-        ") SELECT s.professional_id, s.bsn, s.signal_id FROM want JOIN signals s \
+        ") SELECT s.professional_id, s.bsn, s.signal_id FROM want CROSS JOIN signals s \
          ON s.state = 'active' AND s.org = ",
     )
     .push_bind(org)
