@@ -304,7 +304,10 @@ impl Intake<'_> {
                     let (kind, id) = match action {
                         Action::Register => {
                             applied.registered += 1;
-                            let id = uuid::Uuid::new_v4().to_string();
+                            // Time-ordered (v7, as the protocol's example): new
+                            // signals append to the end of the signal_id index
+                            // rather than land at random pages of it.
+                            let id = uuid::Uuid::now_v7().to_string();
                             new.push(signals::NewSignal {
                                 id: id.clone(),
                                 key,

@@ -3,6 +3,9 @@
 //! recorded before the next call. Nothing here decides what to send: the
 //! planner did that, in the store.
 
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,9 +24,20 @@ pub struct SendSummary {
     pub auth_failed: bool,
 }
 
+/// The recording of one batch's answers, running while the next batch is
+/// on its way to the index.
+type Recording<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
 /// Sends what is due until nothing is. `deadline` bounds only the waiting:
 /// rows whose backoff ends after it stay queued for the next pass, however
 /// long the sending itself takes.
+///
+/// Batches are pipelined: while batch N's answers are being written (and
+/// fsynced), batch N+1 is taken and sent. Batch N+1 never holds a row of
+/// batch N (they are excluded by id), and it cannot hold a later row of a
+/// signal in batch N either: `due` returns only a signal's oldest waiting row,
+/// and batch N's rows stay in the outbox until they are recorded. So the order
+/// per signal holds.
 pub async fn drain(
     store: &Store,
     api: &impl IndexApi,
@@ -32,10 +46,21 @@ pub async fn drain(
     deadline: DateTime<Utc>,
 ) -> Result<SendSummary, StoreError> {
     let mut summary = SendSummary::default();
+    let mut recording: Option<(Recording<'_>, HashSet<i64>)> = None;
     loop {
         let now = clock.now();
-        let rows = store.due(now, 500).await?;
+        let in_flight = recording.as_ref().map_or(0, |(_, ids)| ids.len());
+        let mut rows = store.due(now, (batch_size + in_flight) as i64).await?;
+        if let Some((_, ids)) = &recording {
+            rows.retain(|r| !ids.contains(&r.id));
+        }
+        rows.truncate(batch_size);
         if rows.is_empty() {
+            if let Some((done, _)) = recording.take() {
+                // Its rows may have been the only ones due: look again.
+                done.await?;
+                continue;
+            }
             match store.next_due().await? {
                 Some(t) if t <= deadline && t > now => {
                     let wait = (t - now).to_std().unwrap_or(Duration::ZERO);
@@ -48,62 +73,97 @@ pub async fn drain(
         let (batchable, single): (Vec<OutboxRow>, Vec<OutboxRow>) = rows
             .into_iter()
             .partition(|r| matches!(r.action, OutboxAction::Register | OutboxAction::Update));
-        for chunk in batchable.chunks(batch_size) {
-            let payloads: Vec<&str> = chunk
+        if !batchable.is_empty() {
+            let payloads: Vec<&str> = batchable
                 .iter()
                 .map(|r| r.payload.as_deref().unwrap_or("{}"))
                 .collect();
-            let outcome = api.submit(&payloads).await;
+            let previous = async {
+                match recording.take() {
+                    Some((done, _)) => done.await,
+                    None => Ok(()),
+                }
+            };
+            let (outcome, previous) = tokio::join!(api.submit(&payloads), previous);
+            previous?;
             if stop_on_auth(&outcome, &mut summary) {
                 return Ok(summary);
             }
             let statuses: Vec<Status> = match outcome {
                 Ok(items) => items.iter().map(item_status).collect(),
-                Err(e) => chunk.iter().map(|r| call_status(&e, r.attempts)).collect(),
+                Err(e) => batchable
+                    .iter()
+                    .map(|r| call_status(&e, r.attempts))
+                    .collect(),
             };
             tally(&statuses, &mut summary);
-            let results: Vec<(OutboxRow, Status)> = chunk.iter().cloned().zip(statuses).collect();
-            store.record(&results, clock.now()).await?;
+            let ids = batchable.iter().map(|r| r.id).collect();
+            let results: Vec<(OutboxRow, Status)> = batchable.into_iter().zip(statuses).collect();
+            let at = clock.now();
+            recording = Some((
+                Box::pin(async move { store.record(&results, at).await }),
+                ids,
+            ));
         }
-        for row in single {
-            let outcome = match row.action {
-                OutboxAction::Withdraw => {
-                    api.withdraw(
-                        &row.signal_id,
-                        row.reason.as_deref().unwrap_or("risk_ended"),
-                    )
-                    .await
-                }
-                _ => {
-                    api.renew(&row.signal_id, row.end_date.as_deref().unwrap_or(""))
-                        .await
-                }
-            };
-            if stop_on_auth(&outcome, &mut summary) {
+        if !single.is_empty() {
+            if let Some((done, _)) = recording.take() {
+                done.await?;
+            }
+            if send_single(store, api, single, clock, &mut summary).await? {
                 return Ok(summary);
             }
-            let status = match outcome {
-                Ok(()) => Status::Confirmed,
-                // The index no longer holds it as active: final for this row.
-                Err(CallError::Refused {
-                    status: 404 | 409,
-                    code,
-                    message,
-                }) => Status::Refused {
-                    code: if row.action == OutboxAction::Renew {
-                        "not_active".into()
-                    } else {
-                        code
-                    },
-                    message,
-                },
-                Err(e) => call_status(&e, row.attempts),
-            };
-            tally(std::slice::from_ref(&status), &mut summary);
-            store.record(&[(row, status)], clock.now()).await?;
         }
     }
     Ok(summary)
+}
+
+/// Withdrawals and renewals, one call each. Returns whether sending must stop
+/// (the index refused our credentials).
+async fn send_single(
+    store: &Store,
+    api: &impl IndexApi,
+    rows: Vec<OutboxRow>,
+    clock: &Clock,
+    summary: &mut SendSummary,
+) -> Result<bool, StoreError> {
+    for row in rows {
+        let outcome = match row.action {
+            OutboxAction::Withdraw => {
+                api.withdraw(
+                    &row.signal_id,
+                    row.reason.as_deref().unwrap_or("risk_ended"),
+                )
+                .await
+            }
+            _ => {
+                api.renew(&row.signal_id, row.end_date.as_deref().unwrap_or(""))
+                    .await
+            }
+        };
+        if stop_on_auth(&outcome, summary) {
+            return Ok(true);
+        }
+        let status = match outcome {
+            Ok(()) => Status::Confirmed,
+            // The index no longer holds it as active: final for this row.
+            Err(CallError::Refused {
+                status: 404 | 409,
+                code,
+                message,
+            }) => Status::Refused {
+                code: if row.action == OutboxAction::Renew {
+                    "not_active".into()
+                } else {
+                    code
+                },
+                message,
+            },
+            Err(e) => call_status(&e, row.attempts),
+        };
+        tally(std::slice::from_ref(&status), summary);
+        store.record(&[(row, status)], clock.now()).await?;
+    }
+    Ok(false)
 }
 
 fn stop_on_auth<T>(outcome: &Result<T, CallError>, summary: &mut SendSummary) -> bool {
