@@ -35,6 +35,8 @@ fn pass_killed_after(site: &Site, after: Duration) -> Option<i32> {
             "-c",
             site.config.to_str().unwrap(),
         ])
+        // Small batches: several in flight when the kill comes.
+        .env("VISYNC_INDEX__BATCH_SIZE", "16")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -88,12 +90,14 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut last = None;
     for _ in 0..4 {
         let run = site.run(&["run", "--once"]);
-        last = Some(run.code);
-        if run.code == 0 {
+        let code = run.code;
+        last = Some(run);
+        if code == 0 {
             break;
         }
     }
-    assert_eq!(last, Some(0), "clean passes converge");
+    let last = last.unwrap();
+    assert_eq!(last.code, 0, "clean passes converge:\n{}", last.stderr);
 
     let stats = sim.stats();
     assert_eq!(stats["duplicate_signals"], 0, "{stats}");

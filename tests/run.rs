@@ -101,6 +101,35 @@ fn corrections_update_and_a_smaller_snapshot_withdraws() {
     );
 }
 
+/// Small batches, so that several are in flight: batch N+1 goes out while
+/// batch N is recorded. The withdrawals of the second file wait behind their
+/// signals' registrations; one sent first would be refused (404).
+#[test]
+fn pipelined_batches_keep_each_signals_order() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(
+        &sim,
+        &mapping(),
+        "\n[policy]\nmax_withdraw_fraction = 1.0\n",
+    );
+    let all = bsns(40);
+    site.drop_file("1.csv", snapshot(&all, 0..40, "Jansen").as_bytes());
+    site.drop_file("2.csv", snapshot(&all, 0..20, "Jansen").as_bytes());
+    let run = site.run_env(&["run", "--once"], &[("VISYNC_INDEX__BATCH_SIZE", "7")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("index: 60 confirmed, 0 refused"),
+        "{}",
+        run.stderr
+    );
+    let stats = sim.stats();
+    assert_eq!(stats["active_signals"], 20, "{stats}");
+    assert_eq!(stats["archived_signals"], 20, "{stats}");
+    assert_eq!(stats["duplicate_signals"], 0, "{stats}");
+    // 40 registrations in batches of 7: 6 calls, none repeated.
+    assert_eq!(stats["register_calls"], 6, "{stats}");
+}
+
 #[test]
 fn a_truncated_snapshot_is_held_until_released() {
     let sim = Sim::start(&[]);

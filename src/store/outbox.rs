@@ -129,12 +129,17 @@ impl Store {
             .collect())
     }
 
-    /// When the next row that is waiting on a backoff becomes due.
+    /// When the next row that is waiting on a backoff becomes due. Only the
+    /// oldest row of each signal counts, as in `due`: a correction queued
+    /// behind a registration that backs off is not due before it, and taking
+    /// its time would end the pass while the registration is still waiting.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<String> =
-            sqlx::query_scalar("SELECT MIN(not_before) FROM outbox WHERE state = 'ready'")
-                .fetch_one(&self.pool)
-                .await?;
+        let t: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(o.not_before) FROM outbox o WHERE o.state = 'ready'
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)))
     }
@@ -472,4 +477,54 @@ pub fn backoff(attempts: i64) -> chrono::Duration {
         .saturating_mul(1 << attempts.clamp(0, 20))
         .min(300_000);
     chrono::Duration::milliseconds(fastrand::i64(cap / 2..=cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StateUrl;
+
+    /// A registration that backs off keeps the correction queued behind it
+    /// waiting too: the next due time is the registration's, not the
+    /// correction's (which would end a pass with work left).
+    #[tokio::test]
+    async fn the_next_due_time_is_that_of_a_signals_oldest_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        let now = Utc::now();
+        let mut tx = store.begin().await.unwrap();
+        for action in ["register", "update"] {
+            enqueue(
+                &mut tx,
+                "s-1",
+                "src",
+                action,
+                Some("{}".into()),
+                None,
+                None,
+                "ready",
+                &ts(now),
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let register = store.due(now, 10).await.unwrap();
+        assert_eq!(register.len(), 1, "only the oldest row of a signal is due");
+        let retry = Status::Retry {
+            after: chrono::Duration::seconds(30),
+            error: "503".into(),
+        };
+        store
+            .record(&[(register[0].clone(), retry)], now)
+            .await
+            .unwrap();
+        assert!(store.due(now, 10).await.unwrap().is_empty());
+        let next = store.next_due().await.unwrap().unwrap();
+        assert!(
+            next >= now + chrono::Duration::seconds(29),
+            "{next} is the correction's time, not the registration's"
+        );
+    }
 }

@@ -265,9 +265,14 @@ impl Site {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// `run` with extra environment (`VISYNC_SECTION__KEY` overrides).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut all = vec![args[0], "-c", self.config.to_str().unwrap()];
         all.extend_from_slice(&args[1..]);
-        visync(&all)
+        visync_env(&all, env)
     }
 
     /// Files left in the drop folder itself (not yet taken).
