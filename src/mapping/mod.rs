@@ -183,6 +183,17 @@ impl Mode {
 pub struct DateFormat {
     pub pattern: String,
     items: Vec<Item<'static>>,
+    /// The layout for the fast path, when the pattern is all numbers.
+    fixed: Option<Vec<Piece>>,
+}
+
+/// One byte position group of a fixed-width date pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Year,
+    Month,
+    Day,
+    Lit(u8),
 }
 
 /// How one target field is filled.

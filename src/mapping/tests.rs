@@ -199,3 +199,73 @@ fn mapping_errors_say_what_is_wrong() {
         "{e}"
     );
 }
+
+mod dates {
+    use super::super::load::date_format;
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    const PATTERNS: [&str; 5] = ["%d-%m-%Y", "%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%d.%m.%Y"];
+
+    /// The fast path for numeric patterns must read exactly what chrono
+    /// reads: the same date, or nothing.
+    fn agrees(pattern: &str, value: &str) {
+        let ours = date_format(pattern).unwrap().parse(value);
+        let chrono = NaiveDate::parse_from_str(value, pattern).ok();
+        assert_eq!(ours, chrono, "{pattern} on {value:?}");
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_chrono_reads() {
+        for p in PATTERNS {
+            assert!(date_format(p).unwrap().fixed.is_some(), "{p} is numeric");
+        }
+        for p in ["%d %m %Y", "%e-%m-%Y", "%d %b %Y", "%Y-%m-%dT%H:%M:%S"] {
+            assert!(date_format(p).unwrap().fixed.is_none(), "{p} is for chrono");
+            agrees(p, "04 03 2012");
+        }
+        for p in PATTERNS {
+            for v in [
+                "04-03-2012",
+                "2012-03-04",
+                "20120304",
+                "04/03/2012",
+                "04.03.2012",
+                "4-3-2012",
+                "31-02-2014",
+                "29-02-2016",
+                "29-02-2015",
+                "00-01-2012",
+                "04-13-2012",
+                "04-03-12",
+                "04-03-2012 ",
+                " 04-03-2012",
+                "04-03-20120",
+                "+2012-03-04",
+                "2012-3-4",
+                "",
+                "--",
+                "0a-03-2012",
+                "04-03-２０１２",
+            ] {
+                agrees(p, v);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_agrees_on_anything(
+            p in 0usize..PATTERNS.len(),
+            v in "[0-9./-]{0,12}",
+        ) {
+            agrees(PATTERNS[p], &v);
+        }
+
+        #[test]
+        fn the_fast_path_agrees_on_real_dates(p in 0usize..PATTERNS.len(), days in 0i32..80_000) {
+            let d = NaiveDate::from_num_days_from_ce_opt(700_000 + days).unwrap();
+            agrees(PATTERNS[p], &d.format(PATTERNS[p]).to_string());
+        }
+    }
+}
