@@ -4,6 +4,7 @@
 
 use super::Bsn;
 use chrono::{Datelike, NaiveDate};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Gender {
@@ -81,9 +82,11 @@ pub struct Subject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Professional {
     pub id: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
+    /// Shared with the professionals table: most records take their contact
+    /// data from it, and a shared string costs no allocation per record.
+    pub name: Arc<str>,
+    pub phone: Option<Arc<str>>,
+    pub email: Option<Arc<str>>,
 }
 
 /// One involvement of one professional with one child, as the source states it.

@@ -2,6 +2,7 @@
 //! Checks run in a fixed order and the first failure is the record's reason.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
@@ -245,19 +246,19 @@ impl Mapping {
         let looked_up = self
             .professionals
             .as_ref()
-            .and_then(|t| t.get(&professional_id))
-            .cloned()
-            .unwrap_or_default();
+            .and_then(|t| t.get(&professional_id));
+        // The record's own value first, then the table's (shared, not copied).
+        let contact_field = |t: Target, table: fn(&Contact) -> &Option<Arc<str>>| {
+            Ok::<_, Rejection>(
+                self.optional(t, values)?
+                    .map(Arc::from)
+                    .or_else(|| looked_up.and_then(|c| table(c).clone())),
+            )
+        };
         let contact = Contact {
-            name: self
-                .optional(Target::ProfessionalName, values)?
-                .or(looked_up.name),
-            phone: self
-                .optional(Target::ProfessionalPhone, values)?
-                .or(looked_up.phone),
-            email: self
-                .optional(Target::ProfessionalEmail, values)?
-                .or(looked_up.email),
+            name: contact_field(Target::ProfessionalName, |c| &c.name)?,
+            phone: contact_field(Target::ProfessionalPhone, |c| &c.phone)?,
+            email: contact_field(Target::ProfessionalEmail, |c| &c.email)?,
         };
         let Some(name) = contact.name else {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(

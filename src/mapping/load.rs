@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::NaiveDate;
@@ -487,11 +488,11 @@ fn load_professionals(
             c.and_then(|c| row.get(c))
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .map(String::from)
         };
         if let Some(id) = get(Some(id)) {
+            let get = |c| get(c).map(Arc::from);
             table.insert(
-                id,
+                id.to_owned(),
                 Contact {
                     name: get(Some(name)),
                     phone: get(phone),

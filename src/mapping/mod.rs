@@ -12,6 +12,7 @@ mod selftest;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::format::Item;
 
@@ -215,9 +216,9 @@ pub struct FieldRule {
 /// Contact data of a professional, from the lookup table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contact {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
+    pub name: Option<Arc<str>>,
+    pub phone: Option<Arc<str>>,
+    pub email: Option<Arc<str>>,
 }
 
 /// A record is skipped when it fails an `only` condition or meets a `skip` one.

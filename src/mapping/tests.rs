@@ -67,7 +67,7 @@ fn constants_fill_fields_the_export_lacks() {
     let Outcome::Signal(s) = m.apply(&record(&m, ROW), &ctx(&no)) else {
         panic!()
     };
-    assert_eq!(s.professional.name, "A. Vries");
+    assert_eq!(&*s.professional.name, "A. Vries");
     assert_eq!(s.subject.gender.as_str(), "unknown");
     assert_eq!(s.ended, None);
 }
