@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -290,15 +290,37 @@ async fn stats(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiError>
 /// The tier and, on a regional index with `--upstream`, the link: changes
 /// still to forward, the national index's notice cursor and the last
 /// failure (`null` once a round went through).
-async fn tier_status(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let (queued, cursor) = st.store.link_status().await?;
+#[derive(serde::Deserialize)]
+struct TierQuery {
+    after_round: Option<u64>,
+}
+
+/// How long `/sim/tier?after_round=N` waits for the link's next round: longer
+/// than its idle look (`POLL`) and its longest backoff.
+const ROUND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The link's state. With `?after_round=N` it first waits (at most
+/// `ROUND_WAIT`) until round N+1 has ended, so that a test can wait for the
+/// link's next look instead of polling; `rounds` says how many have.
+async fn tier_status(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<TierQuery>,
+) -> Result<Json<Value>, ApiError> {
     let link = st.link.as_ref();
+    if let (Some(link), Some(after)) = (link, q.after_round) {
+        let mut rounds = link.rounds.subscribe();
+        // A timeout answers with the state as it is; the caller sees the
+        // count has not moved.
+        let _ = tokio::time::timeout(ROUND_WAIT, rounds.wait_for(|n| *n > after)).await;
+    }
+    let (queued, cursor) = st.store.link_status().await?;
     Ok(Json(json!({
         "role": st.role.as_str(),
         "upstream": link.map(|l| l.upstream.to_string()),
         "forward_queue": queued,
         "notice_cursor": cursor,
         "last_error": link.and_then(|l| l.last_error()),
+        "rounds": link.map(|l| *l.rounds.borrow()),
     })))
 }
 

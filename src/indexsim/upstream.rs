@@ -25,7 +25,7 @@ use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -48,6 +48,10 @@ pub struct LinkStatus {
     pub last_error: Mutex<Option<String>>,
     /// Woken after every change, so that forwarding does not wait for `POLL`.
     pub kick: Notify,
+    /// Rounds ended so far (good or failed): `/sim/tier?after_round=N`
+    /// waits on it, so that a test can wait for the link's next round
+    /// instead of polling.
+    pub rounds: watch::Sender<u64>,
 }
 
 impl LinkStatus {
@@ -56,6 +60,7 @@ impl LinkStatus {
             upstream,
             last_error: Mutex::new(None),
             kick: Notify::new(),
+            rounds: watch::Sender::new(0),
         }
     }
 
@@ -123,25 +128,27 @@ pub fn spawn(
 async fn run(state: Arc<AppState>, up: Upstream, status: Arc<LinkStatus>) {
     let mut failures: u32 = 0;
     loop {
-        match round(&state, &up).await {
+        let outcome = round(&state, &up).await;
+        let previous = status.last_error();
+        // The round's effects and its error are visible before the count moves.
+        status.set_error(outcome.as_ref().err().map(ToString::to_string));
+        status.rounds.send_modify(|n| *n += 1);
+        match outcome {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!("national index: reachable again");
                 }
                 failures = 0;
-                status.set_error(None);
                 tokio::select! {
                     () = status.kick.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
             }
             Err(e) => {
-                let message = e.to_string();
                 // Once per kind of trouble, not once per retry.
-                if status.last_error().as_deref() != Some(message.as_str()) {
-                    tracing::warn!(error = %message, "national index: link failed; the queue is kept and retried");
+                if previous.as_deref() != Some(e.to_string().as_str()) {
+                    tracing::warn!(error = %e, "national index: link failed; the queue is kept and retried");
                 }
-                status.set_error(Some(message));
                 failures = failures.saturating_add(1);
                 let wait = match e {
                     LinkError::Status {

@@ -1,8 +1,9 @@
 //! Shared by the national tier's tests (`tiers.rs`, `tier_link.rs`): three
-//! real index-sims (a national index and two regions) on loopback, and
-//! bounded polling, since forwarding and the national index's notices travel
-//! in the background: tests wait for an outcome (a notice, an empty queue),
-//! never for a time.
+//! real index-sims (a national index and two regions) on loopback. Forwarding
+//! and the national index's notices travel in a region's background link
+//! task, so a test checks for its outcome (a notice, an empty queue) after
+//! each round of that link, waiting on the round itself
+//! (`/sim/tier?after_round=N`), never on a timer.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -58,26 +59,40 @@ pub fn three(national_extra: &[&str], region_extra: &[&str]) -> (Sim, Sim, Sim) 
     (n, r1, r2)
 }
 
-/// Polls `probe` until it gives `Some`, for at most 60 seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+/// Checks `probe` now and after each round of `region`'s link that ends
+/// from here on, until it gives `Some`; gives up after 60 seconds. The count
+/// of rounds is read before each check, so a round that ends during a check
+/// is not missed.
+pub async fn eventually<T, F, Fut>(what: &str, region: &Sim, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = rounds(&tier(region).await);
     loop {
         if let Some(v) = probe().await {
             return v;
         }
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let path = format!("/sim/tier?after_round={seen}");
+        let (status, body) = region.call(reqwest::Method::GET, None, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        seen = rounds(&body);
     }
 }
 
-/// At least `n` notices for the organisation after `after`.
-pub async fn notices_until(sim: &Sim, token: &str, after: &str, n: usize) -> Vec<Value> {
-    eventually(&format!("{n} notices"), || async {
-        let (got, _) = sim.notices(token, after).await;
+/// The link's round count in a `/sim/tier` answer; only a region has one.
+fn rounds(tier: &Value) -> u64 {
+    tier["rounds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a region with a link: {tier}"))
+}
+
+/// At least `n` notices for the organisation after `after`, at `region`.
+pub async fn notices_until(region: &Sim, token: &str, after: &str, n: usize) -> Vec<Value> {
+    eventually(&format!("{n} notices"), region, || async {
+        let (got, _) = region.notices(token, after).await;
         (got.len() >= n).then_some(got)
     })
     .await
@@ -96,12 +111,12 @@ pub async fn tier(sim: &Sim) -> Value {
 /// for what happened so far. (It reads the national feed's first page, 100
 /// notices, which no test comes near.)
 pub async fn settle(national: &Sim, region: &Sim, token: &str) {
-    eventually("an empty forward queue", || async {
+    eventually("an empty forward queue", region, || async {
         (tier(region).await["forward_queue"] == 0).then_some(())
     })
     .await;
     let (_, latest) = national.notices(token, "0").await;
-    eventually("the region to read its notices", || async {
+    eventually("the region to read its notices", region, || async {
         (tier(region).await["notice_cursor"] == json!(latest)).then_some(())
     })
     .await;

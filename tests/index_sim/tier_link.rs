@@ -36,7 +36,7 @@ async fn each_role_keeps_to_its_own_calls() {
     assert_eq!(
         tier(&r).await,
         json!({"role": "regional", "upstream": null, "forward_queue": 0,
-               "notice_cursor": "0", "last_error": null})
+               "notice_cursor": "0", "last_error": null, "rounds": null})
     );
     // A national index forwards to no one: refused at start (exit 2).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_visync"))
@@ -63,7 +63,7 @@ async fn a_region_refused_by_the_national_index_keeps_its_queue() {
     let r = regional(&n, "not-a-region-token", &[("ORG-A", TOKEN_A)], &[]);
     r.batch(TOKEN_A, vec![signal("a-1", &bsn(0), "EMP-A")])
         .await;
-    let error = eventually("the refusal", || async {
+    let error = eventually("the refusal", &r, || async {
         tier(&r).await["last_error"].as_str().map(str::to_owned)
     })
     .await;
@@ -190,7 +190,7 @@ async fn a_region_that_starts_forwarding_late_sends_all_it_holds() {
     r1.restart();
     r1.batch(TOKEN_A, vec![signal("a-3", &bsn(2), "EMP-A")])
         .await;
-    eventually("a-3 at the national index", || async {
+    eventually("a-3 at the national index", &r1, || async {
         (n.signal_ids(TOKEN_R1, "active").await.len() == 2).then_some(())
     })
     .await;

@@ -42,7 +42,7 @@ async fn a_match_across_regions_reaches_both_organisations_and_so_does_its_end()
         [("ORG-A/a-1".to_owned(), "2028-11-01".to_owned())]
     );
     assert_eq!(r1.renew(TOKEN_A, "a-1", "2028-11-28").await.0, 200);
-    eventually("the renewal at the national index", || async {
+    eventually("the renewal at the national index", &r1, || async {
         (national_active(&n, TOKEN_R1).await[0].1 == "2028-11-28").then_some(())
     })
     .await;
@@ -190,10 +190,14 @@ async fn forwarding_waits_out_a_national_index_that_is_down() {
     r2.batch(TOKEN_B, vec![signal("b-1", &child, "EMP-B")])
         .await;
     assert_eq!(tier(&r2).await["forward_queue"], 1);
-    eventually("region 2 to notice the national index is down", || async {
-        let t = tier(&r2).await;
-        t["last_error"].is_string().then_some(())
-    })
+    eventually(
+        "region 2 to notice the national index is down",
+        &r2,
+        || async {
+            let t = tier(&r2).await;
+            t["last_error"].is_string().then_some(())
+        },
+    )
     .await;
     assert_eq!(tier(&r2).await["forward_queue"], 1);
 
