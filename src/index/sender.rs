@@ -1,7 +1,8 @@
 //! Draining the outbox: due rows go to the index in batches (registrations
-//! and corrections) or one by one (withdrawals, renewals); every answer is
-//! recorded before the next call. Nothing here decides what to send: the
-//! planner did that, in the store.
+//! and corrections) or one by one (withdrawals, renewals). A batch's answers
+//! are recorded while the next batch is on its way (see `drain`); a single
+//! call's answer before the next call. Nothing here decides what to send:
+//! the planner did that, in the store.
 
 use std::collections::HashSet;
 use std::future::Future;
