@@ -101,10 +101,16 @@ impl HttpIndex {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| CallError::Transient {
-            retry_after: None,
-            message: without_url(&e),
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| match certificate_problem(&e) {
+                Some(message) => CallError::Tls(message),
+                None => CallError::Transient {
+                    retry_after: None,
+                    message: without_url(&e),
+                },
+            })?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(|e| CallError::Transient {
@@ -113,6 +119,47 @@ impl HttpIndex {
         })?;
         Ok((status, headers, body.to_vec()))
     }
+}
+
+/// A TLS failure that retrying cannot fix (a certificate one side does not
+/// accept), with what to check; `None` for anything else.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    use rustls::{AlertDescription as Alert, Error as Tls};
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        match err.downcast_ref::<Tls>() {
+            Some(Tls::InvalidCertificate(why)) => {
+                return Some(format!(
+                    "TLS: the index's certificate is not trusted ({why:?}): check [index] ca and the index's address in [index] url"
+                ))
+            }
+            Some(Tls::AlertReceived(
+                alert @ (Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnknownCA
+                | Alert::CertificateUnknown
+                | Alert::CertificateExpired
+                | Alert::CertificateRevoked
+                | Alert::UnsupportedCertificate
+                | Alert::AccessDenied),
+            )) => {
+                return Some(format!(
+                    "TLS: the index refused our client certificate ({alert:?}): check [index] client_cert and client_key"
+                ))
+            }
+            _ => {}
+        }
+        // An io::Error's `source` skips the error it wraps (rustls' arrives
+        // inside one or two of them), so step into that instead.
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// reqwest's errors name the URL; keep them short and free of ids.

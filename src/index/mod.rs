@@ -42,6 +42,9 @@ pub enum CallError {
     /// 401/403: the token or certificate is wrong. Nothing is sent until an
     /// operator fixes it; the queue is kept.
     Auth { status: u16, message: String },
+    /// The TLS handshake failed on a certificate (ours refused, or the
+    /// index's not trusted): like `Auth`, retrying cannot fix it.
+    Tls(String),
     /// Any other 4xx: the index refused this call.
     Refused {
         status: u16,
@@ -65,6 +68,7 @@ impl std::fmt::Display for CallError {
                 message,
             } => write!(f, "refused ({status} {code}): {message}"),
             CallError::Malformed(m) => write!(f, "malformed answer: {m}"),
+            CallError::Tls(m) => f.write_str(m),
         }
     }
 }

@@ -27,7 +27,7 @@ pub async fn pull_notices(
         let page = match api.notices(cursor.as_deref(), PAGE).await {
             Ok(p) => p,
             Err(e) => {
-                if matches!(e, CallError::Auth { .. }) {
+                if matches!(e, CallError::Auth { .. } | CallError::Tls(_)) {
                     tracing::error!("the index refused our credentials for the notices feed: {e}");
                 } else {
                     tracing::warn!("cannot read the notices feed now: {e}");

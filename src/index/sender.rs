@@ -168,16 +168,19 @@ async fn send_single(
 }
 
 fn stop_on_auth<T>(outcome: &Result<T, CallError>, summary: &mut SendSummary) -> bool {
-    if let Err(CallError::Auth { status, message }) = outcome {
-        tracing::error!(
+    match outcome {
+        Err(CallError::Auth { status, message }) => tracing::error!(
             status,
             message = message.as_str(),
             "the index refused our credentials: nothing more is sent until the token or certificate is fixed; the queue is kept"
-        );
-        summary.auth_failed = true;
-        return true;
+        ),
+        Err(CallError::Tls(message)) => tracing::error!(
+            "{message}; nothing more is sent until it is fixed; the queue is kept"
+        ),
+        _ => return false,
     }
-    false
+    summary.auth_failed = true;
+    true
 }
 
 fn item_status(item: &ItemResult) -> Status {
