@@ -2,6 +2,7 @@
 //! turns its result into an exit status. Commands live one per file; this
 //! file holds what they share.
 
+mod audit;
 mod check;
 mod index_sim;
 mod release;
@@ -47,6 +48,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Let a held snapshot's withdrawals go ahead.
     Release(release::ReleaseArgs),
+    /// Check the audit trail's hash chain, or export it as JSON lines.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit statuses shared by the commands.
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args, clock),
         Command::Status(args) => status::run(args),
         Command::Release(args) => release::run(args, clock),
+        Command::Audit(args) => audit::run(args),
     };
     ExitCode::from(code)
 }

@@ -143,21 +143,68 @@ impl Chain {
     }
 }
 
+/// Events read per query by `verify_audit` and `audit_page`: memory stays
+/// bounded however long the trail.
+const PAGE: i64 = 1000;
+
 impl Store {
-    /// Checks the chain; `Err(id)` names the first event that does not fit.
+    /// Checks the chain; `Err(id)` names the first event that does not fit
+    /// (it, or the one before it, was changed or removed).
     pub async fn verify_audit(&self) -> Result<Result<u64, i64>, StoreError> {
-        let rows = sqlx::query("SELECT id, at, kind, signal_id, source, detail, prev_hash, hash FROM audit ORDER BY id")
+        let mut prev = String::new();
+        let (mut after, mut count) = (0i64, 0u64);
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, at, kind, signal_id, source, detail, prev_hash, hash FROM audit
+                 WHERE id > ? ORDER BY id LIMIT ?",
+            )
+            .bind(after)
+            .bind(PAGE)
             .fetch_all(&self.pool)
             .await?;
-        let mut prev = String::new();
-        for r in &rows {
-            let id: i64 = r.get(0);
-            let want = chain(&prev, r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
-            if r.get::<&str, _>(6) != prev || r.get::<&str, _>(7) != want {
-                return Ok(Err(id));
+            let Some(last) = rows.last() else {
+                return Ok(Ok(count));
+            };
+            after = last.get(0);
+            for r in &rows {
+                let want = chain(&prev, r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+                if r.get::<&str, _>(6) != prev || r.get::<&str, _>(7) != want {
+                    return Ok(Err(r.get(0)));
+                }
+                prev = want;
+                count += 1;
             }
-            prev = want;
         }
-        Ok(Ok(rows.len() as u64))
+    }
+
+    /// Up to a page of events after id `after`, at or after `since` (a date
+    /// or an instant, compared as text: both are ISO 8601), oldest first.
+    pub async fn audit_page(
+        &self,
+        after: i64,
+        since: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, kind, signal_id, source, detail, hash FROM audit
+             WHERE id > ? AND (? IS NULL OR at >= ?) ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(since)
+        .bind(since)
+        .bind(PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEvent {
+                id: r.get(0),
+                at: r.get(1),
+                kind: r.get(2),
+                signal_id: r.get(3),
+                source: r.get(4),
+                detail: serde_json::from_str(r.get(5)).unwrap_or(serde_json::Value::Null),
+                hash: r.get(6),
+            })
+            .collect())
     }
 }
