@@ -9,6 +9,7 @@ mod release;
 mod report;
 mod run;
 mod status;
+mod subject;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ pub enum Command {
     Release(release::ReleaseArgs),
     /// Check the audit trail's hash chain, or export it as JSON lines.
     Audit(audit::AuditArgs),
+    /// Everything held and sent about one child (right of access).
+    Subject(subject::SubjectArgs),
 }
 
 /// Exit statuses shared by the commands.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Release(args) => release::run(args, clock),
         Command::Audit(args) => audit::run(args),
+        Command::Subject(args) => subject::run(args),
     };
     ExitCode::from(code)
 }

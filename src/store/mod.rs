@@ -15,6 +15,7 @@ pub mod notices;
 mod outbox;
 pub mod signals;
 mod status;
+mod subject;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};
 pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTEMPTS};
 pub use signals::{Applied, SignalRow};
 pub use status::{Hold, Quarantined};
+pub use subject::SubjectRecord;
 
 use crate::config::StateUrl;
 use crate::domain::SubjectHasher;

@@ -1,5 +1,6 @@
-//! `visync audit verify` and `visync audit export` on the trail a real pass
-//! leaves, and on one changed behind visync's back.
+//! The privacy officer's commands: `visync audit verify` and `visync audit
+//! export` on the trail a real pass leaves (and on one changed behind
+//! visync's back), and `visync subject` (right of access).
 
 mod common;
 
@@ -123,4 +124,91 @@ fn without_a_store_there_is_nothing_to_verify() {
         verify.stderr
     );
     assert!(!site.dir.path().join("state").exists(), "nothing created");
+}
+
+const HEADER: &str = "bsn,achternaam,geboren,geslacht,mw,mw_naam,mw_mail,dossier,start,eind,vir";
+
+#[test]
+fn subject_shows_what_is_held_about_one_child_and_nothing_else() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(&sim, &mapping(), "");
+    let b = bsns(2);
+    // Child 0 with two professionals (a match), child 1 with one.
+    let csv = format!(
+        "{HEADER}\n\
+         {0},Jansen,04-03-2012,M,E1,A. Vries,a@x.example,D1,01-11-2026,,J\n\
+         {0},Jansen,04-03-2012,M,E2,B. Bakker,b@x.example,D2,01-11-2026,,J\n\
+         {1},Pietersen,05-06-2013,V,E1,A. Vries,a@x.example,D3,01-11-2026,,J\n",
+        b[0], b[1]
+    );
+    site.drop_file("a.csv", csv.as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+
+    let run = site.run(&["subject", "--bsn", &b[0], "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    let signals = v["signals"].as_array().unwrap();
+    let mut cases: Vec<&str> = signals
+        .iter()
+        .map(|s| s["case_ref"].as_str().unwrap())
+        .collect();
+    cases.sort();
+    assert_eq!(cases, ["D1", "D2"]);
+    for s in signals {
+        assert_eq!(s["state"], "active");
+        assert_eq!(s["outbox"], serde_json::json!([]), "sent: nothing waits");
+        let kinds: Vec<&str> = s["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["register_planned", "register_confirmed"]);
+        let notices: Vec<&str> = s["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap())
+            .collect();
+        assert!(
+            notices.contains(&"match") && notices.contains(&"notify_subject"),
+            "{notices:?}"
+        );
+    }
+    assert_eq!(v["objection"], serde_json::Value::Null);
+    // Masked, and nothing about the other child.
+    assert!(!run.stdout.contains(b[0].as_str()), "{}", run.stdout);
+    assert_eq!(v["subject"], format!("*****{}", &b[0][5..]));
+    assert!(!run.stdout.contains("D3") && !run.stdout.contains("Pietersen"));
+
+    // A child nobody registered: nothing held, exit 1.
+    let none = site.run(&["subject", "--bsn", &bsns(3)[2]]);
+    assert_eq!(none.code, 1, "{}", none.stdout);
+    assert!(none.stdout.contains("0 signal(s) held"), "{}", none.stdout);
+    // Not a BSN: a usage error that does not repeat it in clear.
+    let bad = site.run(&["subject", "--bsn", "123456783"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("*****6783") && !bad.stderr.contains("123456783"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn subject_shows_the_clear_data_still_waiting_to_be_sent() {
+    let sim = Sim::start(&[]);
+    // A wrong token: the index refuses, the registration waits with its data.
+    let site = Site::for_org(&sim, ORG, "not-the-token", &mapping(), "");
+    let b = &bsns(1)[0];
+    let csv =
+        format!("{HEADER}\n{b},Jansen,04-03-2012,M,E1,A. Vries,a@x.example,D1,01-11-2026,,J\n");
+    site.drop_file("a.csv", csv.as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 1);
+    let v = site.run(&["subject", "--bsn", b, "--json"]).json();
+    let queued = &v["signals"][0]["outbox"][0];
+    assert_eq!(queued["action"], "register");
+    assert_eq!(queued["payload"]["subject"]["family_name"], "Jansen");
+    assert_eq!(queued["payload"]["subject"]["bsn"], b.as_str());
+    assert_eq!(v["signals"][0]["state"], "pending");
 }

@@ -1,0 +1,159 @@
+//! Everything this installation holds about one child, for the right of
+//! access (`visync subject`). The child is found by the keyed hash of the
+//! BSN, as everywhere in the store; what comes back is what is kept, no more.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::domain::SubjectKey;
+
+/// What the store holds about one child.
+#[derive(Debug, Default, Serialize)]
+pub struct SubjectRecord {
+    /// On the objection list: never registered again.
+    pub objection: Option<String>,
+    pub signals: Vec<SubjectSignal>,
+}
+
+/// One signal, with what is queued for it, the notices about it and its
+/// audit events.
+#[derive(Debug, Serialize)]
+pub struct SubjectSignal {
+    pub signal_id: String,
+    pub source: String,
+    pub professional_id: String,
+    pub case_ref: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub state: String,
+    pub withdraw_reason: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Waiting for the index; a registration or correction carries the
+    /// signal as it will be sent (identity and contact data).
+    pub outbox: Vec<Queued>,
+    pub notices: Vec<HeldNotice>,
+    pub audit: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Queued {
+    pub action: String,
+    pub state: String,
+    pub created_at: String,
+    pub payload: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeldNotice {
+    pub notice_id: String,
+    pub kind: String,
+    pub created_at: String,
+    pub state: String,
+    /// The other professionals named, until the notice is delivered.
+    pub counterparts: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub kind: String,
+}
+
+impl Store {
+    /// Everything held about the child with subject key `key`.
+    pub async fn subject(&self, key: &SubjectKey) -> Result<SubjectRecord, StoreError> {
+        let objection: Option<String> =
+            sqlx::query_scalar("SELECT at FROM objections WHERE subject_key = ?")
+                .bind(&key.0[..])
+                .fetch_optional(&self.pool)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT signal_id, source, professional_id, case_ref, start_date, end_date, state,
+                    withdraw_reason, error, created_at, updated_at
+             FROM signals WHERE subject_key = ? ORDER BY created_at, signal_id",
+        )
+        .bind(&key.0[..])
+        .fetch_all(&self.pool)
+        .await?;
+        let mut signals = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.get(0);
+            signals.push(SubjectSignal {
+                outbox: self.queued_for(&id).await?,
+                notices: self.notices_for(&id).await?,
+                audit: self.events_for(&id).await?,
+                signal_id: id,
+                source: r.get(1),
+                professional_id: r.get(2),
+                case_ref: r.get(3),
+                start_date: r.get(4),
+                end_date: r.get(5),
+                state: r.get(6),
+                withdraw_reason: r.get(7),
+                error: r.get(8),
+                created_at: r.get(9),
+                updated_at: r.get(10),
+            });
+        }
+        Ok(SubjectRecord { objection, signals })
+    }
+
+    async fn queued_for(&self, signal_id: &str) -> Result<Vec<Queued>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT action, state, created_at, payload FROM outbox WHERE signal_id = ? ORDER BY id",
+        )
+        .bind(signal_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Queued {
+                action: r.get(0),
+                state: r.get(1),
+                created_at: r.get(2),
+                payload: json(r.get(3)),
+            })
+            .collect())
+    }
+
+    async fn notices_for(&self, signal_id: &str) -> Result<Vec<HeldNotice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT notice_id, kind, created_at, state, counterparts FROM notices
+             WHERE signal_id = ? ORDER BY created_at, notice_id",
+        )
+        .bind(signal_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| HeldNotice {
+                notice_id: r.get(0),
+                kind: r.get(1),
+                created_at: r.get(2),
+                state: r.get(3),
+                counterparts: json(r.get(4)),
+            })
+            .collect())
+    }
+
+    async fn events_for(&self, signal_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT at, kind FROM audit WHERE signal_id = ? ORDER BY id")
+            .bind(signal_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Event {
+                at: r.get(0),
+                kind: r.get(1),
+            })
+            .collect())
+    }
+}
+
+fn json(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
