@@ -212,3 +212,103 @@ fn subject_shows_the_clear_data_still_waiting_to_be_sent() {
     assert_eq!(queued["payload"]["subject"]["bsn"], b.as_str());
     assert_eq!(v["signals"][0]["state"], "pending");
 }
+
+/// Child 0 with professionals E1 and E2, child 1 with E1; `name` as the
+/// family name (a new name makes new file content).
+fn two_children(b: &[String], name: &str) -> String {
+    format!(
+        "{HEADER}\n\
+         {0},{name},04-03-2012,M,E1,A. Vries,a@x.example,D1,01-11-2026,,J\n\
+         {0},{name},04-03-2012,M,E2,B. Bakker,b@x.example,D2,01-11-2026,,J\n\
+         {1},Pietersen,05-06-2013,V,E1,A. Vries,a@x.example,D3,01-11-2026,,J\n",
+        b[0], b[1]
+    )
+}
+
+#[test]
+fn an_objection_withdraws_everywhere_and_keeps_the_child_out() {
+    let sim = Sim::start(&[]);
+    let site = Site::new(
+        &sim,
+        &mapping(),
+        "\n[policy]\nmax_withdraw_fraction = 1.0\n",
+    );
+    let b = bsns(2);
+    site.drop_file("1.csv", two_children(&b, "Jansen").as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(sim.stats()["active_signals"], 3);
+
+    let object = site.run(&["object", "--bsn", &b[0]]);
+    assert_eq!(object.code, 0, "{}", object.stderr);
+    assert!(
+        object.stdout.contains("2 signal(s) to withdraw") && object.stdout.contains("0 never sent"),
+        "{}",
+        object.stdout
+    );
+    assert!(
+        !object.stdout.contains(b[0].as_str()),
+        "masked: {}",
+        object.stdout
+    );
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats = sim.stats();
+    assert_eq!(stats["active_signals"], 1, "{stats}");
+    assert_eq!(stats["archived_signals"], 0, "an objection purges: {stats}");
+
+    // The next export still lists the child: its records are refused.
+    site.drop_file("2.csv", two_children(&b, "Janssen").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("planned: 0 register"), "{}", run.stderr);
+    assert!(run.stderr.contains("code=\"objection\""), "{}", run.stderr);
+    assert_eq!(sim.stats()["active_signals"], 1);
+    let held = site.run(&["subject", "--bsn", &b[0], "--json"]).json();
+    assert!(held["objection"].is_string(), "{held}");
+    for s in held["signals"].as_array().unwrap() {
+        assert_eq!(
+            (&s["state"], &s["withdraw_reason"]),
+            (&"withdrawn".into(), &"objection".into())
+        );
+    }
+
+    // Taken back: the next export that lists the child registers it again.
+    let undo = site.run(&["object", "--bsn", &b[0], "--undo"]);
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    site.drop_file("3.csv", two_children(&b, "Jansens").as_bytes());
+    let run = site.run(&["run", "--once"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("planned: 2 register"), "{}", run.stderr);
+    let stats = sim.stats();
+    assert_eq!(stats["active_signals"], 3, "{stats}");
+    assert_eq!(stats["duplicate_signals"], 0, "{stats}");
+}
+
+#[test]
+fn an_objection_drops_a_registration_never_sent() {
+    let sim = Sim::start(&[]);
+    // A wrong token: the registration waits, never tried.
+    let site = Site::for_org(&sim, ORG, "not-the-token", &mapping(), "");
+    let b = &bsns(1)[0];
+    let csv =
+        format!("{HEADER}\n{b},Jansen,04-03-2012,M,E1,A. Vries,a@x.example,D1,01-11-2026,,J\n");
+    site.drop_file("a.csv", csv.as_bytes());
+    assert_eq!(site.run(&["run", "--once"]).code, 1);
+    let object = site.run(&["object", "--bsn", b]);
+    assert!(
+        object
+            .stdout
+            .contains("0 signal(s) to withdraw on the next pass, 1 never sent and dropped"),
+        "{}",
+        object.stdout
+    );
+    let held = site.run(&["subject", "--bsn", b, "--json"]).json();
+    assert_eq!(
+        held["signals"][0]["outbox"],
+        serde_json::json!([]),
+        "the clear data is gone"
+    );
+    assert_eq!(held["signals"][0]["state"], "withdrawn");
+    let status = site.run(&["status", "--json"]).json();
+    assert_eq!(status["queue"]["ready"], 0, "{status}");
+}

@@ -5,6 +5,7 @@
 mod audit;
 mod check;
 mod index_sim;
+mod object;
 mod release;
 mod report;
 mod run;
@@ -53,6 +54,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Everything held and sent about one child (right of access).
     Subject(subject::SubjectArgs),
+    /// Record an objection: withdraw the child's signals, never register it again.
+    Object(object::ObjectArgs),
 }
 
 /// Exit statuses shared by the commands.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Release(args) => release::run(args, clock),
         Command::Audit(args) => audit::run(args),
         Command::Subject(args) => subject::run(args),
+        Command::Object(args) => object::run(args, clock),
     };
     ExitCode::from(code)
 }

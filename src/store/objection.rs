@@ -1,0 +1,142 @@
+//! Objections (`visync object`): a child whose parents, or who themselves,
+//! objected is withdrawn everywhere and never registered again. One
+//! transaction: the objection, the withdrawals and their audit events.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::audit::Chain;
+use super::{signals, ts, Store, StoreError};
+use crate::domain::{SubjectKey, WithdrawReason};
+
+/// What recording an objection did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Objected {
+    /// The objection was already on the list.
+    pub already: bool,
+    /// Signals the index may hold: a withdrawal (`objection`) is queued.
+    pub withdrawn: u64,
+    /// Registrations never sent: dropped here, the index never hears of them.
+    pub dropped: u64,
+}
+
+impl Store {
+    /// Records an objection for the child with subject key `key` and
+    /// withdraws each of its live signals.
+    pub async fn object(
+        &self,
+        key: &SubjectKey,
+        now: DateTime<Utc>,
+    ) -> Result<Objected, StoreError> {
+        let at = ts(now);
+        let mut tx = self.pool.begin().await?;
+        let mut chain = Chain::load(&mut tx).await?;
+        let mut done = Objected {
+            already: sqlx::query(
+                "INSERT OR IGNORE INTO objections (subject_key, at) VALUES (?, ?)",
+            )
+            .bind(&key.0[..])
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 0,
+            ..Objected::default()
+        };
+        let live = sqlx::query(
+            "SELECT s.signal_id, s.source, s.state,
+                    EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id
+                            AND o.action = 'register' AND o.attempts = 0) AS unsent
+             FROM signals s WHERE s.subject_key = ? AND s.state IN ('pending', 'active', 'withdrawing')",
+        )
+        .bind(&key.0[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in live {
+            let (id, source, state, unsent): (String, String, String, bool) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            // Whatever was queued for it goes: corrections would only send
+            // the child's data again before the withdrawal.
+            sqlx::query("DELETE FROM outbox WHERE signal_id = ?")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            if state == "pending" && unsent {
+                // Never tried: the index has never seen it.
+                sqlx::query(
+                    "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'objection', updated_at = ?
+                     WHERE signal_id = ?",
+                )
+                .bind(&at)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                done.dropped += 1;
+                chain
+                    .append(
+                        &mut tx,
+                        &at,
+                        "register_dropped",
+                        Some(&id),
+                        Some(&source),
+                        serde_json::json!({ "reason": "objection" }),
+                    )
+                    .await?;
+            } else {
+                signals::withdraw(&mut tx, &source, &id, WithdrawReason::Objection, false, now)
+                    .await?;
+                done.withdrawn += 1;
+                chain
+                    .append(
+                        &mut tx,
+                        &at,
+                        "withdraw_planned",
+                        Some(&id),
+                        Some(&source),
+                        serde_json::json!({ "reason": "objection" }),
+                    )
+                    .await?;
+            }
+        }
+        if !done.already {
+            chain
+                .append(
+                    &mut tx,
+                    &at,
+                    "objection_recorded",
+                    None,
+                    None,
+                    serde_json::json!({ "signals": done.withdrawn + done.dropped }),
+                )
+                .await?;
+        }
+        chain.flush(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Takes an objection back; returns whether there was one. Nothing is
+    /// registered again until a source lists the child again.
+    pub async fn unobject(&self, key: &SubjectKey, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM objections WHERE subject_key = ?")
+            .bind(&key.0[..])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if removed {
+            Chain::append_one(
+                &mut tx,
+                &ts(now),
+                "objection_undone",
+                None,
+                None,
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
