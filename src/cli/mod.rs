@@ -84,6 +84,14 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A `--bsn` argument, or exit 2 with why, never repeating it in clear.
+fn parse_bsn(raw: &str) -> Result<crate::domain::Bsn, u8> {
+    crate::domain::Bsn::parse(raw).map_err(|e| {
+        eprintln!("error: --bsn: {} {e}", crate::domain::mask(raw));
+        exit::CONFIG
+    })
+}
+
 /// Loads the config, or says why not (exit 2).
 fn load_config(path: &std::path::Path) -> Result<Config, u8> {
     match config::load(path) {

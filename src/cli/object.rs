@@ -7,10 +7,9 @@
 
 use std::path::PathBuf;
 
-use super::{exit, load_config, runtime};
+use super::{exit, load_config, parse_bsn, runtime};
 use crate::clock::Clock;
 use crate::config;
-use crate::domain::Bsn;
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -30,12 +29,9 @@ pub fn run(args: ObjectArgs, clock: Clock) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let bsn = match Bsn::parse(&args.bsn) {
+    let bsn = match parse_bsn(&args.bsn) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: --bsn: {} {e}", crate::domain::mask(&args.bsn));
-            return exit::CONFIG;
-        }
+        Err(code) => return code,
     };
     runtime().block_on(async {
         let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, load_config, runtime};
+use super::{exit, load_config, parse_bsn, runtime};
 use crate::config;
 use crate::domain::Bsn;
 use crate::store::{Store, SubjectRecord};
@@ -27,12 +27,9 @@ pub fn run(args: SubjectArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let bsn = match Bsn::parse(&args.bsn) {
+    let bsn = match parse_bsn(&args.bsn) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: --bsn: {} {e}", crate::domain::mask(&args.bsn));
-            return exit::CONFIG;
-        }
+        Err(code) => return code,
     };
     runtime().block_on(async {
         let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
@@ -77,7 +74,8 @@ fn print_text(bsn: &Bsn, r: &SubjectRecord) {
         Some(at) => println!("objection recorded {at}: never registered again"),
         None => println!("no objection recorded"),
     }
-    for s in &r.signals {
+    for held in &r.signals {
+        let s = &held.signal;
         println!(
             "\nsignal {} ({}): source {}, professional {}, case {}, {} to {}",
             s.signal_id, s.state, s.source, s.professional_id, s.case_ref, s.start_date, s.end_date
@@ -88,7 +86,7 @@ fn print_text(bsn: &Bsn, r: &SubjectRecord) {
         if let Some(error) = &s.error {
             println!("  the index said: {error}");
         }
-        for q in &s.outbox {
+        for q in &held.outbox {
             println!(
                 "  waiting to be sent: {} ({}, since {})",
                 q.action, q.state, q.created_at
@@ -97,7 +95,7 @@ fn print_text(bsn: &Bsn, r: &SubjectRecord) {
                 println!("    as it will be sent: {p}");
             }
         }
-        for n in &s.notices {
+        for n in &held.notices {
             println!(
                 "  notice {} {} ({}), {}",
                 n.kind, n.notice_id, n.state, n.created_at
@@ -106,7 +104,7 @@ fn print_text(bsn: &Bsn, r: &SubjectRecord) {
                 println!("    naming: {c}");
             }
         }
-        for e in &s.audit {
+        for e in &held.audit {
             println!("  {} {}", e.at, e.kind);
         }
     }

@@ -20,8 +20,9 @@ pub struct Applied {
     pub held: u64,
 }
 
-/// One row of `signals`, as `status` and `subject` show it.
-#[derive(Debug, Clone)]
+/// One row of `signals`, as `subject` shows it: everything kept, which is
+/// no BSN and no name.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SignalRow {
     pub signal_id: String,
     pub source: String,
@@ -32,6 +33,8 @@ pub struct SignalRow {
     pub state: String,
     pub withdraw_reason: Option<String>,
     pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 fn key16(bytes: &[u8]) -> [u8; 16] {

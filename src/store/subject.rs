@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{SignalRow, Store, StoreError};
 use crate::domain::SubjectKey;
 
 /// What the store holds about one child.
@@ -20,17 +20,8 @@ pub struct SubjectRecord {
 /// audit events.
 #[derive(Debug, Serialize)]
 pub struct SubjectSignal {
-    pub signal_id: String,
-    pub source: String,
-    pub professional_id: String,
-    pub case_ref: String,
-    pub start_date: String,
-    pub end_date: String,
-    pub state: String,
-    pub withdraw_reason: Option<String>,
-    pub error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(flatten)]
+    pub signal: SignalRow,
     /// Waiting for the index; a registration or correction carries the
     /// signal as it will be sent (identity and contact data).
     pub outbox: Vec<Queued>,
@@ -85,17 +76,19 @@ impl Store {
                 outbox: self.queued_for(&id).await?,
                 notices: self.notices_for(&id).await?,
                 audit: self.events_for(&id).await?,
-                signal_id: id,
-                source: r.get(1),
-                professional_id: r.get(2),
-                case_ref: r.get(3),
-                start_date: r.get(4),
-                end_date: r.get(5),
-                state: r.get(6),
-                withdraw_reason: r.get(7),
-                error: r.get(8),
-                created_at: r.get(9),
-                updated_at: r.get(10),
+                signal: SignalRow {
+                    signal_id: id,
+                    source: r.get(1),
+                    professional_id: r.get(2),
+                    case_ref: r.get(3),
+                    start_date: r.get(4),
+                    end_date: r.get(5),
+                    state: r.get(6),
+                    withdraw_reason: r.get(7),
+                    error: r.get(8),
+                    created_at: r.get(9),
+                    updated_at: r.get(10),
+                },
             });
         }
         Ok(SubjectRecord { objection, signals })
