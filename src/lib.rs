@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod mapping;
 pub mod pipeline;
 pub mod plan;
+pub mod redact;
 pub mod returns;
 pub mod source;
 pub mod store;

@@ -261,6 +261,30 @@ fn environment_overrides_apply_and_are_checked() {
 }
 
 #[test]
+fn other_visync_variables_are_ignored_and_an_unknown_override_is_named() {
+    let s = Samples::new();
+    // An operator's shell or a wrapper script sets these: not config.
+    let fine = visync_env(
+        &["check", "-c", &s.config()],
+        &[
+            ("VISYNC_CONFIG", "/etc/visync/visync.toml"),
+            ("VISYNC_BIN", "x"),
+        ],
+    );
+    assert_eq!(fine.code, 1, "{}", fine.stderr);
+    let typo = visync_env(
+        &["check", "-c", &s.config()],
+        &[("VISYNC_INDEX__BATCHSIZE", "100")],
+    );
+    assert_eq!(typo.code, 2);
+    assert!(
+        typo.stderr.contains("VISYNC_INDEX__BATCHSIZE"),
+        "{}",
+        typo.stderr
+    );
+}
+
+#[test]
 fn a_bad_file_never_stops_the_others() {
     let tmp = tempfile::tempdir().unwrap();
     let watch = tmp.path().join("in");

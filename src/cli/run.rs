@@ -124,6 +124,8 @@ async fn pass(
     let delivered = returns::deliver(store, cfg, &clock)
         .await
         .map_err(|e| e.to_string())?;
+    // Confirmed payloads and delivered contact data were deleted: out of the WAL too.
+    store.scrub().await.map_err(|e| e.to_string())?;
     let queue = store.queue_counts().await.map_err(|e| e.to_string())?;
     report(&taken, &sent, &queue);
     eprintln!(

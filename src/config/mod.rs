@@ -158,24 +158,58 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // Then with the environment on top. Values stay strings until the
     // deserialiser asks for a number, so that an organisation code such as
     // "01234567" keeps its leading zero.
-    let raw: raw::RawConfig = config::Config::builder()
-        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-        .add_source(
-            config::Environment::with_prefix("VISYNC")
-                .prefix_separator("_")
-                .separator("__"),
-        )
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| {
+    let overrides = overrides(std::env::vars());
+    let with = |vars: &[(String, String)]| -> Result<raw::RawConfig, config::ConfigError> {
+        config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("VISYNC")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(vars.iter().cloned().collect())),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+    };
+    // One at a time first, so that a wrong one is named: "unknown field
+    // `bin`" alone tells an operator nothing.
+    for var in &overrides {
+        with(std::slice::from_ref(var)).map_err(|e| {
             err(
                 None,
                 "",
-                format!("with the VISYNC_* environment overrides: {e}"),
+                format!(
+                    "the environment variable {} does not override a setting: {e}",
+                    var.0
+                ),
             )
         })?;
+    }
+    let raw = with(&overrides).map_err(|e| {
+        err(
+            None,
+            "",
+            format!("with the VISYNC_SECTION__KEY environment overrides: {e}"),
+        )
+    })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     validate(raw, path, dir)
+}
+
+/// The environment variables that are config overrides: `VISYNC_SECTION__KEY`.
+/// Others that merely start with `VISYNC_` (`VISYNC_CONFIG` in a shell, a
+/// wrapper's `VISYNC_BIN`, the tests' `VISYNCTEST_*`) are not config and are
+/// ignored (daemon.md, "Environment").
+fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vars
+        .filter(|(k, _)| {
+            k.strip_prefix("VISYNC_")
+                .and_then(|rest| rest.split_once("__"))
+                .is_some_and(|(section, key)| !section.is_empty() && !key.is_empty())
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, ConfigError> {

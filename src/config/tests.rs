@@ -79,3 +79,23 @@ fn bad_values_name_their_key() {
         assert_eq!(load(&path).unwrap_err().key, key, "{extra}");
     }
 }
+
+#[test]
+fn only_section_key_variables_are_overrides() {
+    let vars = [
+        ("VISYNC_INDEX__URL", "https://vi.example"),
+        ("VISYNC_CONFIG", "/etc/visync/visync.toml"),
+        ("VISYNC_BIN", "/usr/bin/visync"),
+        ("VISYNCTEST_CRASH_AT", "x"),
+        ("VISYNC___X", "x"),
+        ("PATH", "/bin"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    assert_eq!(
+        overrides(vars.into_iter()),
+        vec![(
+            "VISYNC_INDEX__URL".to_string(),
+            "https://vi.example".to_string()
+        )]
+    );
+}

@@ -27,8 +27,11 @@ pub struct ItemResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct ApiError {
+    #[serde(deserialize_with = "crate::redact::deserialize_foreign")]
     pub code: String,
-    #[serde(default)]
+    /// The index's own words, kept and logged: numbers in it that could be a
+    /// BSN are masked on arrival, whatever the index echoes (redact.rs).
+    #[serde(default, deserialize_with = "crate::redact::deserialize_foreign")]
     pub message: String,
 }
 

@@ -205,7 +205,7 @@ fn item_status(item: &ItemResult) -> Status {
             }
         }
         other => Status::Failed {
-            error: format!("unknown item status \"{other}\""),
+            error: format!("unknown item status \"{}\"", crate::redact::foreign(other)),
         },
     }
 }

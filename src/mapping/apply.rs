@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::{Code, Contact, Mapping, Target};
-use crate::domain::{mask, Bsn, Gender, Professional, Rules, Signal, Subject, WithdrawReason};
+use crate::domain::{Bsn, Gender, Professional, Rules, Signal, Subject, WithdrawReason};
 
 /// What applying needs from outside the record.
 pub struct Context<'a> {
@@ -39,6 +39,12 @@ pub enum Outcome {
     Skipped,
 }
 
+/// A record's values, and whether messages may quote them (`check --reveal`).
+struct Input<'a> {
+    values: &'a [String],
+    reveal: bool,
+}
+
 fn reject(code: Code, field: Target, message: impl Into<String>) -> Rejection {
     Rejection {
         code,
@@ -53,14 +59,14 @@ impl Mapping {
     fn value<'r>(
         &'r self,
         t: Target,
-        values: &'r [String],
+        input: &'r Input<'r>,
     ) -> Result<Option<Cow<'r, str>>, Rejection> {
         let Some(rule) = self.field(t) else {
             return Ok(None);
         };
         let raw = rule
             .slot
-            .and_then(|s| values.get(s))
+            .and_then(|s| input.values.get(s))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty());
         let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
@@ -72,7 +78,8 @@ impl Mapping {
                         Code::GenderInvalid,
                         t,
                         format!(
-                            "\"{v}\" is not in the mapping's gender map and there is no default"
+                            "{} is not in the mapping's gender map and there is no default",
+                            crate::redact::value(v, input.reveal)
                         ),
                     ))
                 }
@@ -98,14 +105,14 @@ impl Mapping {
         Ok(mapped)
     }
 
-    fn required(&self, t: Target, values: &[String]) -> Result<String, Rejection> {
+    fn required(&self, t: Target, values: &Input<'_>) -> Result<String, Rejection> {
         match self.value(t, values)? {
             Some(v) => Ok(v.into_owned()),
             None => Err(reject(Code::MissingField, t, "is empty or absent")),
         }
     }
 
-    fn optional(&self, t: Target, values: &[String]) -> Result<Option<String>, Rejection> {
+    fn optional(&self, t: Target, values: &Input<'_>) -> Result<Option<String>, Rejection> {
         Ok(self.value(t, values)?.map(Cow::into_owned))
     }
 
@@ -113,7 +120,7 @@ impl Mapping {
         &self,
         t: Target,
         code: Code,
-        values: &[String],
+        values: &Input<'_>,
     ) -> Result<Option<NaiveDate>, Rejection> {
         let Some(v) = self.value(t, values)? else {
             return Ok(None);
@@ -129,7 +136,8 @@ impl Mapping {
                     code,
                     t,
                     format!(
-                        "\"{v}\" is not a date in the format {}",
+                        "{} is not a date in the format {}",
+                        crate::redact::value(&v, values.reveal),
                         formats.join(" or ")
                     ),
                 )
@@ -173,14 +181,12 @@ impl Mapping {
         ctx: &Context<'_>,
         involvement: &mut Option<(Bsn, String)>,
     ) -> Result<Signal, Rejection> {
-        let raw_bsn = self.required(Target::Bsn, values)?;
-        let shown = |clear: &str| {
-            if ctx.reveal {
-                clear.to_string()
-            } else {
-                mask(clear)
-            }
+        let values = &Input {
+            values,
+            reveal: ctx.reveal,
         };
+        let raw_bsn = self.required(Target::Bsn, values)?;
+        let shown = |clear: &str| crate::redact::identifier(clear, ctx.reveal);
         let bsn = Bsn::parse(&raw_bsn).map_err(|e| {
             reject(
                 Code::BsnInvalid,
@@ -206,9 +212,14 @@ impl Mapping {
             )
         })?;
         let gender = Gender::parse(&gender_text).ok_or_else(|| {
-            reject(Code::GenderInvalid, Target::Gender, format!(
-                "\"{gender_text}\" is not male, female, other or unknown; add a `map` to the mapping"
-            ))
+            reject(
+                Code::GenderInvalid,
+                Target::Gender,
+                format!(
+                    "{} is not male, female, other or unknown; add a `map` to the mapping",
+                    crate::redact::value(&gender_text, values.reveal)
+                ),
+            )
         })?;
         let case_ref = self.required(Target::CaseRef, values)?;
         let start_date = self
@@ -220,7 +231,7 @@ impl Mapping {
             return Err(reject(
                 Code::BirthDateInFuture,
                 Target::BirthDate,
-                format!("the birth date is after the start date {start_date}"),
+                "the birth date is after the start date",
             ));
         }
         if ctx.rules.too_old_on(birth_date, start_date) {
@@ -228,7 +239,7 @@ impl Mapping {
                 Code::SubjectTooOld,
                 Target::BirthDate,
                 format!(
-                    "the child is {} or older on the start date {start_date}",
+                    "the child is {} or older on the start date",
                     ctx.rules.age_limit
                 ),
             ));
@@ -238,7 +249,7 @@ impl Mapping {
                 return Err(reject(
                     Code::EndBeforeStart,
                     Target::EndDate,
-                    format!("the end date {end} is before the start date {start_date}"),
+                    "the end date is before the start date",
                 ));
             }
         }
@@ -262,12 +273,14 @@ impl Mapping {
         };
         let Some(name) = contact.name else {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
-                "no name for professional \"{professional_id}\": add them to the professionals file or map professional_name"
+                "no name for professional {}: add them to the professionals file or map professional_name (check --reveal shows the id)",
+                crate::redact::value(&professional_id, values.reveal)
             )));
         };
         if contact.phone.is_none() && contact.email.is_none() {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
-                "no phone or e-mail for professional \"{professional_id}\": the index needs one to put colleagues in touch"
+                "no phone or e-mail for professional {}: the index needs one to put colleagues in touch (check --reveal shows the id)",
+                crate::redact::value(&professional_id, values.reveal)
             )));
         }
 

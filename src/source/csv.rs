@@ -66,12 +66,6 @@ impl CsvRecords {
             })?;
             names.push(name.trim().to_string());
         }
-        let quoted = |names: &mut dyn Iterator<Item = &String>| {
-            names
-                .map(|n| format!("\"{n}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let columns: Vec<Option<usize>> = keys
             .iter()
             .map(|k| names.iter().position(|n| *n == k.expr))
@@ -83,9 +77,14 @@ impl CsvRecords {
             .map(|(k, _)| &k.expr)
             .peekable();
         if missing.peek().is_some() {
+            // The mapping's names may be quoted; the header's cells may not:
+            // a file without its header line has a child's row there.
             return Err(ReadError::MissingColumn {
-                columns: quoted(&mut missing),
-                found: quoted(&mut names.iter()),
+                columns: missing
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                found: crate::redact::header_summary(&names, keys.iter().map(|k| k.expr.as_str())),
             });
         }
         Ok(CsvRecords {
@@ -148,9 +147,15 @@ fn csv_error(e: csv::Error) -> ReadError {
     let location = e.position().map(|p| Location::Line(p.line()));
     match e.into_kind() {
         csv::ErrorKind::Io(io) => classify(io),
-        other => ReadError::Csv {
+        // The csv crate's own texts are not quoted (redact.rs); with byte
+        // records and flexible rows, the rest cannot happen, but is named.
+        csv::ErrorKind::UnequalLengths { .. } => ReadError::Csv {
             location: location.unwrap_or(Location::Line(0)),
-            message: format!("{other:?}"),
+            message: "has a different number of fields than the header",
+        },
+        _ => ReadError::Csv {
+            location: location.unwrap_or(Location::Line(0)),
+            message: "cannot be split into fields",
         },
     }
 }
@@ -224,11 +229,19 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_column_names_what_is_there() {
-        let err = read_all(b"Naam;Geb\n", encoding_rs::UTF_8, &["BSN"]).unwrap_err();
+    fn a_missing_column_names_what_is_there_without_quoting_the_file() {
+        let err = read_all(b"Naam;BSN2\n", encoding_rs::UTF_8, &["BSN", "Naam"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "has no column \"BSN\" (required by the mapping) in its header on line 1; the header has: \"Naam\", \"Geb\""
+            "has no column \"BSN\" (required by the mapping) in its header on line 1; the header has 2 columns; of those the mapping names, it has \"Naam\": is the header line missing, or is the delimiter not the mapping's?"
+        );
+        // An export that lost its header line: a child's row is the header.
+        let err = read_all(b"999990083;Jansen;zorgen\n", encoding_rs::UTF_8, &["BSN"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("99999") && !err.contains("Jansen") && !err.contains("zorgen"),
+            "{err}"
         );
     }
 

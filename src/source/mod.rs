@@ -92,26 +92,34 @@ pub enum ReadError {
     },
     #[error("{location} is not valid UTF-8: if the export is Windows-1252, set encoding = \"windows-1252\" in the mapping")]
     Encoding { location: Location },
-    #[error("has no column {columns} (required by the mapping) in its header on line 1; the header has: {found}")]
+    /// `found` says what the header holds without quoting it (`redact`).
+    #[error("has no column {columns} (required by the mapping) in its header on line 1; {found}: is the header line missing, or is the delimiter not the mapping's?")]
     MissingColumn { columns: String, found: String },
+    /// `message` is visync's own words, never the csv crate's text.
     #[error("{location}: {message}")]
-    Csv { location: Location, message: String },
+    Csv {
+        location: Location,
+        message: &'static str,
+    },
     #[error(
         "has a DOCTYPE declaration: visync never processes DTDs or entities; export without one"
     )]
     Doctype,
+    /// `message` is visync's own words: a parser's text can embed names and
+    /// snippets of the file.
     #[error("is not well-formed XML near byte {offset} (after record {after}): {message}")]
     Xml {
         offset: u64,
         after: u64,
-        message: String,
+        message: &'static str,
     },
-    #[error("ends inside <{element}> after record {after}: the file is truncated")]
+    /// `element` is `<Name>` when the mapping names it, else a description.
+    #[error("ends inside {element} after record {after}: the file is truncated")]
     Truncated { element: String, after: u64 },
-    #[error("has root element <{found}>, but the mapping's record path starts with <{expected}>")]
-    WrongRoot { found: String, expected: String },
-    #[error("uses the entity &{name}; in record {record}: only the five XML entities and character references are allowed")]
-    Entity { name: String, record: u64 },
+    #[error("has a root element other than <{expected}>, where the mapping's record path starts: is this the export the mapping is for?")]
+    WrongRoot { expected: String },
+    #[error("uses an entity of {length} characters that is not one of XML's five in record {record}: only the five XML entities and character references are allowed")]
+    Entity { length: usize, record: u64 },
     #[error("nests elements deeper than {0} levels: not an export this mapping can read")]
     TooDeep(usize),
     #[error("{location} has a value of more than {limit} bytes for \"{key}\": the file is corrupt or the mapping points at the wrong element")]

@@ -40,6 +40,36 @@ pub struct XmlRecords {
     root_seen: bool,
 }
 
+/// What is wrong with a file quick-xml refused, in visync's words: its own
+/// texts embed element names and snippets of the file (redact.rs).
+fn xml_problem(e: &quick_xml::Error) -> &'static str {
+    use quick_xml::errors::{IllFormedError, SyntaxError};
+    match e {
+        quick_xml::Error::Syntax(s) => match s {
+            SyntaxError::UnclosedTag => "a tag is not closed",
+            SyntaxError::UnclosedComment => "a comment is not closed",
+            SyntaxError::UnclosedCData => "a CDATA section is not closed",
+            SyntaxError::UnclosedPI | SyntaxError::UnclosedXmlDecl => {
+                "a processing instruction is not closed"
+            }
+            _ => "the markup is not XML",
+        },
+        quick_xml::Error::IllFormed(i) => match i {
+            IllFormedError::MismatchedEndTag { .. } => "an end tag does not match its start tag",
+            IllFormedError::UnmatchedEndTag(_) => "an end tag has no start tag",
+            IllFormedError::MissingEndTag(_) => "an element is not closed",
+            _ => "the document is not well-formed",
+        },
+        quick_xml::Error::InvalidAttr(_) => "an attribute is malformed",
+        quick_xml::Error::Encoding(_) => {
+            "the text is not in the mapping's encoding: check `encoding` in the mapping"
+        }
+        quick_xml::Error::Escape(_) => "a character reference is malformed",
+        quick_xml::Error::Namespace(_) => "a namespace prefix is not declared",
+        quick_xml::Error::Io(_) => "the file cannot be read",
+    }
+}
+
 fn local(name: &str) -> String {
     name.to_string()
 }
@@ -117,7 +147,21 @@ impl XmlRecords {
         ReadError::Xml {
             offset: self.reader.error_position(),
             after: self.complete(),
-            message: e.to_string(),
+            message: xml_problem(&e),
+        }
+    }
+
+    /// An open element as a message may name it: only a name the mapping
+    /// declares (redact.rs).
+    fn element_name(&self, name: &str) -> String {
+        let declared = self
+            .record_path
+            .iter()
+            .map(String::as_str)
+            .chain(self.keys.iter().flat_map(|k| k.split('/')));
+        match crate::redact::known_name(name, declared) {
+            Some(_) => format!("<{name}>"),
+            None => "an element the mapping does not name".to_string(),
         }
     }
 
@@ -134,7 +178,6 @@ impl XmlRecords {
             self.root_seen = true;
             if self.record_path.first() != Some(&name) {
                 return Err(ReadError::WrongRoot {
-                    found: name,
                     expected: self.record_path.first().cloned().unwrap_or_default(),
                 });
             }
@@ -188,7 +231,7 @@ impl XmlRecords {
                         quick_xml::Error::Escape(
                             quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
                         ) => ReadError::Entity {
-                            name,
+                            length: name.chars().count(),
                             record: self.records,
                         },
                         other => self.xml_error(other),
@@ -285,7 +328,7 @@ impl XmlRecords {
                         Some(c) => self.take_text(rec, c.encode_utf8(&mut [0u8; 4]))?,
                         None => {
                             return Err(ReadError::Entity {
-                                name: r.to_string(),
+                                length: r.chars().count(),
                                 record: self.records,
                             })
                         }
@@ -295,7 +338,7 @@ impl XmlRecords {
                 Event::Eof => {
                     if let Some(open) = self.stack.last() {
                         return Err(ReadError::Truncated {
-                            element: open.clone(),
+                            element: self.element_name(open),
                             after: self.complete(),
                         });
                     }

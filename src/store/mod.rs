@@ -56,6 +56,9 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     hasher: SubjectHasher,
+    /// Opened for writing (not the dry run's read-only view): only then is
+    /// there a WAL of ours to scrub at close.
+    writable: bool,
 }
 
 /// Where a SQLite store keeps its key, unless the config says otherwise.
@@ -85,6 +88,10 @@ impl Store {
             // FULL: a committed transaction survives power loss, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // What the law makes us delete (confirmed payloads, delivered
+            // notices' contact data, purged signals) is overwritten with
+            // zeros, not left in free pages for `strings` to find.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -95,6 +102,7 @@ impl Store {
         Ok(Store {
             pool,
             hasher: SubjectHasher::new(&key),
+            writable: true,
         })
     }
 
@@ -124,6 +132,7 @@ impl Store {
         Ok(Some(Store {
             pool,
             hasher: SubjectHasher::new(&key),
+            writable: false,
         }))
     }
 
@@ -139,7 +148,27 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
+    /// Moves the WAL into the database and truncates it to zero bytes. With
+    /// `secure_delete` the database's copy of a deleted row is zeros already,
+    /// but the WAL keeps older versions of its pages until it is reset, and a
+    /// reset WAL is overwritten from the start, not shortened: only a
+    /// truncating checkpoint makes a deleted payload unreadable from the
+    /// files. Called after every job that deletes personal data, and at close.
+    pub async fn scrub(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
+        if !self.writable {
+            self.pool.close().await;
+            return;
+        }
+        if let Err(e) = self.scrub().await {
+            tracing::warn!("cannot checkpoint the state store's WAL at close: {e}");
+        }
         self.pool.close().await;
     }
 }
