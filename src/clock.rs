@@ -42,6 +42,16 @@ impl Clock {
         }
     }
 
+    /// The instant without the calendar shift of `--today`: for comparing
+    /// with times the operating system wrote (a file's modification time),
+    /// which are real. A fixed clock stays fixed.
+    pub fn wall(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System | Clock::Shifted(_) => Utc::now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
     /// Today's date in Europe/Amsterdam.
     pub fn today(&self) -> NaiveDate {
         self.now().with_timezone(&Amsterdam).date_naive()

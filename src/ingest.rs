@@ -9,10 +9,11 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::app::events::{Event, Events, FileOutcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{Bsn, Signal, SubjectHasher, SubjectKey};
@@ -61,6 +62,11 @@ pub struct Intake<'a> {
     pub settle: Duration,
     pub cfg: &'a Config,
     pub clock: Clock,
+    /// Files renamed into the folder since the last look: complete, so taken
+    /// without waiting for `settle` (a CMS that writes a temporary name and
+    /// renames it is done with the file).
+    pub fresh: &'a HashSet<PathBuf>,
+    pub events: &'a Events,
 }
 
 impl Intake<'_> {
@@ -79,10 +85,13 @@ impl Intake<'_> {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let before = std::fs::metadata(path).map_err(io(path))?;
-        let age = SystemTime::now()
-            .duration_since(before.modified().unwrap_or(SystemTime::UNIX_EPOCH))
+        let modified: chrono::DateTime<chrono::Utc> = before
+            .modified()
+            .map_or(chrono::DateTime::UNIX_EPOCH, chrono::DateTime::from);
+        let age = (self.clock.wall() - modified)
+            .to_std()
             .unwrap_or(Duration::ZERO);
-        if age < self.settle {
+        if age < self.settle && !self.fresh.contains(path) {
             summary.unsettled += 1;
             return Ok(());
         }
@@ -111,6 +120,7 @@ impl Intake<'_> {
                 "processed"
             };
             self.move_to(path, dir)?;
+            self.tell_file(&name, FileOutcome::Duplicate);
             summary.duplicates += 1;
             return Ok(());
         }
@@ -136,6 +146,10 @@ impl Intake<'_> {
         };
         for r in &outcome.rejections {
             tracing::warn!(source, file = name, location = %r.location, code = r.code.as_str(), field = r.field.map(|f| f.name()), "{}", r.message);
+            self.events.emit(Event::Rejection {
+                source: source.to_string(),
+                code: r.code.as_str(),
+            });
         }
         taken.records = outcome.records;
         taken.accepted = outcome.accepted;
@@ -163,6 +177,13 @@ impl Intake<'_> {
             Err(e) => return self.reject_file(path, &taken, &e, summary).await,
         };
         self.move_to(path, "processed")?;
+        self.tell_file(&name, FileOutcome::Processed);
+        self.events.emit(Event::Records {
+            source: source.to_string(),
+            accepted: taken.accepted,
+            rejected: taken.rejected,
+            skipped: taken.skipped,
+        });
         tracing::info!(
             source,
             file = name,
@@ -410,8 +431,17 @@ impl Intake<'_> {
             serde_json::to_string_pretty(&report).unwrap_or_default(),
         )
         .map_err(io(&report_path))?;
+        self.tell_file(&taken.name, FileOutcome::Rejected);
         summary.unreadable += 1;
         Ok(())
+    }
+
+    fn tell_file(&self, file: &str, outcome: FileOutcome) {
+        self.events.emit(Event::FileTaken {
+            source: self.mapping.name.clone(),
+            file: file.to_string(),
+            outcome,
+        });
     }
 
     /// Moves a file to `processed/YYYY-MM-DD/` or `rejected/` beside it, never

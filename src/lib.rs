@@ -2,6 +2,7 @@
 //! Verwijsindex. See ARCHITECTURE.md for the map of this crate.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

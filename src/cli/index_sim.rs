@@ -80,7 +80,7 @@ fn parse_org(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: IndexSimArgs) -> u8 {
-    super::init_logging(LogFormat::Text);
+    super::init_logging(LogFormat::Text, None);
     let opts = SimOptions {
         listen: args.listen,
         db: args.db,

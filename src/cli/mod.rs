@@ -12,17 +12,14 @@ mod run;
 mod status;
 mod subject;
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
+pub(crate) use crate::app::snapshot::{connect_index, Sources};
 use crate::clock::Clock;
-use crate::config::{self, Config, IndexUrl, LogFormat, SourceConfig};
-use crate::index::HttpIndex;
-use crate::mapping::{self, Mapping};
-use crate::store::Store;
+use crate::config::{self, Config, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,7 +72,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, clock),
         Command::IndexSim(args) => index_sim::run(args),
         Command::Run(args) => run::run(args, clock),
-        Command::Status(args) => status::run(args),
+        Command::Status(args) => status::run(args, clock),
         Command::Release(args) => release::run(args, clock),
         Command::Audit(args) => audit::run(args),
         Command::Subject(args) => subject::run(args),
@@ -96,22 +93,58 @@ fn parse_bsn(raw: &str) -> Result<crate::domain::Bsn, u8> {
 fn load_config(path: &std::path::Path) -> Result<Config, u8> {
     match config::load(path) {
         Ok(c) => {
-            init_logging(c.log_format);
+            init_logging(c.log_format, c.log_level.as_deref());
             Ok(c)
         }
         Err(e) => {
-            init_logging(LogFormat::Text);
+            init_logging(LogFormat::Text, None);
             eprintln!("error: {e}");
             Err(exit::CONFIG)
         }
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them. No log line carries a BSN, a
-/// name or a token: code logs signal ids and keyed hashes only.
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// How long a one-shot command that writes waits for the daemon (or another
+/// command) to let go of the state.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One state, one worker: the daemon takes the state's lock at once (another
+/// holder is an error naming it, exit 1); a one-shot command that writes
+/// waits for it, saying so, up to `LOCK_WAIT`. PostgreSQL has no lock file.
+async fn lock_state(
+    cfg: &Config,
+    who: &str,
+    wait: bool,
+) -> Result<Option<crate::app::lock::StateLock>, u8> {
+    use crate::app::lock;
+    let config::StateUrl::Sqlite(db) = &cfg.state else {
+        return Ok(None);
+    };
+    let result = if wait {
+        lock::acquire_waiting(db, who, LOCK_WAIT, |holder| {
+            eprintln!(
+                "the state is in use by {holder}; waiting up to {} s for it",
+                LOCK_WAIT.as_secs()
+            )
+        })
+        .await
+    } else {
+        lock::acquire(db, who)
+    };
+    result.map(Some).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::PARTIAL
+    })
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them, else `[log] level`, else
+/// `info`. No log line carries a BSN, a name or a token: code logs signal ids
+/// and keyed hashes only.
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -130,127 +163,4 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-}
-
-/// The configured sources with their loaded mappings.
-struct Sources {
-    list: Vec<(SourceConfig, Mapping)>,
-}
-
-impl Sources {
-    /// Loads every mapping (all errors at once), checks names are unique, and
-    /// keeps only `only` when given.
-    fn load(cfg: &Config, only: Option<&str>) -> Result<Sources, String> {
-        let mut list = Vec::new();
-        let mut errors = Vec::new();
-        for s in &cfg.sources {
-            match mapping::load(&s.mapping) {
-                Ok(m) => list.push((s.clone(), m)),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors.join("\nerror: "));
-        }
-        let mut seen = HashMap::new();
-        for (_, m) in &list {
-            if let Some(other) = seen.insert(m.name.clone(), m.path.clone()) {
-                return Err(format!(
-                    "two mappings use the source name \"{}\": {} and {}; names must be unique",
-                    m.name,
-                    other.display(),
-                    m.path.display()
-                ));
-            }
-        }
-        if let Some(name) = only {
-            list.retain(|(_, m)| m.name == name);
-            if list.is_empty() {
-                return Err(format!(
-                    "config {}: no source is named \"{name}\"",
-                    cfg.path.display()
-                ));
-            }
-        }
-        if list.is_empty() {
-            return Err(format!(
-                "config {}: there are no [[sources]]",
-                cfg.path.display()
-            ));
-        }
-        Ok(Sources { list })
-    }
-}
-
-/// The index this installation talks to, and the embedded one if it runs it.
-struct IndexConn {
-    api: HttpIndex,
-    _embedded: Option<crate::indexsim::SimHandle>,
-}
-
-/// Connects to the configured index; `embedded` starts the reference index
-/// in-process on a loopback port, with its store beside the state.
-async fn connect_index(cfg: &Config, store: &Store) -> Result<IndexConn, String> {
-    let _ = store;
-    match &cfg.index.url {
-        IndexUrl::Embedded => {
-            let dir = match &cfg.state {
-                config::StateUrl::Sqlite(p) => {
-                    p.parent().map(|d| d.to_path_buf()).unwrap_or_default()
-                }
-                config::StateUrl::Postgres(_) => std::env::temp_dir(),
-            };
-            let token = format!("embedded-{}", cfg.organisation.code);
-            let opts = crate::indexsim::SimOptions {
-                listen: "127.0.0.1:0".parse().expect("a loopback address"),
-                db: dir.join("index-sim.db"),
-                orgs: vec![(cfg.organisation.code.clone(), token.clone())],
-                families: None,
-                chaos: None,
-                clock: None,
-                rules: cfg.rules,
-                role: crate::indexsim::Role::Regional,
-                upstream: None,
-            };
-            let handle = crate::indexsim::start(opts)
-                .await
-                .map_err(|e| format!("the embedded index: {e}"))?;
-            let base =
-                url::Url::parse(&format!("http://{}", handle.addr())).expect("a loopback URL");
-            tracing::info!(addr = %handle.addr(), "embedded reference index started");
-            let api = HttpIndex::new(base, Some(token), None, None).map_err(|e| e.to_string())?;
-            Ok(IndexConn {
-                api,
-                _embedded: Some(handle),
-            })
-        }
-        IndexUrl::Remote(url) => {
-            let token = match &cfg.index.token_file {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .map_err(|e| {
-                            format!(
-                                "config {}, [index] token_file: cannot read {}: {e}",
-                                cfg.path.display(),
-                                p.display()
-                            )
-                        })?
-                        .trim()
-                        .to_string(),
-                ),
-                None => None,
-            };
-            let identity = cfg
-                .index
-                .client_cert
-                .as_deref()
-                .zip(cfg.index.client_key.as_deref());
-            let api = HttpIndex::new(url.clone(), token, identity, cfg.index.ca.as_deref())
-                .map_err(|e| e.to_string())?;
-            Ok(IndexConn {
-                api,
-                _embedded: None,
-            })
-        }
-    }
 }

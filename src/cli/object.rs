@@ -34,6 +34,10 @@ pub fn run(args: ObjectArgs, clock: Clock) -> u8 {
         Err(code) => return code,
     };
     runtime().block_on(async {
+        let _lock = match super::lock_state(&cfg, "visync object", true).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
         let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
             Ok(s) => s,
             Err(e) => {

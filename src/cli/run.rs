@@ -1,24 +1,25 @@
-//! `visync run`: one full pass (`--once`), or passes until stopped. A pass
-//! takes the waiting files of every source into the store, then drains the
-//! outbox to the index.
+//! `visync run`: the daemon (`app::daemon`), or one full pass (`--once`):
+//! every job once, in order, and an exit status from their reports.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{exit, load_config, runtime, Sources};
+use super::{connect_index, exit, load_config, lock_state, runtime, Sources};
+use crate::app::events::Events;
+use crate::app::jobs::{self, Context};
+use crate::app::snapshot::Snapshot;
+use crate::app::{daemon, ObservedIndex};
 use crate::clock::Clock;
-use crate::config::{self, Config};
-use crate::index::{self, SendSummary};
-use crate::ingest::{IngestSummary, Intake};
-use crate::returns;
+use crate::config;
+use crate::index::SendSummary;
+use crate::ingest::IngestSummary;
 use crate::store::{QueueCounts, Store};
 
 /// How long one pass keeps retrying what the index answered with a transient
 /// error before it leaves the rest for the next pass.
 const SEND_BUDGET: Duration = Duration::from_secs(120);
-/// Between passes of the daemon: a rescan catches files whose events were missed.
-const RESCAN: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -30,18 +31,40 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs, clock: Clock) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let sources = match Sources::load(&cfg, None) {
-        Ok(s) => s,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::CONFIG;
-        }
-    };
     runtime().block_on(async move {
+        // The daemon's signal handlers come first: a SIGTERM while the config
+        // loads or migrations run is answered, not fatal.
+        let signals = match (!args.once).then(daemon::Signals::install).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::CONFIG;
+            }
+        };
+        let cfg = match load_config(&args.config) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let sources = match Sources::load(&cfg, None) {
+            Ok(s) => s,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::CONFIG;
+            }
+        };
+        let snapshot = Snapshot { cfg, sources };
+        // One state, one worker: the daemon refuses to start beside another
+        // holder; a one-shot pass waits for the daemon to let go.
+        let who = if args.once {
+            "visync run --once"
+        } else {
+            "visync run (the daemon)"
+        };
+        let _lock = match lock_state(&snapshot.cfg, who, args.once).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let cfg = &snapshot.cfg;
         let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
             Ok(s) => s,
             Err(e) => {
@@ -49,83 +72,59 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
                 return exit::CONFIG;
             }
         };
-        let index = match super::connect_index(&cfg, &store).await {
+        if let Some(signals) = signals {
+            return match daemon::run(args.config.clone(), snapshot, store, clock, signals).await {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::CONFIG
+                }
+            };
+        }
+        let index = match connect_index(cfg).await {
             Ok(i) => i,
             Err(message) => {
                 eprintln!("error: {message}");
                 return exit::CONFIG;
             }
         };
-        loop {
-            let code = match pass(&cfg, &sources, &store, &index.api, clock).await {
-                Ok(code) => code,
-                Err(message) => {
-                    tracing::error!("the pass stopped: {message}");
-                    exit::PARTIAL
-                }
-            };
-            if args.once {
-                store.close().await;
-                return code;
+        let events = Events::none();
+        let ctx = Context {
+            index: Arc::new(ObservedIndex::new(index.api.clone(), events.clone())),
+            store,
+            clock,
+            snapshot: Arc::new(snapshot),
+            events,
+        };
+        let code = match pass(&ctx).await {
+            Ok(code) => code,
+            Err(message) => {
+                tracing::error!("the pass stopped: {message}");
+                exit::PARTIAL
             }
-            tokio::select! {
-                _ = tokio::time::sleep(RESCAN) => {}
-                _ = shutdown() => {
-                    tracing::info!("stopping");
-                    store.close().await;
-                    return exit::OK;
-                }
-            }
-        }
+        };
+        ctx.store.close().await;
+        code
     })
 }
 
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// One pass; the exit status says whether anything is still failing.
-async fn pass(
-    cfg: &Config,
-    sources: &Sources,
-    store: &Store,
-    api: &index::HttpIndex,
-    clock: Clock,
-) -> Result<u8, String> {
+/// One pass: every job once, in order; the exit status says whether
+/// anything is still failing.
+async fn pass(ctx: &Context) -> Result<u8, String> {
     let mut taken = IngestSummary::default();
-    for (source, mapping) in &sources.list {
-        let Some(watch) = &source.watch else { continue };
-        let intake = Intake {
-            store,
-            mapping: Arc::new(mapping.clone()),
-            watch: watch.clone(),
-            settle: Duration::from_secs(source.settle_secs),
-            cfg,
-            clock,
-        };
-        match intake.take_waiting().await {
+    let none = HashSet::new();
+    for (_, mapping) in &ctx.snapshot.sources.list {
+        match jobs::intake(ctx, &mapping.name, &none).await {
             Ok(s) => add(&mut taken, &s),
             // One source's trouble (an unreachable share) does not stop the others.
             Err(e) => tracing::error!(source = mapping.name, "cannot take files: {e}"),
         }
     }
-    let deadline = clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
-    let sent = index::drain(store, api, cfg.index.batch_size as usize, &clock, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let pulled = index::pull_notices(store, api, &clock)
-        .await
-        .map_err(|e| e.to_string())?;
-    let delivered = returns::deliver(store, cfg, &clock)
-        .await
-        .map_err(|e| e.to_string())?;
-    // Confirmed payloads and delivered contact data were deleted: out of the WAL too.
-    store.scrub().await.map_err(|e| e.to_string())?;
+    let deadline = ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
+    let sent = jobs::send(ctx, deadline).await.map_err(|e| e.to_string())?;
+    let notices = jobs::notices(ctx).await.map_err(|e| e.to_string())?;
+    let (pulled, delivered) = (notices.pulled, notices.delivered);
+    let store = &ctx.store;
     let queue = store.queue_counts().await.map_err(|e| e.to_string())?;
     report(&taken, &sent, &queue);
     eprintln!(

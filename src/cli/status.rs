@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{exit, load_config, runtime};
+use crate::app::schedule::Cron;
 use crate::config;
+use crate::store::files::SourceTotals;
 use crate::store::{FileRecord, Hold, NoticeCounts, Quarantined, QueueCounts, Store};
 
 #[derive(clap::Args, Debug)]
@@ -21,6 +23,8 @@ pub struct StatusArgs {
 #[derive(Serialize, Default)]
 struct Status {
     queue: QueueCounts,
+    /// Per source: files and records so far, and the last success.
+    sources: Vec<SourceTotals>,
     signals: std::collections::BTreeMap<String, i64>,
     last_files: Vec<LastFile>,
     held: Vec<Hold>,
@@ -52,24 +56,16 @@ struct Next {
     reconcile: Option<String>,
 }
 
-pub fn run(args: StatusArgs) -> u8 {
+pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> u8 {
     let cfg = match load_config(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Local time, through the one clock: an operator reads "02:30 CET".
+    let now = clock.now();
     let next = Next {
-        notices: cfg
-            .schedule
-            .notices
-            .upcoming(chrono::Utc)
-            .next()
-            .map(|t| t.to_rfc3339()),
-        reconcile: cfg
-            .schedule
-            .reconcile
-            .upcoming(chrono::Utc)
-            .next()
-            .map(|t| t.to_rfc3339()),
+        notices: Cron::new(cfg.schedule.notices.clone()).next_local(now),
+        reconcile: Cron::new(cfg.schedule.reconcile.clone()).next_local(now),
     };
     runtime().block_on(async {
         let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
@@ -107,6 +103,7 @@ pub fn run(args: StatusArgs) -> u8 {
 async fn collect(store: &Store, next: Next) -> Result<Status, crate::store::StoreError> {
     Ok(Status {
         queue: store.queue_counts().await?,
+        sources: store.source_totals().await?,
         signals: store.signal_counts().await?,
         last_files: store
             .last_files()
@@ -167,6 +164,19 @@ fn text(s: &Status, empty: bool) -> String {
             signals.join(", ")
         }
     );
+    for t in &s.sources {
+        let _ = writeln!(
+            out,
+            "source {}: {} files processed, {} rejected; records {} accepted, {} rejected, {} skipped; last success {}",
+            t.source,
+            t.files_processed,
+            t.files_rejected,
+            t.records_accepted,
+            t.records_rejected,
+            t.records_skipped,
+            t.last_success.as_deref().unwrap_or("never")
+        );
+    }
     for f in &s.last_files {
         let _ = writeln!(
             out,

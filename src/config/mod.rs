@@ -53,8 +53,21 @@ pub struct Config {
     pub schedule: Schedule,
     pub rules: Rules,
     pub policy: Policy,
-    pub http_listen: SocketAddr,
+    /// `/metrics` and `/healthz`; `None`: `[http] listen = ""` turned them off.
+    pub http_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
+    /// `[log] level` (an `EnvFilter` directive); `RUST_LOG` wins over it.
+    pub log_level: Option<String>,
+    pub daemon: DaemonSettings,
+}
+
+/// How the daemon behaves (daemon.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// SIGTERM to exit: in-flight work finishes or is abandoned within this.
+    pub shutdown_grace: std::time::Duration,
+    /// A job kind with work and no success for this long makes `/healthz` 503.
+    pub unhealthy_after: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +113,8 @@ pub struct SourceConfig {
     pub watch: Option<PathBuf>,
     pub settle_secs: u64,
     pub watch_mode: WatchMode,
+    /// A full look at the folder this often, for events that were missed.
+    pub rescan_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +316,10 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
             watch: s.watch.as_deref().map(resolve),
             settle_secs: s.settle_secs.unwrap_or(10),
             watch_mode,
+            rescan_secs: match s.rescan_secs.unwrap_or(60) {
+                0 => return Err(err(&key("rescan_secs"), "must be at least 1".into())),
+                n => n,
+            },
         });
     }
 
@@ -427,13 +446,35 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         ));
     }
 
-    let listen = raw.http.listen.as_deref().unwrap_or("127.0.0.1:9187");
-    let http_listen = listen.parse().map_err(|_| {
-        err(
-            "[http] listen",
-            format!("\"{listen}\" is not an address such as 127.0.0.1:9187"),
-        )
-    })?;
+    let listen = raw
+        .http
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:9187")
+        .trim();
+    let http_listen = if listen.is_empty() {
+        None
+    } else {
+        Some(listen.parse().map_err(|_| {
+            err(
+                "[http] listen",
+                format!("\"{listen}\" is not an address such as 127.0.0.1:9187 (or \"\" for none)"),
+            )
+        })?)
+    };
+    let daemon = daemon_settings(&raw).map_err(|(k, m)| err(k, m))?;
+    let log_level = match raw.log.level.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(l) => {
+            tracing_subscriber::EnvFilter::try_new(l).map_err(|e| {
+                err(
+                    "[log] level",
+                    format!("\"{l}\" is not a level such as info or visync=debug: {e}"),
+                )
+            })?;
+            Some(l.to_string())
+        }
+    };
     let log_format = match raw.log.format.as_deref().unwrap_or("text") {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -461,6 +502,41 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
         policy,
         http_listen,
         log_format,
+        log_level,
+        daemon,
+    })
+}
+
+/// The daemon's own settings, from the top level or `[daemon]` (not both).
+fn daemon_settings(raw: &raw::RawConfig) -> Result<DaemonSettings, (&'static str, String)> {
+    let either = |top: Option<u64>, section: Option<u64>, key: &'static str, default: u64| match (
+        top, section,
+    ) {
+        (Some(_), Some(_)) => Err((
+            key,
+            "is set both at the top level and in [daemon]; keep one".to_string(),
+        )),
+        (Some(v), None) | (None, Some(v)) => Ok(v),
+        (None, None) => Ok(default),
+    };
+    let grace = either(
+        raw.shutdown_grace_secs,
+        raw.daemon.shutdown_grace_secs,
+        "shutdown_grace_secs",
+        20,
+    )?;
+    let unhealthy = either(
+        raw.unhealthy_after_secs,
+        raw.daemon.unhealthy_after_secs,
+        "unhealthy_after_secs",
+        3600,
+    )?;
+    if unhealthy == 0 {
+        return Err(("unhealthy_after_secs", "must be at least 1".into()));
+    }
+    Ok(DaemonSettings {
+        shutdown_grace: std::time::Duration::from_secs(grace),
+        unhealthy_after: std::time::Duration::from_secs(unhealthy),
     })
 }
 

@@ -27,6 +27,20 @@ pub struct RawConfig {
     pub http: RawHttp,
     #[serde(default)]
     pub log: RawLog,
+    /// The daemon's own settings (daemon.md names them without a section):
+    /// accepted at the top level and in `[daemon]`, where an environment
+    /// override can reach them (`VISYNC_DAEMON__SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace_secs: Option<u64>,
+    pub unhealthy_after_secs: Option<u64>,
+    #[serde(default)]
+    pub daemon: RawDaemon,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub shutdown_grace_secs: Option<u64>,
+    pub unhealthy_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +75,7 @@ pub struct RawSource {
     pub watch: Option<String>,
     pub settle_secs: Option<u64>,
     pub watch_mode: Option<String>,
+    pub rescan_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,4 +121,5 @@ pub struct RawHttp {
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
     pub format: Option<String>,
+    pub level: Option<String>,
 }

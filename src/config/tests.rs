@@ -17,7 +17,10 @@ fn defaults_fill_what_is_not_written() {
     assert_eq!(c.index.url, IndexUrl::Embedded);
     assert_eq!(c.index.batch_size, 200);
     assert_eq!(c.rules, Rules::default());
-    assert_eq!(c.http_listen.to_string(), "127.0.0.1:9187");
+    assert_eq!(c.http_listen.unwrap().to_string(), "127.0.0.1:9187");
+    assert_eq!(c.daemon.shutdown_grace.as_secs(), 20);
+    assert_eq!(c.daemon.unhealthy_after.as_secs(), 3600);
+    assert_eq!(c.sources.len(), 0);
     assert_eq!(
         c.state,
         StateUrl::Sqlite(PathBuf::from("/var/lib/visync/state.db"))
@@ -98,4 +101,21 @@ fn only_section_key_variables_are_overrides() {
             "https://vi.example".to_string()
         )]
     );
+}
+
+#[test]
+fn daemon_settings_at_the_top_or_in_their_section_and_listen_off() {
+    let (_d, path) = write(&format!(
+        "shutdown_grace_secs = 5\n{MINIMAL}[http]\nlisten = \"\"\n[daemon]\nunhealthy_after_secs = 60\n[log]\nlevel = \"debug\"\n"
+    ));
+    let c = load(&path).unwrap();
+    assert_eq!(c.daemon.shutdown_grace.as_secs(), 5);
+    assert_eq!(c.daemon.unhealthy_after.as_secs(), 60);
+    assert_eq!(c.http_listen, None);
+    assert_eq!(c.log_level.as_deref(), Some("debug"));
+    let (_d, path) = write(&format!(
+        "shutdown_grace_secs = 5\n{MINIMAL}[daemon]\nshutdown_grace_secs = 6\n"
+    ));
+    let e = load(&path).unwrap_err();
+    assert_eq!(e.key, "shutdown_grace_secs", "{e}");
 }

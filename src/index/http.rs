@@ -9,6 +9,7 @@ use reqwest::{Client, StatusCode};
 
 use super::{ApiError, CallError, IndexApi, ItemResult};
 
+#[derive(Clone)]
 pub struct HttpIndex {
     client: Client,
     base: url::Url,

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ReturnConfig};
 use crate::store::{Store, StoreError};
 
+use crate::app::events::{Event, Events};
 pub use format::{csv_escape, render, COLUMNS};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,21 @@ pub struct DeliverySummary {
     pub no_channel: u64,
 }
 
+/// `notices_total{source,kind}`: one event per kind delivered.
+fn tell_kinds(events: &Events, source: &str, notices: &[crate::store::Notice]) {
+    let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+    for n in notices {
+        *kinds.entry(n.kind.as_str()).or_default() += 1;
+    }
+    for (kind, count) in kinds {
+        events.emit(Event::NoticesDelivered {
+            source: source.to_string(),
+            kind: kind.to_string(),
+            count,
+        });
+    }
+}
+
 /// Notices per delivery: a file or a POST stays a reasonable size.
 const BATCH: i64 = 1000;
 
@@ -31,6 +47,7 @@ pub async fn deliver(
     store: &Store,
     cfg: &Config,
     clock: &Clock,
+    events: &Events,
 ) -> Result<DeliverySummary, StoreError> {
     let mut summary = DeliverySummary::default();
     for source in store.notice_sources(clock.now()).await? {
@@ -64,6 +81,7 @@ pub async fn deliver(
                     store.delivered(&ids, &delivery, clock.now()).await?;
                     tracing::info!(source, notices = ids.len(), delivery, "notices delivered");
                     summary.delivered += ids.len() as u64;
+                    tell_kinds(events, &source, &notices);
                 }
                 Err(e) => {
                     tracing::error!(

@@ -26,7 +26,48 @@ pub struct TakenFile {
     pub skipped: u64,
 }
 
+/// What a source's files amounted to, for `visync status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceTotals {
+    pub source: String,
+    pub files_processed: u64,
+    pub files_rejected: u64,
+    pub records_accepted: u64,
+    pub records_rejected: u64,
+    pub records_skipped: u64,
+    /// When a file of this source was last taken and processed.
+    pub last_success: Option<String>,
+}
+
 impl Store {
+    /// Per source: files and records taken since the ledger began.
+    pub async fn source_totals(&self) -> Result<Vec<SourceTotals>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source,
+                    SUM(outcome = 'processed'), SUM(outcome = 'rejected'),
+                    SUM(accepted), SUM(rejected), SUM(skipped),
+                    MAX(CASE WHEN outcome = 'processed' THEN taken_at END)
+               FROM files GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let n = |r: &sqlx::sqlite::SqliteRow, i: usize| {
+            r.get::<Option<i64>, _>(i).unwrap_or(0).max(0) as u64
+        };
+        Ok(rows
+            .iter()
+            .map(|r| SourceTotals {
+                source: r.get(0),
+                files_processed: n(r, 1),
+                files_rejected: n(r, 2),
+                records_accepted: n(r, 3),
+                records_rejected: n(r, 4),
+                records_skipped: n(r, 5),
+                last_success: r.get(6),
+            })
+            .collect())
+    }
+
     pub async fn file_seen(
         &self,
         source: &str,

@@ -144,8 +144,13 @@ impl Store {
         &self.pool
     }
 
+    /// Every transaction that writes begins IMMEDIATE: the daemon's jobs run
+    /// side by side, and a deferred transaction that read first and writes
+    /// second fails at once with "database is locked" when another wrote in
+    /// between (SQLite cannot wait for a snapshot that is already stale). An
+    /// immediate one waits its turn under the busy timeout instead.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Moves the WAL into the database and truncates it to zero bytes. With

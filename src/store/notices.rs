@@ -78,6 +78,16 @@ impl Store {
         )
     }
 
+    /// Sets a cursor on its own (the daemon's record of when a schedule ran).
+    pub async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stores a page of notices and advances the cursor, in one transaction:
     /// a crash re-reads the page, and a notice already stored is not doubled.
     pub async fn store_notices(
@@ -86,7 +96,7 @@ impl Store {
         next_cursor: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ts(now);
         let mut stored = 0;
         for n in page {
@@ -193,7 +203,7 @@ impl Store {
         delivery: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ts(now);
         for id in ids {
             sqlx::query("UPDATE notices SET state = 'delivered', delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
@@ -214,7 +224,7 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for id in ids {
             let attempts: i64 =
                 sqlx::query_scalar("SELECT attempts FROM notices WHERE notice_id = ?")

@@ -166,7 +166,7 @@ impl Store {
         results: &[(OutboxRow, Status)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut chain = Chain::load(&mut tx).await?;
         let at = ts(now);
         // Confirmed registrations and corrections are the bulk of every
@@ -188,7 +188,7 @@ impl Store {
 
     /// Lets a source's held withdrawals go ahead. Returns how many.
     pub async fn release(&self, source: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ts(now);
         sqlx::query(
             "UPDATE signals SET state = 'withdrawing', withdraw_reason = 'risk_ended', updated_at = ?

@@ -107,8 +107,17 @@ impl Sim {
         Sim::restart(tempfile::tempdir().unwrap(), extra)
     }
 
+    /// Starts it again on the database in `dir` and the address it had.
+    pub fn restart_on(dir: tempfile::TempDir, addr: &str) -> Sim {
+        Sim::spawn(dir, addr, &[])
+    }
+
     /// Starts it on the database in `dir` (kept from an earlier `stop`).
     pub fn restart(dir: tempfile::TempDir, extra: &[&str]) -> Sim {
+        Sim::spawn(dir, "127.0.0.1:0", extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, listen: &str, extra: &[&str]) -> Sim {
         use std::io::BufRead;
         let db = dir.path().join("index.db");
         let org = format!("{ORG}={TOKEN}");
@@ -116,7 +125,7 @@ impl Sim {
             .args([
                 "index-sim",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--db",
                 db.to_str().unwrap(),
                 "--org",

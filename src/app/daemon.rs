@@ -1,0 +1,670 @@
+//! `visync run` as a service: one loop that decides what runs next.
+//!
+//! Triggers (file events, rescans, a file settling, cron schedules, "work was
+//! queued", "a backoff ended", SIGHUP, SIGTERM) only mark jobs as wanted; the
+//! loop starts a wanted job when it is not running, so two runs of the same
+//! job never overlap, and a trigger that arrives while its job runs makes it
+//! run once more afterwards. Jobs run on their own tasks: the loop itself
+//! never blocks, which is what the systemd watchdog checks (it pings from
+//! here).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::events::{Event, Events, JobKind};
+use super::health::Health;
+use super::jobs::{self, Context, NoticesReport};
+use super::log::LogSink;
+use super::metrics::Metrics;
+use super::schedule::Cron;
+use super::snapshot::{connect_index, IndexConn, Snapshot};
+use super::watch::{FileHint, Hint, Watches};
+use super::{sd, ObservedIndex};
+use crate::config::{IndexUrl, WatchMode};
+use crate::index::SendSummary;
+use crate::ingest::IngestSummary;
+
+/// After the index refused our credentials, try again this often (a fixed
+/// token file or certificate is picked up without a restart).
+const AUTH_RETRY: Duration = Duration::from_secs(60);
+/// After a job failed on the store (a busy database, a full disk), try again
+/// this soon.
+const JOB_RETRY: Duration = Duration::from_secs(5);
+/// Where the last run of each schedule is kept, so that a run missed while
+/// the daemon was down happens once at start.
+const LAST_RUN: &str = "daemon.last_run.";
+
+/// What a finished job hands back to the loop.
+enum Done {
+    Intake(String, Result<IngestSummary, String>),
+    Send(Result<SendSummary, String>),
+    Notices(Result<NoticesReport, String>),
+    Reconcile,
+}
+
+/// The loop's state.
+struct Daemon {
+    config_path: PathBuf,
+    ctx: Context,
+    /// Keeps an embedded index running for as long as the daemon uses it.
+    _index: IndexConn,
+    watches: Watches,
+    hints: UnboundedReceiver<FileHint>,
+    /// Files renamed into a source's folder since its last intake.
+    fresh: HashMap<String, HashSet<PathBuf>>,
+    running: HashSet<JobKind>,
+    wanted: BTreeSet<JobKind>,
+    tasks: JoinSet<Done>,
+    /// When each source's folder is looked at again without an event.
+    rescan: HashMap<String, Instant>,
+    /// A file was seen that had not settled yet: look again then.
+    settle: HashMap<String, Instant>,
+    /// A backoff of a queued row ends (or the credentials are tried again).
+    send_at: Option<Instant>,
+    notices: Schedule,
+    reconcile: Schedule,
+    /// READY=1 is sent once the files waiting at start are taken.
+    first_intakes: Option<HashSet<String>>,
+    stopping: bool,
+    /// Counts since start, for the STATUS line.
+    totals: Totals,
+    /// `unhealthy_after_secs` for `/healthz`, which a reload may change.
+    unhealthy_after: tokio::sync::watch::Sender<Duration>,
+    /// Where `/metrics` and `/healthz` listen, when they do.
+    http: Option<std::net::SocketAddr>,
+}
+
+/// What the daemon did since it started, for the STATUS line.
+#[derive(Default)]
+struct Totals {
+    files: u64,
+    confirmed: u64,
+    /// Files seen not settled yet at each source's last intake.
+    unsettled: HashMap<String, u64>,
+    /// The last reload's outcome, said until the next job.
+    reload: Option<&'static str>,
+}
+
+/// A cron schedule and its next run.
+struct Schedule {
+    cron: Cron,
+    next: Option<DateTime<Utc>>,
+    name: &'static str,
+}
+
+/// Why the daemon could not start (the CLI exits 2 with it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// The signals the daemon answers. Installed before anything else (config,
+/// lock, migrations), so that a SIGTERM during start-up is not lost.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals, StartError> {
+        let (Ok(term), Ok(int), Ok(hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return Err(StartError("cannot install the signal handlers".into()));
+        };
+        Ok(Signals { term, int, hup })
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT, which ends it normally.
+pub async fn run(
+    config_path: PathBuf,
+    snapshot: Snapshot,
+    store: crate::store::Store,
+    clock: crate::clock::Clock,
+    mut signals: Signals,
+) -> Result<(), StartError> {
+    let metrics = Arc::new(Metrics::install(clock));
+    let health = Arc::new(Health::new(clock));
+    let events = Events::new(vec![
+        metrics.clone(),
+        health.clone(),
+        Arc::new(LogSink::default()),
+    ]);
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let (unhealthy_tx, unhealthy_rx) =
+        tokio::sync::watch::channel(snapshot.cfg.daemon.unhealthy_after);
+    let http_addr = match snapshot.cfg.http_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                StartError(format!(
+                    "config {}, [http] listen: cannot listen on {addr}: {e}",
+                    snapshot.cfg.path.display()
+                ))
+            })?;
+            let bound = listener.local_addr().ok();
+            let mut stopped = http_stopped.clone();
+            tokio::spawn(super::http::serve(
+                listener,
+                metrics.clone(),
+                health.clone(),
+                clock,
+                unhealthy_rx,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ));
+            bound
+        }
+    };
+    let index = connect_index(&snapshot.cfg).await.map_err(StartError)?;
+    let observed = Arc::new(ObservedIndex::new(index.api.clone(), events.clone()));
+    let ctx = Context {
+        store,
+        clock,
+        snapshot: Arc::new(snapshot),
+        index: observed,
+        events,
+    };
+    let (tx, hints) = tokio::sync::mpsc::unbounded_channel();
+    let mut d = Daemon {
+        config_path,
+        notices: Schedule::new("notices", &ctx.snapshot.cfg.schedule.notices),
+        reconcile: Schedule::new("reconcile", &ctx.snapshot.cfg.schedule.reconcile),
+        ctx,
+        _index: index,
+        watches: Watches::new(tx),
+        hints,
+        fresh: HashMap::new(),
+        running: HashSet::new(),
+        wanted: BTreeSet::new(),
+        tasks: JoinSet::new(),
+        rescan: HashMap::new(),
+        settle: HashMap::new(),
+        send_at: None,
+        first_intakes: None,
+        stopping: false,
+        totals: Totals::default(),
+        unhealthy_after: unhealthy_tx,
+        http: http_addr,
+    };
+    d.start().await;
+    d.run_loop(&mut signals.term, &mut signals.int, &mut signals.hup)
+        .await;
+    let _ = stop_http.send(true);
+    d.ctx.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+impl Schedule {
+    fn new(name: &'static str, cron: &cron::Schedule) -> Schedule {
+        Schedule {
+            cron: Cron::new(cron.clone()),
+            next: None,
+            name,
+        }
+    }
+}
+
+impl Daemon {
+    fn sources(&self) -> Vec<String> {
+        self.ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .map(|(_, m)| m.name.clone())
+            .collect()
+    }
+
+    /// Watches, schedules, and the first intake of every source.
+    async fn start(&mut self) {
+        self.sync_watches();
+        let sources = self.sources();
+        for s in &sources {
+            self.wanted.insert(JobKind::Intake(s.clone()));
+        }
+        self.first_intakes = Some(sources.into_iter().collect());
+        self.wanted.insert(JobKind::Send);
+        let now = self.ctx.clock.now();
+        for which in [true, false] {
+            let last = self.last_run(which).await;
+            let due = {
+                let s = self.schedule(which);
+                s.cron.due_at_start(last, now)
+            };
+            let s = self.schedule_mut(which);
+            s.next = if due {
+                Some(now)
+            } else {
+                s.cron.next_after(now)
+            };
+        }
+        self.tell_status().await;
+    }
+
+    fn schedule(&self, notices: bool) -> &Schedule {
+        if notices {
+            &self.notices
+        } else {
+            &self.reconcile
+        }
+    }
+
+    fn schedule_mut(&mut self, notices: bool) -> &mut Schedule {
+        if notices {
+            &mut self.notices
+        } else {
+            &mut self.reconcile
+        }
+    }
+
+    async fn last_run(&self, notices: bool) -> Option<DateTime<Utc>> {
+        let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
+        let value = self.ctx.store.cursor(&name).await.ok().flatten()?;
+        DateTime::parse_from_rfc3339(&value)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Watches every `notify` source's folder and sets its rescan.
+    fn sync_watches(&mut self) {
+        let now = Instant::now();
+        let list: Vec<_> = self
+            .ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .map(|(c, m)| (m.name.clone(), c.clone()))
+            .collect();
+        let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+        self.watches.retain(&names);
+        self.rescan.retain(|s, _| names.contains(&s.as_str()));
+        for (name, c) in &list {
+            let Some(folder) = &c.watch else { continue };
+            if c.watch_mode == WatchMode::Notify {
+                self.watches.ensure(name, folder);
+            }
+            self.rescan
+                .entry(name.clone())
+                .or_insert(now + Duration::from_secs(c.rescan_secs));
+        }
+    }
+
+    async fn run_loop(&mut self, term: &mut Signal, int: &mut Signal, hup: &mut Signal) {
+        let watchdog = sd::watchdog_interval();
+        let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        loop {
+            self.start_wanted();
+            if self.stopping && self.running.is_empty() {
+                return;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = term.recv() => self.stop(),
+                _ = int.recv() => self.stop(),
+                _ = hup.recv(), if !self.stopping => self.reload().await,
+                Some(hint) = self.hints.recv() => self.hint(hint),
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(done) => self.finished(done).await,
+                    Err(e) => tracing::error!("a job ended abnormally: {e}"),
+                },
+                _ = ping.tick(), if watchdog.is_some() => sd::watchdog(),
+                _ = tokio::time::sleep_until(wake) => self.timers(),
+            }
+            if self.stopping {
+                return self.drain().await;
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: no new work; what runs finishes or is abandoned.
+    fn stop(&mut self) {
+        if !self.stopping {
+            tracing::info!("stopping: no new work is taken");
+            sd::stopping();
+            self.stopping = true;
+            self.wanted.clear();
+        }
+    }
+
+    /// Waits for running jobs within the grace, then abandons them: a batch
+    /// in flight is re-sent after a restart and answered `unchanged`; a file
+    /// whose transaction did not commit is taken again.
+    async fn drain(&mut self) {
+        let grace = self.ctx.snapshot.cfg.daemon.shutdown_grace;
+        // Leave a moment for closing the store within the grace.
+        let deadline = Instant::now() + grace.saturating_sub(Duration::from_secs(1));
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(Ok(done))) => self.log_done(&done),
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        jobs = self.running.len(),
+                        "the shutdown grace ended: abandoning what still runs (safe: it is redone after a restart)"
+                    );
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn start_wanted(&mut self) {
+        let wanted: Vec<JobKind> = self
+            .wanted
+            .iter()
+            .filter(|j| !self.running.contains(*j))
+            .cloned()
+            .collect();
+        for job in wanted {
+            self.wanted.remove(&job);
+            self.running.insert(job.clone());
+            let ctx = self.ctx.clone();
+            match job {
+                JobKind::Intake(source) => {
+                    let fresh = self.fresh.remove(&source).unwrap_or_default();
+                    self.tasks.spawn(async move {
+                        let r = jobs::intake(&ctx, &source, &fresh).await;
+                        Done::Intake(source, r.map_err(|e| e.to_string()))
+                    });
+                }
+                JobKind::Send => {
+                    self.send_at = None;
+                    self.tasks.spawn(async move {
+                        // Never wait on a backoff inside the job: the loop
+                        // sets a timer for it instead.
+                        let now = ctx.clock.now();
+                        Done::Send(jobs::send(&ctx, now).await.map_err(|e| e.to_string()))
+                    });
+                }
+                JobKind::Notices => {
+                    self.tasks.spawn(async move {
+                        Done::Notices(jobs::notices(&ctx).await.map_err(|e| e.to_string()))
+                    });
+                }
+                JobKind::Reconcile => {
+                    self.tasks.spawn(async move {
+                        tracing::info!("the nightly reconciliation is not built into this version yet: nothing to do");
+                        let _ = ctx;
+                        Done::Reconcile
+                    });
+                }
+            }
+        }
+    }
+
+    /// The earliest timer.
+    fn next_wake(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let cron = |s: &Schedule| s.next.map(|t| self.instant_of(t));
+        self.rescan
+            .values()
+            .chain(self.settle.values())
+            .copied()
+            .chain(self.send_at)
+            .chain(cron(&self.notices))
+            .chain(cron(&self.reconcile))
+            .min()
+            .unwrap_or(far)
+            .min(far)
+    }
+
+    fn instant_of(&self, t: DateTime<Utc>) -> Instant {
+        let ahead = (t - self.ctx.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        Instant::now() + ahead
+    }
+
+    /// Marks every job whose timer has come.
+    fn timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .rescan
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(s, _)| s.clone())
+            .collect();
+        if !due.is_empty() {
+            // A rescan also watches folders again that came back.
+            self.sync_watches();
+        }
+        for s in due {
+            let every = self.rescan_secs(&s);
+            self.rescan.insert(s.clone(), now + every);
+            self.wanted.insert(JobKind::Intake(s));
+        }
+        let settled: Vec<String> = self
+            .settle
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(s, _)| s.clone())
+            .collect();
+        for s in settled {
+            self.settle.remove(&s);
+            self.wanted.insert(JobKind::Intake(s));
+        }
+        if self.send_at.is_some_and(|t| t <= now) {
+            self.send_at = None;
+            self.wanted.insert(JobKind::Send);
+        }
+        let clock_now = self.ctx.clock.now();
+        for (notices, job) in [(true, JobKind::Notices), (false, JobKind::Reconcile)] {
+            let s = self.schedule_mut(notices);
+            if s.next.is_some_and(|t| t <= clock_now) {
+                s.next = s.cron.next_after(clock_now);
+                self.wanted.insert(job);
+            }
+        }
+    }
+
+    fn rescan_secs(&self, source: &str) -> Duration {
+        let secs = self
+            .ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .find(|(_, m)| m.name == source)
+            .map_or(60, |(c, _)| c.rescan_secs);
+        Duration::from_secs(secs)
+    }
+
+    fn hint(&mut self, hint: FileHint) {
+        if self.stopping {
+            return;
+        }
+        if let Hint::Renamed(path) = hint.hint {
+            self.fresh
+                .entry(hint.source.clone())
+                .or_default()
+                .insert(path);
+        }
+        self.wanted.insert(JobKind::Intake(hint.source));
+    }
+
+    async fn finished(&mut self, done: Done) {
+        self.log_done(&done);
+        match &done {
+            Done::Intake(source, result) => {
+                self.running.remove(&JobKind::Intake(source.clone()));
+                if let Ok(s) = result {
+                    self.totals.files += s.files;
+                    self.totals.unsettled.insert(source.clone(), s.unsettled);
+                    if s.unsettled > 0 {
+                        let settle = self.settle_secs(source);
+                        self.settle.insert(source.clone(), Instant::now() + settle);
+                    }
+                    let a = &s.applied;
+                    if a.registered + a.updated + a.withdrawn + a.renewed > 0 {
+                        self.wanted.insert(JobKind::Send);
+                    }
+                }
+                if let Some(first) = &mut self.first_intakes {
+                    first.remove(source);
+                    if first.is_empty() {
+                        self.first_intakes = None;
+                        sd::ready();
+                        tracing::info!("ready: the files waiting at start are taken");
+                    }
+                }
+            }
+            Done::Send(result) => {
+                self.running.remove(&JobKind::Send);
+                self.after_send(result).await;
+            }
+            Done::Notices(_) => {
+                self.running.remove(&JobKind::Notices);
+                self.remember_run(true).await;
+            }
+            Done::Reconcile => {
+                self.running.remove(&JobKind::Reconcile);
+                self.remember_run(false).await;
+            }
+        }
+        self.tell_status().await;
+    }
+
+    /// The STATUS line: what the daemon does, what it did, what waits.
+    async fn tell_status(&mut self) {
+        let Ok(g) = jobs::publish_gauges(&self.ctx).await else {
+            return;
+        };
+        let t = &self.totals;
+        let mut line = format!(
+            "{}; taken {} file{}; {} confirmed; {} not settled; queue: {} waiting, {} held, {} quarantined; notices waiting: {}",
+            if self.running.is_empty() { "idle" } else { "working" },
+            t.files,
+            if t.files == 1 { "" } else { "s" },
+            t.confirmed,
+            t.unsettled.values().sum::<u64>(),
+            g.outbox_depth,
+            g.held_withdrawals,
+            g.quarantined,
+            g.notices_waiting
+        );
+        if let Some(addr) = self.http {
+            line.push_str(&format!("; metrics on http {addr}"));
+        }
+        if let Some(r) = self.totals.reload.take() {
+            line.push_str(&format!("; {r}"));
+        }
+        sd::status(&line);
+    }
+
+    fn settle_secs(&self, source: &str) -> Duration {
+        let secs = self
+            .ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .find(|(_, m)| m.name == source)
+            .map_or(10, |(c, _)| c.settle_secs);
+        // At least a second: a file seen unsettled is looked at again after.
+        Duration::from_secs(secs.max(1))
+    }
+
+    async fn after_send(&mut self, result: &Result<SendSummary, String>) {
+        if let Ok(s) = result {
+            self.totals.confirmed += s.confirmed;
+        }
+        match result {
+            Ok(s) if s.auth_failed => self.send_at = Some(Instant::now() + AUTH_RETRY),
+            Ok(s) => {
+                if s.confirmed > 0 {
+                    // Registrations confirmed: their notify_subject tasks
+                    // go out now, not at the next scheduled pull.
+                    self.wanted.insert(JobKind::Notices);
+                }
+                if let Ok(Some(t)) = self.ctx.store.next_due().await {
+                    self.send_at = Some(self.instant_of(t));
+                }
+            }
+            // The store or the job itself failed: soon again, not at once.
+            Err(_) => self.send_at = Some(Instant::now() + JOB_RETRY),
+        }
+    }
+
+    async fn remember_run(&self, notices: bool) {
+        let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
+        let at = crate::store::ts(self.ctx.clock.now());
+        if let Err(e) = self.ctx.store.set_cursor(&name, &at).await {
+            tracing::warn!("cannot record when {name} ran: {e}");
+        }
+    }
+
+    fn log_done(&self, done: &Done) {
+        match done {
+            Done::Intake(source, Err(e)) => tracing::error!(source, "intake failed: {e}"),
+            Done::Send(Err(e)) => tracing::error!("sending failed: {e}"),
+            Done::Notices(Err(e)) => tracing::error!("the notices job failed: {e}"),
+            _ => {}
+        }
+    }
+
+    /// SIGHUP: a new snapshot for the next jobs, or the old one keeps running.
+    async fn reload(&mut self) {
+        let outcome = Snapshot::load(&self.config_path).and_then(|new| {
+            if new.cfg.state != self.ctx.snapshot.cfg.state {
+                return Err(format!(
+                    "config {}, [state] url: the state store cannot change while running; restart the service for that",
+                    self.config_path.display()
+                ));
+            }
+            Ok(new)
+        });
+        match outcome {
+            Ok(new) => {
+                if let (IndexUrl::Remote(_), Ok(conn)) =
+                    (&new.cfg.index.url, connect_index(&new.cfg).await)
+                {
+                    // A rotated token or certificate takes effect now.
+                    self.ctx.index =
+                        Arc::new(ObservedIndex::new(conn.api, self.ctx.events.clone()));
+                }
+                self.notices = Schedule::new("notices", &new.cfg.schedule.notices);
+                self.reconcile = Schedule::new("reconcile", &new.cfg.schedule.reconcile);
+                let now = self.ctx.clock.now();
+                self.notices.next = self.notices.cron.next_after(now);
+                self.reconcile.next = self.reconcile.cron.next_after(now);
+                self.unhealthy_after
+                    .send_replace(new.cfg.daemon.unhealthy_after);
+                self.ctx.snapshot = Arc::new(new);
+                self.sync_watches();
+                for s in self.sources() {
+                    self.wanted.insert(JobKind::Intake(s));
+                }
+                self.ctx.events.emit(Event::ConfigReload { ok: true });
+                self.totals.reload = Some("config reloaded");
+                tracing::info!(
+                    config = %self.config_path.display(),
+                    sources = self.ctx.snapshot.sources.list.len(),
+                    "config reloaded: the next jobs use it"
+                );
+            }
+            Err(message) => {
+                self.ctx.events.emit(Event::ConfigReload { ok: false });
+                self.totals.reload = Some("config reload refused: see the log");
+                tracing::error!("the new config is refused, the old one keeps running: {message}");
+            }
+        }
+        self.tell_status().await;
+    }
+}

@@ -1,0 +1,194 @@
+//! The jobs: intake of one source, send, notices. Each is a function of a
+//! `Context` that returns a typed report and tells what it did as events.
+//! Who runs them, when, and what an outcome means for an exit status is not
+//! decided here (`run --once` in the CLI, triggers in `daemon.rs`).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::events::{Event, Events, FolderRole, Gauges, JobKind};
+use super::observed::ObservedIndex;
+use super::snapshot::Snapshot;
+use crate::clock::Clock;
+use crate::config::ReturnConfig;
+use crate::index::{self, PullSummary, SendSummary};
+use crate::ingest::{IngestError, IngestSummary, Intake};
+use crate::returns::{self, DeliverySummary};
+use crate::store::{Store, StoreError};
+
+/// What every job runs with. Cheap to clone: a job gets its own copy, with
+/// the snapshot that was current when it started (a reload replaces the
+/// snapshot for the next jobs, never under a running one).
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub clock: Clock,
+    pub snapshot: Arc<Snapshot>,
+    pub index: Arc<ObservedIndex>,
+    pub events: Events,
+}
+
+/// Why a job could not do its work at all (a report says what it did).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("no source is named \"{0}\" in the config")]
+    NoSource(String),
+}
+
+/// Intake of one source: the files waiting in its drop folder.
+pub async fn intake(
+    ctx: &Context,
+    source: &str,
+    fresh: &HashSet<PathBuf>,
+) -> Result<IngestSummary, JobError> {
+    let job = JobKind::Intake(source.to_string());
+    let started = begin(ctx, &job);
+    let result = intake_inner(ctx, source, fresh).await;
+    let had_work = result
+        .as_ref()
+        .map_or(true, |s| s.files + s.duplicates + s.unreadable > 0);
+    finish(ctx, job, started, result.is_ok(), had_work);
+    result
+}
+
+async fn intake_inner(
+    ctx: &Context,
+    source: &str,
+    fresh: &HashSet<PathBuf>,
+) -> Result<IngestSummary, JobError> {
+    let (config, mapping) = ctx
+        .snapshot
+        .sources
+        .list
+        .iter()
+        .find(|(_, m)| m.name == source)
+        .ok_or_else(|| JobError::NoSource(source.to_string()))?;
+    let Some(watch) = &config.watch else {
+        return Ok(IngestSummary::default());
+    };
+    let present = watch.is_dir();
+    ctx.events.emit(Event::Folder {
+        source: source.to_string(),
+        role: FolderRole::Drop,
+        present,
+    });
+    if !present {
+        // Reported (health, metrics, a log line on the change); the folder
+        // is looked at again on the next rescan.
+        return Ok(IngestSummary::default());
+    }
+    let intake = Intake {
+        store: &ctx.store,
+        mapping: Arc::new(mapping.clone()),
+        watch: watch.clone(),
+        settle: Duration::from_secs(config.settle_secs),
+        cfg: &ctx.snapshot.cfg,
+        clock: ctx.clock,
+        fresh,
+        events: &ctx.events,
+    };
+    Ok(intake.take_waiting().await?)
+}
+
+/// Send: drains the outbox. `deadline` bounds only waiting on backoffs (the
+/// daemon passes now: it schedules a "backoff ended" trigger instead).
+pub async fn send(ctx: &Context, deadline: DateTime<Utc>) -> Result<SendSummary, JobError> {
+    let job = JobKind::Send;
+    let started = begin(ctx, &job);
+    let batch = ctx.snapshot.cfg.index.batch_size as usize;
+    let result = index::drain(&ctx.store, &*ctx.index, batch, &ctx.clock, deadline).await;
+    // Confirmed payloads were deleted: out of the WAL too.
+    let result = match result {
+        Ok(s) => ctx.store.scrub().await.map(|()| s),
+        Err(e) => Err(e),
+    };
+    let ok = result
+        .as_ref()
+        .is_ok_and(|s| !s.auth_failed && s.retries == 0);
+    let had_work = result.as_ref().map_or(true, |s| {
+        s.confirmed + s.refused + s.conflicts + s.retries > 0 || s.auth_failed
+    });
+    finish(ctx, job, started, ok, had_work);
+    Ok(result?)
+}
+
+/// What the notices job did: pulled the feed, delivered what was due.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoticesReport {
+    pub pulled: PullSummary,
+    pub delivered: DeliverySummary,
+}
+
+/// Notices: pulls the feed, then delivers through the return channels.
+pub async fn notices(ctx: &Context) -> Result<NoticesReport, JobError> {
+    let job = JobKind::Notices;
+    let started = begin(ctx, &job);
+    let result = notices_inner(ctx).await;
+    let ok = result
+        .as_ref()
+        .is_ok_and(|r| !r.pulled.failed && r.delivered.failed == 0);
+    let had_work = result.as_ref().map_or(true, |r| {
+        r.pulled.failed || r.pulled.new > 0 || r.delivered.delivered + r.delivered.failed > 0
+    });
+    finish(ctx, job, started, ok, had_work);
+    result
+}
+
+async fn notices_inner(ctx: &Context) -> Result<NoticesReport, JobError> {
+    let cfg = &ctx.snapshot.cfg;
+    for (source, channel) in &cfg.returns {
+        if let ReturnConfig::Folder { path, .. } = channel {
+            ctx.events.emit(Event::Folder {
+                source: source.clone(),
+                role: FolderRole::Return,
+                present: path.is_dir(),
+            });
+        }
+    }
+    let pulled = index::pull_notices(&ctx.store, &*ctx.index, &ctx.clock).await?;
+    let delivered = returns::deliver(&ctx.store, cfg, &ctx.clock, &ctx.events).await?;
+    // Delivered notices lost their contact data: out of the WAL too.
+    ctx.store.scrub().await?;
+    Ok(NoticesReport { pulled, delivered })
+}
+
+/// The store's counts, told as gauges (after every job, and at start).
+pub async fn publish_gauges(ctx: &Context) -> Result<Gauges, JobError> {
+    let queue = ctx.store.queue_counts().await?;
+    let notices = ctx.store.notice_counts().await?;
+    let signals = ctx.store.signal_counts().await?;
+    let gauges = Gauges {
+        outbox_depth: queue.ready,
+        held_withdrawals: queue.held,
+        quarantined: queue.quarantined,
+        notices_waiting: notices.pending,
+        signals: signals
+            .into_iter()
+            .map(|(k, v)| (k, v.max(0) as u64))
+            .collect(),
+    };
+    ctx.events.emit(Event::Gauges(gauges.clone()));
+    Ok(gauges)
+}
+
+fn begin(ctx: &Context, job: &JobKind) -> Instant {
+    ctx.events.emit(Event::JobStarted { job: job.clone() });
+    Instant::now()
+}
+
+fn finish(ctx: &Context, job: JobKind, started: Instant, ok: bool, had_work: bool) {
+    ctx.events.emit(Event::JobFinished {
+        job,
+        ok,
+        had_work,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+}
