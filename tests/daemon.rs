@@ -422,3 +422,47 @@ fn a_sigterm_at_any_moment_of_start_up_or_a_pass_ends_it_cleanly() {
     );
     assert_eq!(stats["duplicate_signals"], 0, "{stats}");
 }
+
+#[test]
+fn a_drop_folder_that_disappears_is_reported_and_watched_again_when_it_returns() {
+    let sim = Sim::start(&[]);
+    let site = site(&sim, "");
+    let text = std::fs::read_to_string(&site.config)
+        .unwrap()
+        .replace("rescan_secs = 3600", "rescan_secs = 1");
+    std::fs::write(&site.config, text).unwrap();
+    let mut d = Daemon::start(&site);
+    d.ready();
+    let addr = d
+        .status("http ")
+        .split("http ")
+        .nth(1)
+        .and_then(|s| s.split([';', ' ', '\n']).next())
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(&site.watch).unwrap();
+    // The next rescan finds it gone: unhealthy, with the reason, no exit.
+    let end = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        d.status("idle");
+        let h = http(&addr, "GET", "/healthz", None, "");
+        if h.contains("unhealthy") || Instant::now() > end {
+            break h;
+        }
+    };
+    assert!(
+        health.contains("the drop folder of source codes is missing"),
+        "{health}"
+    );
+    let metrics = http(&addr, "GET", "/metrics", None, "");
+    assert!(
+        metrics.contains("visync_folder_missing{source=\"codes\",role=\"drop\"} 1"),
+        "{metrics}"
+    );
+    // Back: watched again, and what arrives is taken.
+    std::fs::create_dir(&site.watch).unwrap();
+    site.drop_file("a.csv", export(2, 600).as_bytes());
+    d.status("2 confirmed");
+    let health = http(&addr, "GET", "/healthz", None, "");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+}

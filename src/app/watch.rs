@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -35,7 +37,28 @@ pub struct FileHint {
 /// The watches of every `notify` source, by source name.
 pub struct Watches {
     tx: UnboundedSender<FileHint>,
-    watchers: HashMap<String, (PathBuf, RecommendedWatcher)>,
+    /// The folder watched, its identity (device, inode) when the watch
+    /// began, and the watch.
+    watchers: HashMap<String, Watched>,
+}
+
+struct Watched {
+    folder: PathBuf,
+    identity: Option<(u64, u64)>,
+    /// Set by the watch itself when its folder is removed: a new folder may
+    /// get the old one's inode number, so the identity alone cannot tell.
+    gone: Arc<AtomicBool>,
+    _watcher: RecommendedWatcher,
+}
+
+/// A folder's identity: a folder removed and made again under the same name
+/// is another folder, and the old watch sees nothing of it.
+fn identity(folder: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(folder)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Watches {
@@ -49,21 +72,31 @@ impl Watches {
     /// Watches `folder` for `source` unless it is watched already. `false`
     /// when it cannot be watched now (missing): the next rescan tries again.
     pub fn ensure(&mut self, source: &str, folder: &Path) -> bool {
-        if let Some((watched, _)) = self.watchers.get(source) {
+        let now = identity(folder);
+        if let Some(w) = self.watchers.get(source) {
             // A watch on a folder that was removed sees nothing any more,
             // even when a new folder appears under the same name.
-            if watched == folder && folder.is_dir() {
+            if w.folder == folder
+                && now.is_some()
+                && w.identity == now
+                && !w.gone.load(Ordering::Relaxed)
+            {
                 return true;
             }
             self.watchers.remove(source);
         }
-        if !folder.is_dir() {
+        if now.is_none() {
             return false;
         }
         let tx = self.tx.clone();
         let name = source.to_string();
+        let gone = Arc::new(AtomicBool::new(false));
+        let (gone_in, watched) = (gone.clone(), folder.to_path_buf());
         let handler = move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
+            if matches!(event.kind, EventKind::Remove(_)) && event.paths.contains(&watched) {
+                gone_in.store(true, Ordering::Relaxed);
+            }
             for hint in hints(&event) {
                 // The daemon may be stopping: a closed channel is fine.
                 let _ = tx.send(FileHint {
@@ -76,8 +109,15 @@ impl Watches {
             .and_then(|mut w| w.watch(folder, RecursiveMode::NonRecursive).map(|()| w));
         match watcher {
             Ok(w) => {
-                self.watchers
-                    .insert(source.to_string(), (folder.to_path_buf(), w));
+                self.watchers.insert(
+                    source.to_string(),
+                    Watched {
+                        folder: folder.to_path_buf(),
+                        identity: now,
+                        gone,
+                        _watcher: w,
+                    },
+                );
                 true
             }
             Err(e) => {
@@ -168,5 +208,34 @@ mod tests {
         assert!(w.ensure("s", &folder));
         std::fs::remove_dir(&folder).unwrap();
         assert!(!w.ensure("s", &folder));
+        std::fs::create_dir(&folder).unwrap();
+        assert!(w.ensure("s", &folder));
+    }
+
+    #[tokio::test]
+    async fn a_folder_made_again_under_the_same_name_is_watched_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("in");
+        std::fs::create_dir(&folder).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = Watches::new(tx);
+        assert!(w.ensure("s", &folder));
+        std::fs::remove_dir(&folder).unwrap();
+        // The watch hears its folder go (the daemon's rescan comes later).
+        let gone = &w.watchers["s"].gone;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !gone.load(Ordering::Relaxed) {
+            assert!(std::time::Instant::now() < end, "the removal was not seen");
+            tokio::task::yield_now().await;
+        }
+        std::fs::create_dir(&folder).unwrap();
+        assert!(w.ensure("s", &folder));
+        let tmp = folder.join("a.csv.tmp");
+        std::fs::write(&tmp, b"x").unwrap();
+        std::fs::rename(&tmp, folder.join("a.csv")).unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the new folder's rename is heard");
+        assert_eq!(got.unwrap().hint, Hint::Renamed(folder.join("a.csv")));
     }
 }
