@@ -1,5 +1,8 @@
 //! visync: connects youth-care case-management systems to the Dutch
-//! Verwijsindex. See ARCHITECTURE.md for the map of this crate.
+//! Verwijsindex. See ARCHITECTURE.md for the map of this crate. The
+//! reference index it is tested against is another crate of the workspace,
+//! `visync_index_sim` (crates/index-sim), linked for `visync index-sim` and
+//! `[index] url = "embedded"`.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -9,7 +12,6 @@ pub mod config;
 pub mod domain;
 pub mod fault;
 pub mod index;
-pub mod indexsim;
 pub mod ingest;
 pub mod mapping;
 pub mod pipeline;

@@ -77,7 +77,7 @@ impl Sources {
 /// The index this installation talks to, and the embedded one if it runs it.
 pub struct IndexConn {
     pub api: HttpIndex,
-    _embedded: Option<crate::indexsim::SimHandle>,
+    _embedded: Option<visync_index_sim::SimHandle>,
 }
 
 /// Connects to the configured index; `embedded` starts the reference index
@@ -92,18 +92,24 @@ pub async fn connect_index(cfg: &Config) -> Result<IndexConn, String> {
                 config::StateUrl::Postgres(_) => std::env::temp_dir(),
             };
             let token = format!("embedded-{}", cfg.organisation.code);
-            let opts = crate::indexsim::SimOptions {
+            let opts = visync_index_sim::SimOptions {
                 listen: "127.0.0.1:0".parse().expect("a loopback address"),
                 db: dir.join("index-sim.db"),
                 orgs: vec![(cfg.organisation.code.clone(), token.clone())],
                 families: None,
                 chaos: None,
                 clock: None,
-                rules: cfg.rules,
-                role: crate::indexsim::Role::Regional,
+                // The index's own rules, with the connector's numbers: the
+                // embedded index applies the periods the config names.
+                rules: visync_index_sim::Rules {
+                    max_active_years: cfg.rules.max_active_years,
+                    archive_years: cfg.rules.archive_years,
+                    age_limit: cfg.rules.age_limit,
+                },
+                role: visync_index_sim::Role::Regional,
                 upstream: None,
             };
-            let handle = crate::indexsim::start(opts)
+            let handle = visync_index_sim::start(opts)
                 .await
                 .map_err(|e| format!("the embedded index: {e}"))?;
             let base =

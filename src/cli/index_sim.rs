@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use url::Url;
+use visync_index_sim::{Role, Rules, SimOptions};
 
 use super::exit;
 use crate::config::LogFormat;
-use crate::domain::Rules;
-use crate::indexsim::{self, Role, SimOptions};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoleArg {
@@ -88,6 +87,8 @@ pub fn run(args: IndexSimArgs) -> u8 {
         families: args.families,
         chaos: args.chaos.map(|rate| (rate, args.seed)),
         clock: args.clock,
+        // The index's own rules type: it shares no code with the connector's
+        // `domain::Rules`, so that the two are checked against each other.
         rules: Rules {
             max_active_years: args.max_active_years,
             archive_years: args.archive_years,
@@ -113,7 +114,7 @@ pub fn run(args: IndexSimArgs) -> u8 {
 }
 
 async fn serve(opts: SimOptions) -> u8 {
-    let handle = match indexsim::start(opts).await {
+    let handle = match visync_index_sim::start(opts).await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");

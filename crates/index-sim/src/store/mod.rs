@@ -13,54 +13,32 @@
 //! national index) and `forward.rs` (the forward queue and the notices
 //! fanned out from the national index, on a regional one).
 //!
+//! What the modules share (`Ctx`, `StoreError`, `ItemResult`, `day`) is in
+//! `types.rs`, which imports none of them, so that no two of them import
+//! each other.
+//!
 //! Must not: log anything that identifies a child or a professional.
 
 mod bulk;
 mod forward;
 mod lifecycle;
 mod national;
+mod types;
 mod write;
 
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::SqliteConnection;
 
-use crate::domain::{add_years, Bsn, Rules};
-use crate::indexsim::tier::Role;
+use crate::bsn::Bsn;
+use crate::rules::Rules;
 
 pub use forward::UpNotice;
 pub use national::TierResult;
-pub use write::ItemResult;
-
-/// What every state change needs to know: the sim's date, the instant stamped
-/// on notices, the index's settings and its tier (which decides who may be
-/// matched with whom).
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx {
-    pub today: NaiveDate,
-    pub now: DateTime<Utc>,
-    pub rules: Rules,
-    pub role: Role,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the index store failed: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("the index store could not be migrated (is it another program's database?): {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("the index store holds a date it cannot read; start with a fresh --db")]
-    Corrupt,
-    #[error("no such signal for this organisation")]
-    NotFound,
-    #[error("the signal is not active (withdrawn or expired); register a new one")]
-    NotActive,
-    #[error("{0}")]
-    EndDate(String),
-}
+use types::day;
+pub use types::{Ctx, ItemResult, StoreError};
 
 /// One of an organisation's own signals, as `GET /v1/signals` shows it: no
 /// BSN, no name.
@@ -113,7 +91,9 @@ impl Store {
             .max_connections(1)
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("src/indexsim/migrations").run(&pool).await?;
+        // The index's own migrations (crates/index-sim/migrations), in its
+        // own file: nothing here touches the connector's state store.
+        sqlx::migrate!("./migrations").run(&pool).await?;
         let store = Store { pool };
         store.apply_rules(rules).await?;
         Ok(store)
@@ -130,9 +110,9 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         for (id, birth, archived) in rows {
-            let subject_purge = add_years(day(&birth)?, rules.age_limit);
+            let subject_purge = rules.limit_birthday(day(&birth)?);
             let purge_on = match archived {
-                Some(a) => Some(add_years(day(&a)?, rules.archive_years).to_string()),
+                Some(a) => Some(rules.purge_archived_on(day(&a)?).to_string()),
                 None => None,
             };
             sqlx::query("UPDATE signals SET subject_purge_on = ?, purge_on = ? WHERE id = ?")
@@ -258,11 +238,6 @@ impl Store {
             notices,
         })
     }
-}
-
-/// A stored date back into a date.
-fn day(s: &str) -> Result<NaiveDate, StoreError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Corrupt)
 }
 
 /// Whether the organisation's signal id was purged (only its id is left).

@@ -13,8 +13,8 @@
 use chrono::NaiveDate;
 use serde_json::{json, Map, Value};
 
-use super::incoming::{self, err, valid_id, Incoming, Rejected};
-use crate::domain::Rules;
+use crate::incoming::{self, err, valid_id, Incoming, Rejected};
+use crate::rules::Rules;
 
 /// Which tier an index is (`--role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -18,10 +18,11 @@
 use sqlx::SqliteConnection;
 
 use super::lifecycle::{archive, leave, purge, sweep};
+use super::types::{Ctx, StoreError};
 use super::write::{correct, insert, load};
-use super::{is_tombstone, Ctx, Store, StoreError};
-use crate::indexsim::incoming::{err, Incoming, ItemError, Rejected};
-use crate::indexsim::tier::{TierItem, TierState};
+use super::{is_tombstone, Store};
+use crate::incoming::{err, Incoming, ItemError, Rejected};
+use crate::tier::{TierItem, TierState};
 
 /// The outcome of one tier item.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! whole file: a family file is test set-up, and a silently dropped tie would
 //! make a family match silently vanish.
 
-use crate::domain::Bsn;
+use crate::bsn::Bsn;
 
 /// A line that is not `bsn,family_id`. Never carries the number itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

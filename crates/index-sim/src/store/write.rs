@@ -6,26 +6,11 @@ use sqlx::SqliteConnection;
 
 use super::bulk::try_fresh;
 use super::lifecycle::{archive, leave, purge, sweep};
-use super::{day, is_tombstone, Ctx, Store, StoreError};
-use crate::domain::{add_years, WithdrawReason};
-use crate::indexsim::incoming::{Incoming, ItemError, Rejected};
-use crate::indexsim::window::{renew_max, resolve_end};
-
-/// The outcome of one batch item, in the protocol's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemResult {
-    Created(String),
-    Unchanged(String),
-    Updated(String),
-    Rejected {
-        signal_id: Option<String>,
-        error: ItemError,
-    },
-    Conflict {
-        signal_id: String,
-        existing: String,
-    },
-}
+use super::types::{day, Ctx, ItemResult, StoreError};
+use super::{is_tombstone, Store};
+use crate::incoming::{Incoming, ItemError, Rejected};
+use crate::vocab::WithdrawReason;
+use crate::window::{renew_max, resolve_end};
 
 /// A stored signal as far as a batch (or a tier item) compares it.
 #[derive(Debug, sqlx::FromRow)]
@@ -306,7 +291,7 @@ pub(super) async fn insert(
     i: &Incoming,
     end: NaiveDate,
 ) -> Result<i64, StoreError> {
-    let subject_purge = add_years(i.birth_date, ctx.rules.age_limit).to_string();
+    let subject_purge = ctx.rules.limit_birthday(i.birth_date).to_string();
     let insert = sqlx::query(
         "INSERT INTO signals (org, origin, signal_id, bsn, family_name, name_prefix, initials, \
          given_names, birth_date, gender, professional_id, professional_name, phone, email, \
@@ -348,7 +333,7 @@ pub(super) async fn correct(
     );
     content(update, i)
         .bind(end.to_string())
-        .bind(add_years(i.birth_date, ctx.rules.age_limit).to_string())
+        .bind(ctx.rules.limit_birthday(i.birth_date).to_string())
         .bind(s.id)
         .execute(&mut *c)
         .await?;

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
 use super::lifecycle::sweep;
-use super::{is_tombstone, Ctx, Store, StoreError};
-use crate::indexsim::incoming::valid_id;
-use crate::indexsim::tier::{active_item, ended_item, split_tier_id};
+use super::types::{Ctx, StoreError};
+use super::{is_tombstone, Store};
+use crate::incoming::valid_id;
+use crate::tier::{active_item, ended_item, split_tier_id};
 
 /// One queued change: the signal's state now, as a tier item.
 #[derive(Debug, Clone)]

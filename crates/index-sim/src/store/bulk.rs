@@ -14,11 +14,11 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::write::ItemResult;
-use super::{Ctx, StoreError};
-use crate::domain::add_years;
-use crate::indexsim::incoming::{Incoming, Rejected};
-use crate::indexsim::window::resolve_end;
+// `ItemResult` comes from the leaf `types.rs`, not from `write.rs`, which
+// calls this module: the two no longer import each other.
+use super::types::{Ctx, ItemResult, StoreError};
+use crate::incoming::{Incoming, Rejected};
+use crate::window::resolve_end;
 
 /// Rows per multi-row INSERT: 18 values each, well under SQLite's 32,766
 /// bound variables.
@@ -100,7 +100,7 @@ pub(super) async fn try_fresh(
                 .push_bind(i.start_date.to_string())
                 .push_bind(end.to_string())
                 .push_bind("active")
-                .push_bind(add_years(i.birth_date, ctx.rules.age_limit).to_string());
+                .push_bind(ctx.rules.limit_birthday(i.birth_date).to_string());
         });
         q.build().execute(&mut *c).await?;
     }

@@ -13,10 +13,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::http::{ApiError, AppState, Org};
-use super::store::TierResult;
-use super::tier;
-use super::v1::signals_body;
+use crate::error::ApiError;
+use crate::request::{signals_body, Org};
+use crate::state::AppState;
+use crate::store::TierResult;
+use crate::tier;
 
 /// `POST /v1/tier/signals:sync`: each item checked on its own, all applied in
 /// one transaction, one result per item in order, naming the item as sent.

@@ -1,37 +1,62 @@
 //! The reference index (`visync index-sim`): a real server that implements
 //! every rule of VI-API v1 (docs/index-sim.md), so that an organisation can
 //! test its mappings and the whole flow before going live, and every test
-//! runs against a real index on loopback. The daemon can embed it in-process
-//! through `start`.
+//! runs against a real index on loopback. The connector's binary links this
+//! crate for `visync index-sim`, and its daemon embeds it in-process through
+//! `start` (`[index] url = "embedded"`).
 //!
-//! Owns: its own SQLite store (`store/`), the checks on incoming signals
-//! and the date windows (`incoming.rs`, `window.rs`, pure), the VI-API
-//! handlers (`v1.rs`), matching and the lifecycle by its own clock
+//! A test and acceptance tool, not part of the product, and independent of
+//! the connector on purpose: it depends on no code of `visync`. Its BSN
+//! check (`bsn.rs`), rules and date arithmetic (`rules.rs`), words
+//! (`vocab.rs`) and clock (`clock.rs`) are its own, written from
+//! index-api.md, so that a bug in the connector's domain rules meets a
+//! refusal here instead of being repeated by the index it is tested against.
+//!
+//! Owns: its own SQLite store (`store/`, migrations in `migrations/`), the
+//! checks on incoming signals and the date windows (`incoming.rs`,
+//! `window.rs`, pure), the VI-API handlers (`v1.rs`), the test extras
+//! (`sim.rs`), matching and the lifecycle by its own clock
 //! (`store/lifecycle.rs`), chaos mode (`chaos.rs`, `net.rs`), the family file
-//! (`families.rs`, pure) and the HTTP routes (`http.rs`).
+//! (`families.rs`, pure) and the router (`http.rs`). What the handlers share
+//! sits below them, in modules that import none of them: the state
+//! (`state.rs`), the error answers (`error.rs`) and the request readers
+//! (`request.rs`).
 //!
 //! The national tier: an index is regional (organisations register with it)
 //! or national (`--role national`: regional indexes forward to it, and it
 //! matches across regions only). The tier link's vocabulary is `tier.rs`
 //! (pure), the national side `national.rs` and `store/national.rs`, the
 //! regional side the forward queue (`store/forward.rs`) and the link task
-//! (`upstream.rs`).
+//! (`upstream.rs`, sharing its status through `link.rs`).
 //!
-//! Must not: share state with the connector's store, run timers for the
-//! lifecycle (it is applied on each request, on a clock change and on each
-//! round of the link task, and depends only on the date, so when it runs
-//! never changes what it does), or log a BSN, a name or a token.
+//! Must not: depend on the connector's crate (`visync` depends on this one,
+//! never the other way round), share state with the connector's store, run
+//! timers for the lifecycle (it is applied on each request, on a clock
+//! change and on each round of the link task, and depends only on the date,
+//! so when it runs never changes what it does), or log a BSN, a name or a
+//! token.
 
+#![forbid(unsafe_code)]
+
+mod bsn;
 mod chaos;
+mod clock;
+mod error;
 mod families;
 mod http;
 mod incoming;
+mod link;
 mod national;
 mod net;
+mod request;
+mod rules;
+mod sim;
+mod state;
 mod store;
 mod tier;
 mod upstream;
 mod v1;
+mod vocab;
 mod window;
 
 use std::collections::HashMap;
@@ -47,11 +72,11 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::domain::Rules;
 
+pub use request::MAX_BATCH;
+pub use rules::Rules;
 pub use store::StoreError;
 pub use tier::Role;
-pub use v1::MAX_BATCH;
 
 /// Everything the index is started with (the CLI's flags, typed).
 #[derive(Debug, Clone)]
@@ -68,6 +93,8 @@ pub struct SimOptions {
     pub chaos: Option<(f64, u64)>,
     /// A fixed date instead of today in Europe/Amsterdam.
     pub clock: Option<NaiveDate>,
+    /// The index's periods (its own `Rules`, not the connector's: a caller
+    /// converts).
     pub rules: Rules,
     /// Regional (organisations register here) or national (regions forward
     /// here; `orgs` are then the regions).
@@ -152,7 +179,7 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     check_upstream(opts.role, opts.upstream.as_ref())?;
     let chaos = match opts.chaos {
         Some((rate, _)) if !(0.0..=1.0).contains(&rate) => return Err(SimError::ChaosRate),
-        Some((rate, seed)) => Some(chaos::Chaos::new(rate, seed)),
+        Some((rate, seed)) => Some(Arc::new(chaos::Chaos::new(rate, seed))),
         None => None,
     };
     if opts.rules.max_active_years == 0 || opts.rules.age_limit == 0 {
@@ -180,13 +207,12 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     let link = opts
         .upstream
         .as_ref()
-        .map(|(url, _)| Arc::new(upstream::LinkStatus::new(url.clone())));
-    let state = Arc::new(http::AppState {
+        .map(|(url, _)| Arc::new(link::LinkStatus::new(url.clone())));
+    let state = Arc::new(state::AppState {
         store: store.clone(),
         tokens,
-        clock: Mutex::new(opts.clock.map_or(Clock::System, Clock::on)),
+        clock: Mutex::new(opts.clock.map_or(Clock::system(), Clock::on)),
         rules: opts.rules,
-        chaos,
         role: opts.role,
         link: link.clone(),
     });
@@ -205,7 +231,7 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         ),
         _ => None,
     };
-    let app = http::router(state).into_make_service_with_connect_info::<net::ConnTag>();
+    let app = http::router(state, chaos).into_make_service_with_connect_info::<net::ConnTag>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -18,9 +18,8 @@ use serde_json::{json, Value};
 // never a value: values are always bound.
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
-use super::{day, Ctx, StoreError};
-use crate::domain::add_years;
-use crate::indexsim::tier::Role;
+use super::types::{day, Ctx, StoreError};
+use crate::tier::Role;
 
 /// Applies everything the date `ctx.today` implies, in this order: subjects
 /// at the age limit are purged; signals past their end date are archived;
@@ -132,7 +131,7 @@ pub(super) async fn archive(
          WHERE id = ?",
     )
     .bind(on.to_string())
-    .bind(add_years(on, ctx.rules.archive_years).to_string())
+    .bind(ctx.rules.purge_archived_on(on).to_string())
     .bind(id)
     .execute(&mut *c)
     .await?;

@@ -18,20 +18,20 @@
 //! `notice_id`). So the task may stop at any await (shutdown aborts it) and
 //! start over. Log lines carry counts, codes and tier ids, never the token.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::http::AppState;
-use super::store::{StoreError, UpNotice};
-use super::v1::MAX_BATCH;
+use crate::link::LinkStatus;
+use crate::request::MAX_BATCH;
+use crate::state::AppState;
+use crate::store::{StoreError, UpNotice};
 
 /// How often an idle link looks for new notices.
 const POLL: Duration = Duration::from_secs(1);
@@ -39,42 +39,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Notices read per call.
 const PAGE: usize = 100;
-
-/// What the rest of the index shares with the link task.
-#[derive(Debug)]
-pub struct LinkStatus {
-    pub upstream: Url,
-    /// Why the last round failed (`None` after a good one), for `/sim/tier`.
-    pub last_error: Mutex<Option<String>>,
-    /// Woken after every change, so that forwarding does not wait for `POLL`.
-    pub kick: Notify,
-    /// Rounds ended so far (good or failed): `/sim/tier?after_round=N`
-    /// waits on it, so that a test can wait for the link's next round
-    /// instead of polling.
-    pub rounds: watch::Sender<u64>,
-}
-
-impl LinkStatus {
-    pub fn new(upstream: Url) -> LinkStatus {
-        LinkStatus {
-            upstream,
-            last_error: Mutex::new(None),
-            kick: Notify::new(),
-            rounds: watch::Sender::new(0),
-        }
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -108,7 +72,9 @@ pub fn spawn(
     status: Arc<LinkStatus>,
     token: String,
 ) -> Result<JoinHandle<()>, String> {
-    crate::tls::install_provider();
+    // reqwest is built without a bundled crypto provider: ring, installed
+    // once for the process (a no-op when the connector did it already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         // Longer than a chaotic national index's slow answer, so that a

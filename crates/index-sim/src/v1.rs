@@ -1,5 +1,6 @@
-//! The VI-API v1 handlers: register, withdraw, renew, list, notices. Each
-//! checks its request, calls the store once and shapes the answer.
+//! The VI-API v1 handlers: register, withdraw, renew, list, notices,
+//! health. Each checks its request, calls the store once and shapes the
+//! answer.
 
 use std::sync::Arc;
 
@@ -12,13 +13,13 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{bad_request, body_error, one_string, ApiError, AppState, Org};
-use super::incoming::{self, valid_id};
-use super::store::{ItemResult, StoreError};
-use crate::domain::WithdrawReason;
+use crate::error::{bad_request, ApiError};
+use crate::incoming::{self, valid_id};
+use crate::request::{one_string, signals_body, Org};
+use crate::state::AppState;
+use crate::store::{ItemResult, StoreError};
+use crate::vocab::WithdrawReason;
 
-/// The protocol's batch limit.
-pub const MAX_BATCH: usize = 500;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
@@ -73,29 +74,6 @@ pub async fn batch(
     Ok(Json(json!({"results": out})))
 }
 
-/// A body of exactly `{"signals": [...]}` with at most `MAX_BATCH` items.
-pub(super) fn signals_body(body: Result<Bytes, BytesRejection>) -> Result<Vec<Value>, ApiError> {
-    let body = body.map_err(body_error)?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|_| bad_request("the body is not JSON"))?;
-    let signals = match v {
-        Value::Object(mut o) if o.len() == 1 => match o.remove("signals") {
-            Some(Value::Array(a)) => Some(a),
-            _ => None,
-        },
-        _ => None,
-    }
-    .ok_or_else(|| bad_request("expected {\"signals\": [...]}"))?;
-    if signals.len() > MAX_BATCH {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("{} signals; at most {MAX_BATCH} per call", signals.len()),
-        ));
-    }
-    Ok(signals)
-}
-
 fn known_id(id: &str) -> Result<(), ApiError> {
     if valid_id(id) {
         Ok(())
@@ -113,18 +91,12 @@ pub async fn withdraw(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     known_id(&signal_id)?;
-    let reason = match one_string(body, "reason")?.as_str() {
-        "risk_ended" => WithdrawReason::RiskEnded,
-        "unjustified" => WithdrawReason::Unjustified,
-        "objection" => WithdrawReason::Objection,
-        "deceased" => WithdrawReason::Deceased,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "reason_invalid",
-                "reason: one of risk_ended, unjustified, objection, deceased",
-            ))
-        }
+    let Some(reason) = WithdrawReason::parse(&one_string(body, "reason")?) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "reason_invalid",
+            "reason: one of risk_ended, unjustified, objection, deceased",
+        ));
     };
     let state = st
         .store
@@ -153,6 +125,11 @@ pub async fn renew(
     Ok(Json(
         json!({"signal_id": signal_id, "end_date": end.to_string(), "state": "active"}),
     ))
+}
+
+/// `GET /v1/health`: no token, never chaotic.
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,9 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use crate::domain::{Bsn, Gender, Rules};
+use crate::bsn::Bsn;
+use crate::rules::Rules;
+use crate::vocab::Gender;
 
 /// A checked signal, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::http::{route_of, ApiError, AppState};
-use super::net::ConnTag;
+use crate::error::ApiError;
+use crate::net::ConnTag;
+use crate::request::route_of;
 
 /// How long a slow answer takes: longer than a hurried client waits, short
 /// enough for tests.
@@ -81,9 +82,11 @@ impl Chaos {
     }
 }
 
-/// Middleware for the chaotic routes.
-pub async fn layer(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(fault) = state.chaos.as_ref().and_then(Chaos::draw) else {
+/// Middleware for the chaotic routes, put on them only with `--chaos`. Its
+/// state is the draw alone, not the index's `AppState`: the fault decides
+/// nothing about the call, and this module needs nothing else of the index.
+pub async fn layer(State(chaos): State<Arc<Chaos>>, req: Request, next: Next) -> Response {
+    let Some(fault) = chaos.draw() else {
         return next.run(req).await;
     };
     tracing::info!(

@@ -3,8 +3,8 @@
 
 use chrono::NaiveDate;
 
-use super::incoming::{err, Incoming, ItemError};
-use crate::domain::{add_years, Rules};
+use crate::incoming::{err, Incoming, ItemError};
+use crate::rules::Rules;
 
 /// The end date to store for an item.
 ///
@@ -21,7 +21,7 @@ pub fn resolve_end(
     stored_end: Option<NaiveDate>,
 ) -> Result<NaiveDate, ItemError> {
     let last = rules.last_day(item.birth_date);
-    let cap = add_years(item.start_date, rules.max_active_years);
+    let cap = rules.active_cap(item.start_date);
     let max = stored_end.map_or(cap, |s| cap.max(s)).min(last);
     let end = match (item.end_date, stored_end) {
         (Some(e), _) => e,
@@ -42,13 +42,13 @@ pub fn resolve_end(
 
 /// The latest date a renewal may reach on `today`.
 pub fn renew_max(rules: &Rules, today: NaiveDate, birth: NaiveDate) -> NaiveDate {
-    add_years(today, rules.max_active_years).min(rules.last_day(birth))
+    rules.active_cap(today).min(rules.last_day(birth))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indexsim::incoming::parse_item;
+    use crate::incoming::parse_item;
     use serde_json::json;
 
     fn d(s: &str) -> NaiveDate {
