@@ -155,9 +155,15 @@ fn write_config(dir: &Path, addr: &str) -> std::path::PathBuf {
     let config = dir.join("visync.toml");
     // The fixture mapping reads snapshots, in which every file would have
     // to list every child so far; in delta mode each file is its own change.
-    let text = std::fs::read_to_string(&mapping)
-        .unwrap()
-        .replace("mode = \"snapshot\"", "mode = \"delta\"");
+    let text = std::fs::read_to_string(&mapping).unwrap().replacen(
+        "[source]\n",
+        "[source]\nmode = \"delta\"\n",
+        1,
+    );
+    assert!(
+        text.contains("mode = \"delta\""),
+        "the mapping reads deltas"
+    );
     let delta = dir.join("mapping.toml");
     std::fs::write(&delta, text).unwrap();
     std::fs::write(

@@ -1,11 +1,37 @@
 //! Crash points for tests: a fault that no real part can produce on demand
 //! (the process dying between two steps). `VISYNCTEST_CRASH_AT=NAME` aborts
-//! the process when it reaches the point called NAME. Unset, a point costs
-//! one environment lookup.
+//! the process the first time it reaches the point called NAME;
+//! `NAME:N` the N-th time. `abort` runs no destructor and flushes nothing,
+//! like a SIGKILL or a power cut. Unset, a point costs one environment
+//! lookup.
+//!
+//! The points, in the order a pass meets them:
+//! - `ingest-before-commit`: a file's plan is written, not committed;
+//! - `ingest-after-commit`: committed, the file not yet moved;
+//! - `send-after-call`: the index answered a batch, nothing recorded yet;
+//! - `notices-after-store`: a page of notices stored with its cursor;
+//! - `after-return-write`: a return file renamed into place, not yet marked
+//!   delivered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How often any point was reached in this process (one counter suffices:
+/// only the named point's hits are counted against N).
+static HITS: AtomicU64 = AtomicU64::new(0);
 
 pub fn point(name: &str) {
-    if std::env::var("VISYNCTEST_CRASH_AT").is_ok_and(|v| v == name) {
-        eprintln!("VISYNCTEST_CRASH_AT={name}: aborting here on purpose");
+    let Ok(wanted) = std::env::var("VISYNCTEST_CRASH_AT") else {
+        return;
+    };
+    let (target, nth) = match wanted.split_once(':') {
+        Some((t, n)) => (t, n.parse::<u64>().unwrap_or(1).max(1)),
+        None => (wanted.as_str(), 1),
+    };
+    if target != name {
+        return;
+    }
+    if HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        eprintln!("VISYNCTEST_CRASH_AT={wanted}: aborting here on purpose");
         std::process::abort();
     }
 }

@@ -47,6 +47,8 @@ pub struct IngestSummary {
     pub unreadable: u64,
     /// Files not settled yet: left for a later pass.
     pub unsettled: u64,
+    /// Files that could not be opened, read or moved now: tried again later.
+    pub failed: u64,
     pub records: u64,
     pub accepted: u64,
     pub rejected: u64,
@@ -74,7 +76,21 @@ impl Intake<'_> {
         let mut summary = IngestSummary::default();
         let files = waiting_files(&self.watch).map_err(io(&self.watch))?;
         for path in files {
-            self.take_one(&path, &mut summary).await?;
+            match self.take_one(&path, &mut summary).await {
+                Ok(()) => {}
+                // One file that cannot be opened, read or moved (permissions,
+                // a read-only mount) does not stop the others; it is tried
+                // again at the next look. The store failing stops the intake.
+                Err(IngestError::Io { path, message }) => {
+                    tracing::error!(
+                        source = self.mapping.name,
+                        file = %path.display(),
+                        "cannot take the file now, trying again later: {message}"
+                    );
+                    summary.failed += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(summary)
     }
@@ -387,7 +403,9 @@ impl Intake<'_> {
             }))
             .await?;
         chain.flush(&mut tx).await?;
+        crate::fault::point("ingest-before-commit");
         tx.commit().await.map_err(StoreError::from)?;
+        crate::fault::point("ingest-after-commit");
         Ok(Ok(applied))
     }
 

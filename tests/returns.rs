@@ -258,7 +258,7 @@ fn a_missing_return_folder_keeps_notices_until_it_is_fixed() {
         "1.csv",
         export(&[(&kids[0], "04-03-2012", "EA", "A", "C-1")]).as_bytes(),
     );
-    let run = a.run(&["run", "--once"]);
+    let run = a.run_env(&["run", "--once"], NO_BACKOFF);
     assert_eq!(
         run.code, 1,
         "undelivered notices fail the pass\n{}",
@@ -276,16 +276,9 @@ fn a_missing_return_folder_keeps_notices_until_it_is_fixed() {
         status.stdout
     );
     std::fs::create_dir(a.dir.path().join("out")).unwrap();
-    // The retry waits for its backoff (under a second after one failure):
-    // poll, bounded, rather than sleep.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut code = 1;
-    while std::time::Instant::now() < deadline {
-        code = a.run(&["run", "--once"]).code;
-        if code == 0 && !delivered(&a).is_empty() {
-            break;
-        }
-    }
+    // With a zero backoff unit the retry is due at once: the next pass
+    // delivers, with no waiting on a real backoff.
+    let code = a.run_env(&["run", "--once"], NO_BACKOFF).code;
     assert_eq!(code, 0);
     assert_eq!(of_kind(&delivered(&a), "notify_subject").len(), 1);
 }
@@ -359,6 +352,13 @@ fn cms_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
     (addr, rx)
 }
 
+/// Retries due at once, the same waits every run: no test waits on a real
+/// backoff, and a failure reproduces.
+const NO_BACKOFF: &[(&str, &str)] = &[
+    ("VISYNCTEST_BACKOFF_UNIT_MS", "0"),
+    ("VISYNCTEST_JITTER_SEED", "1"),
+];
+
 #[test]
 fn an_http_channel_is_retried_until_the_cms_acknowledges() {
     let (addr, bodies) = cms_endpoint();
@@ -370,16 +370,16 @@ fn an_http_channel_is_retried_until_the_cms_acknowledges() {
         "1.csv",
         export(&[(&kids[0], "04-03-2012", "EA", "A", "C-1")]).as_bytes(),
     );
-    let first = a.run(&["run", "--once"]);
+    let first = a.run_env(&["run", "--once"], NO_BACKOFF);
     assert_eq!(
         first.code, 1,
         "the CMS failed: the pass says so\n{}",
         first.stderr
     );
     assert!(first.stderr.contains("500"), "{}", first.stderr);
-    // Bounded polling across passes until the backoff lets the retry through.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline && a.run(&["run", "--once"]).code != 0 {}
+    // The retry is due at once (a zero backoff unit): the next pass sends it.
+    let second = a.run_env(&["run", "--once"], NO_BACKOFF);
+    assert_eq!(second.code, 0, "{}", second.stderr);
     let body: serde_json::Value = serde_json::from_str(
         &bodies
             .recv_timeout(std::time::Duration::from_secs(1))

@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::events::{Event, Events, JobKind};
+use super::events::{Event, Events, FolderRole, JobKind};
 use super::health::Health;
 use super::jobs::{self, Context, NoticesReport};
 use super::log::LogSink;
@@ -32,8 +32,9 @@ use crate::config::{IndexUrl, WatchMode};
 use crate::index::SendSummary;
 use crate::ingest::IngestSummary;
 
-/// After the index refused our credentials, try again this often (a fixed
-/// token file or certificate is picked up without a restart).
+/// After the index refused our credentials, try again this often, with the
+/// client made anew from the config's files (so a fixed token file or
+/// certificate is picked up without a restart).
 const AUTH_RETRY: Duration = Duration::from_secs(60);
 /// After a job failed on the store (a busy database, a full disk), try again
 /// this soon.
@@ -45,7 +46,8 @@ const LAST_RUN: &str = "daemon.last_run.";
 /// What a finished job hands back to the loop.
 enum Done {
     Intake(String, Result<IngestSummary, String>),
-    Send(Result<SendSummary, String>),
+    /// With the index client made anew for it, if it was.
+    Send(Result<SendSummary, String>, Option<Arc<ObservedIndex>>),
     Notices(Result<NoticesReport, String>),
     Reconcile,
 }
@@ -63,6 +65,11 @@ struct Daemon {
     running: HashSet<JobKind>,
     wanted: BTreeSet<JobKind>,
     tasks: JoinSet<Done>,
+    /// The index refused our credentials: make the client anew from the
+    /// config's files before the next send.
+    reconnect: bool,
+    /// When each scheduled job that runs now started (its "last run").
+    started: HashMap<JobKind, DateTime<Utc>>,
     /// When each source's folder is looked at again without an event.
     rescan: HashMap<String, Instant>,
     /// A file was seen that had not settled yet: look again then.
@@ -98,6 +105,21 @@ struct Schedule {
     cron: Cron,
     next: Option<DateTime<Utc>>,
     name: &'static str,
+}
+
+/// A client for a remote index made anew from the context's config.
+async fn reconnected(ctx: &Context) -> Option<Arc<ObservedIndex>> {
+    let cfg = &ctx.snapshot.cfg;
+    if matches!(cfg.index.url, IndexUrl::Embedded) {
+        return None;
+    }
+    match connect_index(cfg).await {
+        Ok(conn) => Some(Arc::new(ObservedIndex::new(conn.api, ctx.events.clone()))),
+        Err(e) => {
+            tracing::error!("cannot make the index client anew: {e}");
+            None
+        }
+    }
 }
 
 /// Why the daemon could not start (the CLI exits 2 with it).
@@ -196,6 +218,8 @@ pub async fn run(
         first_intakes: None,
         stopping: false,
         totals: Totals::default(),
+        reconnect: false,
+        started: HashMap::new(),
         unhealthy_after: unhealthy_tx,
         http: http_addr,
     };
@@ -308,12 +332,19 @@ impl Daemon {
         let watchdog = sd::watchdog_interval();
         let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
-            self.start_wanted();
             if self.stopping && self.running.is_empty() {
                 return;
             }
-            let wake = self.next_wake();
+            // Wanted jobs start after this round of the select, so that a
+            // signal that is already pending (a SIGTERM during start-up) is
+            // seen first: `biased` polls the signals before anything else.
+            let wake = if self.wanted.iter().any(|j| !self.running.contains(j)) {
+                Instant::now()
+            } else {
+                self.next_wake()
+            };
             tokio::select! {
+                biased;
                 _ = term.recv() => self.stop(),
                 _ = int.recv() => self.stop(),
                 _ = hup.recv(), if !self.stopping => self.reload().await,
@@ -328,6 +359,7 @@ impl Daemon {
             if self.stopping {
                 return self.drain().await;
             }
+            self.start_wanted();
         }
     }
 
@@ -375,7 +407,7 @@ impl Daemon {
         for job in wanted {
             self.wanted.remove(&job);
             self.running.insert(job.clone());
-            let ctx = self.ctx.clone();
+            let mut ctx = self.ctx.clone();
             match job {
                 JobKind::Intake(source) => {
                     let fresh = self.fresh.remove(&source).unwrap_or_default();
@@ -386,19 +418,33 @@ impl Daemon {
                 }
                 JobKind::Send => {
                     self.send_at = None;
+                    let reconnect = std::mem::take(&mut self.reconnect);
                     self.tasks.spawn(async move {
+                        // After a refusal of our credentials: a client made
+                        // anew re-reads the token file and certificates.
+                        let fresh = if reconnect {
+                            reconnected(&ctx).await
+                        } else {
+                            None
+                        };
+                        if let Some(index) = &fresh {
+                            ctx.index = index.clone();
+                        }
                         // Never wait on a backoff inside the job: the loop
                         // sets a timer for it instead.
                         let now = ctx.clock.now();
-                        Done::Send(jobs::send(&ctx, now).await.map_err(|e| e.to_string()))
+                        let result = jobs::send(&ctx, now).await.map_err(|e| e.to_string());
+                        Done::Send(result, fresh)
                     });
                 }
                 JobKind::Notices => {
+                    self.started.insert(JobKind::Notices, ctx.clock.now());
                     self.tasks.spawn(async move {
                         Done::Notices(jobs::notices(&ctx).await.map_err(|e| e.to_string()))
                     });
                 }
                 JobKind::Reconcile => {
+                    self.started.insert(JobKind::Reconcile, ctx.clock.now());
                     self.tasks.spawn(async move {
                         tracing::info!("the nightly reconciliation is not built into this version yet: nothing to do");
                         let _ = ctx;
@@ -525,8 +571,11 @@ impl Daemon {
                     }
                 }
             }
-            Done::Send(result) => {
+            Done::Send(result, fresh) => {
                 self.running.remove(&JobKind::Send);
+                if let Some(index) = fresh {
+                    self.ctx.index = index.clone();
+                }
                 self.after_send(result).await;
             }
             Done::Notices(_) => {
@@ -586,7 +635,10 @@ impl Daemon {
             self.totals.confirmed += s.confirmed;
         }
         match result {
-            Ok(s) if s.auth_failed => self.send_at = Some(Instant::now() + AUTH_RETRY),
+            Ok(s) if s.auth_failed => {
+                self.send_at = Some(Instant::now() + AUTH_RETRY);
+                self.reconnect = true;
+            }
             Ok(s) => {
                 if s.confirmed > 0 {
                     // Registrations confirmed: their notify_subject tasks
@@ -602,9 +654,20 @@ impl Daemon {
         }
     }
 
-    async fn remember_run(&self, notices: bool) {
+    /// Records when a scheduled job started: a run that began before a
+    /// crash counts as run, one that never began does not.
+    async fn remember_run(&mut self, notices: bool) {
         let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
-        let at = crate::store::ts(self.ctx.clock.now());
+        let job = if notices {
+            JobKind::Notices
+        } else {
+            JobKind::Reconcile
+        };
+        let started = self
+            .started
+            .remove(&job)
+            .unwrap_or_else(|| self.ctx.clock.now());
+        let at = crate::store::ts(started);
         if let Err(e) = self.ctx.store.set_cursor(&name, &at).await {
             tracing::warn!("cannot record when {name} ran: {e}");
         }
@@ -613,32 +676,79 @@ impl Daemon {
     fn log_done(&self, done: &Done) {
         match done {
             Done::Intake(source, Err(e)) => tracing::error!(source, "intake failed: {e}"),
-            Done::Send(Err(e)) => tracing::error!("sending failed: {e}"),
+            Done::Send(Err(e), _) => tracing::error!("sending failed: {e}"),
             Done::Notices(Err(e)) => tracing::error!("the notices job failed: {e}"),
             _ => {}
         }
     }
 
+    /// The new config and, for a remote index, a client made from it. What
+    /// cannot change while running is refused here, whole.
+    async fn load_new(&self) -> Result<(Snapshot, Option<crate::index::HttpIndex>), String> {
+        let new = Snapshot::load(&self.config_path)?;
+        let old = &self.ctx.snapshot.cfg;
+        let at = |key: &str| format!("config {}, {key}", self.config_path.display());
+        if new.cfg.state != old.state {
+            return Err(format!(
+                "{}: the state store cannot change while running; restart the service for that",
+                at("[state] url")
+            ));
+        }
+        let embedded = |u: &IndexUrl| matches!(u, IndexUrl::Embedded);
+        if embedded(&new.cfg.index.url) != embedded(&old.index.url) {
+            return Err(format!(
+                "{}: a change between \"embedded\" and a remote index needs a restart",
+                at("[index] url")
+            ));
+        }
+        if embedded(&new.cfg.index.url) {
+            return Ok((new, None));
+        }
+        // A token file that cannot be read refuses the reload, not the sending.
+        let conn = connect_index(&new.cfg).await?;
+        Ok((new, Some(conn.api)))
+    }
+
+    /// Sources the new config no longer has: their folders are no longer
+    /// anyone's concern (metrics, health), and their timers and hints go.
+    fn forget_removed(&mut self, before: &[String]) {
+        let now = self.sources();
+        for gone in before.iter().filter(|s| !now.contains(s)) {
+            for role in [FolderRole::Drop, FolderRole::Return] {
+                self.ctx.events.emit(Event::Folder {
+                    source: gone.clone(),
+                    role,
+                    present: true,
+                });
+            }
+            self.settle.remove(gone);
+            self.fresh.remove(gone);
+            self.wanted.remove(&JobKind::Intake(gone.clone()));
+        }
+        self.ctx.events.emit(Event::Sources { names: now });
+    }
+
+    /// Settings that only a restart applies: said, not silently dropped.
+    fn warn_restart_only(&self, new: &crate::config::Config) {
+        let old = &self.ctx.snapshot.cfg;
+        if new.http_listen != old.http_listen {
+            tracing::warn!("[http] listen changed: it takes effect at the next restart");
+        }
+        if new.log_format != old.log_format || new.log_level != old.log_level {
+            tracing::warn!("[log] changed: it takes effect at the next restart");
+        }
+    }
+
     /// SIGHUP: a new snapshot for the next jobs, or the old one keeps running.
     async fn reload(&mut self) {
-        let outcome = Snapshot::load(&self.config_path).and_then(|new| {
-            if new.cfg.state != self.ctx.snapshot.cfg.state {
-                return Err(format!(
-                    "config {}, [state] url: the state store cannot change while running; restart the service for that",
-                    self.config_path.display()
-                ));
-            }
-            Ok(new)
-        });
-        match outcome {
-            Ok(new) => {
-                if let (IndexUrl::Remote(_), Ok(conn)) =
-                    (&new.cfg.index.url, connect_index(&new.cfg).await)
-                {
+        match self.load_new().await {
+            Ok((new, index)) => {
+                let before = self.sources();
+                if let Some(api) = index {
                     // A rotated token or certificate takes effect now.
-                    self.ctx.index =
-                        Arc::new(ObservedIndex::new(conn.api, self.ctx.events.clone()));
+                    self.ctx.index = Arc::new(ObservedIndex::new(api, self.ctx.events.clone()));
                 }
+                self.warn_restart_only(&new.cfg);
                 self.notices = Schedule::new("notices", &new.cfg.schedule.notices);
                 self.reconcile = Schedule::new("reconcile", &new.cfg.schedule.reconcile);
                 let now = self.ctx.clock.now();
@@ -648,6 +758,7 @@ impl Daemon {
                     .send_replace(new.cfg.daemon.unhealthy_after);
                 self.ctx.snapshot = Arc::new(new);
                 self.sync_watches();
+                self.forget_removed(&before);
                 for s in self.sources() {
                     self.wanted.insert(JobKind::Intake(s));
                 }

@@ -146,6 +146,9 @@ pub enum Event {
     IndexAuth { refused: bool },
     /// SIGHUP: the new config took effect, or was refused (the old one runs on).
     ConfigReload { ok: bool },
+    /// The sources configured now (after a reload): what is said about a
+    /// source that is gone (a missing folder, a failing intake) is forgotten.
+    Sources { names: Vec<String> },
 }
 
 /// Something that consumes events. Implementations must be cheap and never

@@ -154,6 +154,14 @@ impl Health {
                 let health = state.jobs.entry(job.clone()).or_default();
                 finished(health, *ok, *had_work, at);
             }
+            Event::Sources { names } => {
+                // A return channel is keyed by source name too.
+                let kept = |s: &String| names.contains(s);
+                state.missing.retain(|(s, _)| kept(s));
+                state
+                    .jobs
+                    .retain(|j, _| !matches!(j, JobKind::Intake(s) if !kept(s)));
+            }
             _ => {}
         }
     }

@@ -52,10 +52,11 @@ pub async fn intake(
     let job = JobKind::Intake(source.to_string());
     let started = begin(ctx, &job);
     let result = intake_inner(ctx, source, fresh).await;
-    let had_work = result
-        .as_ref()
-        .map_or(true, |s| s.files + s.duplicates + s.unreadable > 0);
-    finish(ctx, job, started, result.is_ok(), had_work);
+    let had_work = result.as_ref().map_or(true, |s| {
+        s.files + s.duplicates + s.unreadable + s.failed > 0
+    });
+    let ok = result.as_ref().is_ok_and(|s| s.failed == 0);
+    finish(ctx, job, started, ok, had_work);
     result
 }
 

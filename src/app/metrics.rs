@@ -149,6 +149,8 @@ impl Metrics {
                     counter!("visync_config_reload_failures_total").increment(1);
                 }
             }
+            // Folders of removed sources are set present by the daemon.
+            Event::Sources { .. } => {}
         }
     }
 

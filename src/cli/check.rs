@@ -76,25 +76,24 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
         }
     };
     let mut report = Report::default();
+    let progress = super::progress::spinner();
     for (i, files) in work.iter().enumerate() {
         let (_, mapping) = &sources[i];
         if files.is_empty() && args.source.is_none() && !args.files.is_empty() {
             continue;
         }
-        let baseline = state
-            .baselines
-            .get(&mapping.name)
-            .cloned()
-            .unwrap_or_default();
         check_source(
             mapping,
             files,
             &ctx,
-            &state.hasher,
-            baseline,
+            &state,
             &cfg,
             &mut report,
+            progress.as_ref(),
         );
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     report.print(args.json);
     report.exit_code()
@@ -144,11 +143,17 @@ fn check_source(
     mapping: &Mapping,
     files: &[PathBuf],
     ctx: &Context<'_>,
-    hasher: &SubjectHasher,
-    baseline: HashMap<InvolvementKey, Stored>,
+    stored: &State,
     cfg: &Config,
     report: &mut Report,
+    progress: Option<&indicatif::ProgressBar>,
 ) {
+    let hasher = &stored.hasher;
+    let baseline = stored
+        .baselines
+        .get(&mapping.name)
+        .cloned()
+        .unwrap_or_default();
     let mut source = SourceReport::new(&mapping.name);
     // The state as it would be after each file, so that successive snapshots
     // plan as the real run would take them.
@@ -158,6 +163,14 @@ fn check_source(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        if let Some(bar) = progress {
+            bar.set_message(format!(
+                "checking {} {name} ({} of {})",
+                mapping.name,
+                i + 1,
+                files.len()
+            ));
+        }
         source.files.push(name.clone());
         let outcome = FileReader::open(path, &mapping.reader)
             .and_then(|reader| pipeline::read_file(mapping, reader, ctx, hasher));

@@ -6,6 +6,7 @@ mod audit;
 mod check;
 mod index_sim;
 mod object;
+mod progress;
 mod release;
 mod report;
 mod run;

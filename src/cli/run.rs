@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::progress::PassProgress;
 use super::{connect_index, exit, load_config, lock_state, runtime, Sources};
 use crate::app::events::Events;
 use crate::app::jobs::{self, Context};
@@ -58,7 +59,7 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
         let who = if args.once {
             "visync run --once"
         } else {
-            "visync run (the daemon)"
+            "visync run (daemon)"
         };
         let _lock = match lock_state(&snapshot.cfg, who, args.once).await {
             Ok(l) => l,
@@ -88,7 +89,12 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
                 return exit::CONFIG;
             }
         };
-        let events = Events::none();
+        // A spinner for a person at a terminal; nothing for a pipe or a log.
+        let progress = super::progress::spinner().map(|b| Arc::new(PassProgress::new(b)));
+        let events = match &progress {
+            Some(p) => Events::new(vec![p.clone() as Arc<dyn crate::app::events::Sink>]),
+            None => Events::none(),
+        };
         let ctx = Context {
             index: Arc::new(ObservedIndex::new(index.api.clone(), events.clone())),
             store,
@@ -96,21 +102,30 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
             snapshot: Arc::new(snapshot),
             events,
         };
-        let code = match pass(&ctx).await {
-            Ok(code) => code,
-            Err(message) => {
-                tracing::error!("the pass stopped: {message}");
-                exit::PARTIAL
-            }
-        };
+        let code = pass(&ctx, progress.as_deref()).await;
         ctx.store.close().await;
         code
     })
 }
 
-/// One pass: every job once, in order; the exit status says whether
-/// anything is still failing.
-async fn pass(ctx: &Context) -> Result<u8, String> {
+/// One pass, and what its outcome means as an exit status.
+async fn pass(ctx: &Context, progress: Option<&PassProgress>) -> u8 {
+    let result = jobs_in_order(ctx).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            tracing::error!("the pass stopped: {message}");
+            exit::PARTIAL
+        }
+    }
+}
+
+/// Every job once, in order; the exit status says whether anything is
+/// still failing.
+async fn jobs_in_order(ctx: &Context) -> Result<u8, String> {
     let mut taken = IngestSummary::default();
     let none = HashSet::new();
     for (_, mapping) in &ctx.snapshot.sources.list {
@@ -143,7 +158,8 @@ async fn pass(ctx: &Context) -> Result<u8, String> {
         .map_err(|e| e.to_string())?
         .iter()
         .any(|(_, _, e)| e.is_some());
-    let failing = sent.auth_failed
+    let failing = taken.failed > 0
+        || sent.auth_failed
         || sent.refused > 0
         || queue.ready > 0
         || queue.quarantined > 0
@@ -158,6 +174,7 @@ fn add(total: &mut IngestSummary, s: &IngestSummary) {
     total.duplicates += s.duplicates;
     total.unreadable += s.unreadable;
     total.unsettled += s.unsettled;
+    total.failed += s.failed;
     total.records += s.records;
     total.accepted += s.accepted;
     total.rejected += s.rejected;
@@ -173,7 +190,7 @@ fn add(total: &mut IngestSummary, s: &IngestSummary) {
 fn report(t: &IngestSummary, s: &SendSummary, q: &QueueCounts) {
     let a = &t.applied;
     eprintln!(
-        "files: {} taken, {} already taken, {} unreadable, {} not settled yet\n\
+        "files: {} taken, {} already taken, {} unreadable, {} not settled yet, {} could not be taken now\n\
          records: {} read, {} accepted, {} rejected, {} skipped\n\
          planned: {} register, {} update, {} withdraw, {} renew, {} withdrawals held\n\
          index: {} confirmed, {} refused, {} conflicts adopted, {} to retry{}\n\
@@ -182,6 +199,7 @@ fn report(t: &IngestSummary, s: &SendSummary, q: &QueueCounts) {
         t.duplicates,
         t.unreadable,
         t.unsettled,
+        t.failed,
         t.records,
         t.accepted,
         t.rejected,

@@ -45,6 +45,7 @@ pub async fn pull_notices(
         summary.new += store
             .store_notices(&page.notices, &next, clock.now())
             .await?;
+        crate::fault::point("notices-after-store");
         if page.notices.is_empty() || Some(&next) == cursor.as_ref() {
             return Ok(summary);
         }

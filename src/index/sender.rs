@@ -86,6 +86,7 @@ pub async fn drain(
                 }
             };
             let (outcome, previous) = tokio::join!(api.submit(&payloads), previous);
+            crate::fault::point("send-after-call");
             previous?;
             if stop_on_auth(&outcome, &mut summary) {
                 return Ok(summary);

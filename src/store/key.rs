@@ -27,31 +27,53 @@ pub fn load(path: &Path) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn load_or_create(path: &Path) -> Result<Vec<u8>, StoreError> {
-    if path.exists() {
-        return load(path);
+    match load(path) {
+        Ok(key) => return Ok(key),
+        Err(_) if !path.exists() => {}
+        Err(e) => return Err(e),
     }
     let mut key = vec![0u8; KEY_BYTES];
     getrandom::fill(&mut key).map_err(|e| StoreError::Key {
         path: path.to_path_buf(),
         message: format!("no randomness from the OS: {e}"),
     })?;
-    // Written beside, then renamed: a crash never leaves a short key behind.
-    let tmp = path.with_extension("key.tmp");
     let fail = |what: &str, e: std::io::Error| StoreError::Key {
         path: path.to_path_buf(),
         message: format!("cannot {what} it: {e}"),
     };
+    // Written in full under a name of this process's own, then linked into
+    // place. A link never replaces an existing file: when two processes
+    // create a key at once, one wins and the other reads the winner's, so
+    // no two processes ever hash children with different keys. (An
+    // `exists()` check and a rename, as before, let the second replace the
+    // first's key under its feet.)
+    let tmp = path.with_extension(format!(
+        "key.{}.{:016x}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| fail("create", e))?;
     file.write_all(&key)
         .and_then(|_| file.sync_all())
         .map_err(|e| fail("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail("place", e))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load(path),
+        Err(e) => return Err(fail("place", e)),
+    }
+    // The new name must survive a power loss too: sync the folder's entry.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail("sync the folder of", e))?;
+    }
     Ok(key)
 }
 
@@ -59,6 +81,28 @@ pub fn load_or_create(path: &Path) -> Result<Vec<u8>, StoreError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Regression (issue 10): the key was created after an `exists()` check
+    /// and renamed into place, so two processes starting at once could each
+    /// keep a different key. Now exactly one key wins, and all read it.
+    #[test]
+    fn the_subject_key_file_is_never_raced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subject.key");
+        let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
+        assert_eq!(keys[0], load(&path).unwrap());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    }
 
     #[test]
     fn created_once_private_and_stable() {

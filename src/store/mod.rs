@@ -49,6 +49,9 @@ pub enum StoreError {
     Key { path: PathBuf, message: String },
     #[error("PostgreSQL state is not supported by this version yet; use sqlite://PATH")]
     Postgres,
+    /// A stored value that cannot be what the store wrote: named by its row.
+    #[error("the state store is damaged: {0}")]
+    Corrupt(String),
 }
 
 /// The state store, with the keyed hasher that goes with it.

@@ -120,7 +120,7 @@ impl Store {
         source: &str,
     ) -> Result<HashMap<InvolvementKey, Stored>, StoreError> {
         let rows = sqlx::query(
-            "SELECT subject_key, professional_id, content_hash, end_date, renewed FROM signals
+            "SELECT subject_key, professional_id, content_hash, end_date, renewed, signal_id FROM signals
              WHERE source = ? AND state IN ('pending', 'active')",
         )
         .bind(source)
@@ -133,12 +133,21 @@ impl Store {
                 professional: r.get::<String, _>(1).into(),
             };
             let end: String = r.get(3);
+            // A date the store cannot read is a damaged store, not a date to
+            // guess: planning on a made-up end date would renew or withdraw
+            // on it.
+            let end_date = NaiveDate::parse_from_str(&end, "%Y-%m-%d").map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "signals row {}: end_date {end:?} is not a YYYY-MM-DD date; restore the state from a backup",
+                    r.get::<String, _>(5)
+                ))
+            })?;
             out.insert(
                 key,
                 Stored {
                     content: ContentHash(r.get::<i64, _>(2) as u64),
                     active: true,
-                    end_date: NaiveDate::parse_from_str(&end, "%Y-%m-%d").unwrap_or(NaiveDate::MIN),
+                    end_date,
                     renewed: r.get::<i64, _>(4) != 0,
                 },
             );

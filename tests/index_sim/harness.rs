@@ -97,8 +97,12 @@ impl Sim {
         self.dir.path().join(name)
     }
 
+    /// The sim's log; a missing log fails the test (a check that reads
+    /// nothing would pass on nothing).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.path("stderr.log")).unwrap_or_default()
+        let path = self.path("stderr.log");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read the sim's log {}: {e}", path.display()))
     }
 
     /// Fails if the log holds any of `secrets` (BSNs, names, tokens).

@@ -196,6 +196,11 @@ async fn a_region_that_starts_forwarding_late_sends_all_it_holds() {
     .await;
     let log = n.log();
     let syncs: Vec<&str> = log.lines().filter(|l| l.contains("tier sync")).collect();
+    // Regression (issue 10): with no log, `all` held on nothing and passed.
+    assert!(
+        !syncs.is_empty(),
+        "the national index logged no tier sync:\n{log}"
+    );
     assert!(syncs.iter().all(|l| !l.contains("unchanged")), "{syncs:?}");
     assert_eq!(n.stats().await["duplicate_signals"], 0);
 }
