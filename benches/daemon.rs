@@ -36,7 +36,15 @@ impl Drop for Killed {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let files = if bench { 2000 } else { 20 };
+    // BENCH_FILES=N for a longer soak than the default 2,000.
+    let files = match std::env::var("BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) if bench => n,
+        _ if bench => 2000,
+        _ => 20,
+    };
     let work = tempfile::Builder::new()
         .prefix("visync-bench-daemon.")
         .tempdir()

@@ -317,6 +317,15 @@ fn notices_for_signals_this_installation_does_not_know_are_kept_and_reported() {
 /// A CMS endpoint on loopback: answers 500 to the first POST, then 200,
 /// and hands over every body it accepted.
 fn cms_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
+    cms_endpoint_failing(1, "500 Internal Server Error")
+}
+
+/// A CMS endpoint on loopback that answers `failing` POSTs with `status`,
+/// then 200; the bodies it accepted arrive on the channel.
+fn cms_endpoint_failing(
+    failing: usize,
+    status: &'static str,
+) -> (String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -335,16 +344,13 @@ fn cms_endpoint() -> (String, std::sync::mpsc::Receiver<String>) {
             }
             let mut body = vec![0u8; length];
             reader.read_exact(&mut body).unwrap();
-            let status = if n == 0 {
-                "500 Internal Server Error"
-            } else {
-                "200 OK"
-            };
+            let ok = n >= failing;
+            let status = if ok { "200 OK" } else { status };
             let _ = write!(
                 conn,
                 "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
-            if n > 0 && tx.send(String::from_utf8(body).unwrap()).is_err() {
+            if ok && tx.send(String::from_utf8(body).unwrap()).is_err() {
                 break;
             }
         }
@@ -394,4 +400,43 @@ fn an_http_channel_is_retried_until_the_cms_acknowledges() {
         a.run(&["status", "--json"]).json()["notices"]["delivered"],
         1
     );
+}
+
+/// Regression (issue 10): the HTTP channel retried a refusal without end. A
+/// CMS that keeps answering 400 gets the notice five times, then it is
+/// quarantined, shown by `status`, and tried again after `release`.
+#[test]
+fn an_http_channel_that_keeps_refusing_quarantines_the_notice_until_release() {
+    let (addr, bodies) = cms_endpoint_failing(5, "400 Bad Request");
+    let sim = Sim::start(&[]);
+    let extra = format!("\n[returns.codes]\nkind = \"http\"\nurl = \"http://{addr}/notices\"\n");
+    let a = Site::new(&sim, &mapping(), &extra);
+    let kids = bsns(1);
+    a.drop_file(
+        "1.csv",
+        export(&[(&kids[0], "04-03-2012", "EA", "A", "C-1")]).as_bytes(),
+    );
+    for _ in 0..5 {
+        assert_eq!(a.run_env(&["run", "--once"], NO_BACKOFF).code, 1);
+    }
+    let status = a.run(&["status", "--json"]).json();
+    assert_eq!(status["notices"]["quarantined"], 1, "{status}");
+    assert_eq!(status["notices"]["pending"], 0, "{status}");
+    let text = a.run(&["status"]).stdout;
+    assert!(text.contains("QUARANTINED NOTICES: 1"), "{text}");
+    // Quarantined: a pass no longer tries it (the endpoint would now accept).
+    a.run_env(&["run", "--once"], NO_BACKOFF);
+    assert!(bodies.try_recv().is_err(), "a quarantined notice was sent");
+    let release = a.run(&["release", "--source", "codes"]);
+    assert_eq!(release.code, 0, "{}", release.stderr);
+    assert!(
+        release.stdout.contains("released 1 quarantined notices"),
+        "{}",
+        release.stdout
+    );
+    assert_eq!(a.run_env(&["run", "--once"], NO_BACKOFF).code, 0);
+    let body = bodies
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(body.contains("notify_subject"), "{body}");
 }

@@ -1,5 +1,5 @@
-//! `visync release`: let a held snapshot's withdrawals go ahead. They are sent
-//! on the next pass.
+//! `visync release`: let a held snapshot's withdrawals go ahead, and try
+//! quarantined notices again. Both go on the next pass.
 
 use std::path::PathBuf;
 
@@ -34,18 +34,32 @@ pub fn run(args: ReleaseArgs, clock: Clock) -> u8 {
                 return exit::CONFIG;
             }
         };
-        let result = store.release(&args.source, clock.now()).await;
+        let result = match store.release(&args.source, clock.now()).await {
+            Ok(w) => store
+                .release_notices(&args.source, clock.now())
+                .await
+                .map(|n| (w, n)),
+            Err(e) => Err(e),
+        };
         store.close().await;
         match result {
-            Ok(0) => {
+            Ok((0, 0)) => {
                 println!("nothing is held for source \"{}\"", args.source);
                 exit::PARTIAL
             }
-            Ok(n) => {
-                println!(
-                    "released {n} withdrawals of source \"{}\"; the next pass sends them",
-                    args.source
-                );
+            Ok((w, n)) => {
+                if w > 0 {
+                    println!(
+                        "released {w} withdrawals of source \"{}\"; the next pass sends them",
+                        args.source
+                    );
+                }
+                if n > 0 {
+                    println!(
+                        "released {n} quarantined notices of source \"{}\"; the next pass delivers them",
+                        args.source
+                    );
+                }
                 exit::OK
             }
             Err(e) => {

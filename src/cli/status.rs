@@ -205,9 +205,17 @@ fn text(s: &Status, empty: bool) -> String {
     let n = &s.notices;
     let _ = writeln!(
         out,
-        "notices: {} waiting, {} delivered, {} for signals this installation does not know",
-        n.pending, n.delivered, n.unroutable
+        "notices: {} waiting, {} delivered, {} for signals this installation does not know, {} quarantined",
+        n.pending, n.delivered, n.unroutable, n.quarantined
     );
+    if n.quarantined > 0 {
+        let _ = writeln!(
+            out,
+            "QUARANTINED NOTICES: {}: the CMS refused them {} times; fix its endpoint, then `visync release --source NAME`",
+            n.quarantined,
+            crate::store::notices::NOTICE_ATTEMPTS
+        );
+    }
     for w in &s.notices_waiting {
         let _ = writeln!(
             out,

@@ -133,6 +133,10 @@ pub enum ReturnConfig {
     },
     Http {
         url: url::Url,
+        /// Trust this CA for the CMS's certificate (else the system's).
+        ca: Option<PathBuf>,
+        /// A client certificate and key for mutual TLS, as for the index.
+        identity: Option<(PathBuf, PathBuf)>,
     },
 }
 
@@ -352,6 +356,12 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
                         ))
                     }
                 };
+                if r.ca.is_some() || r.client_cert.is_some() || r.client_key.is_some() {
+                    return Err(err(
+                        &key("ca"),
+                        "ca, client_cert and client_key are for kind = \"http\"".into(),
+                    ));
+                }
                 ReturnConfig::Folder {
                     path: resolve(p),
                     format,
@@ -366,7 +376,21 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
                 let url = url::Url::parse(u)
                     .map_err(|e| err(&key("url"), format!("\"{u}\" is not a URL: {e}")))?;
                 check_transport(&url).map_err(|m| err(&key("url"), m))?;
-                ReturnConfig::Http { url }
+                let identity = match (&r.client_cert, &r.client_key) {
+                    (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
+                    (None, None) => None,
+                    _ => {
+                        return Err(err(
+                            &key("client_cert"),
+                            "client_cert and client_key go together".into(),
+                        ))
+                    }
+                };
+                ReturnConfig::Http {
+                    url,
+                    ca: r.ca.as_deref().map(resolve),
+                    identity,
+                }
             }
             other => {
                 return Err(err(

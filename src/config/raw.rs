@@ -86,6 +86,9 @@ pub struct RawReturn {
     pub url: Option<String>,
     pub format: Option<String>,
     pub delimiter: Option<String>,
+    pub ca: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

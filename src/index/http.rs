@@ -25,6 +25,33 @@ pub enum ClientError {
     Build(String),
 }
 
+/// The HTTPS client visync speaks with, to the index and to a CMS's return
+/// endpoint alike: rustls, bounded connect and call times, an optional
+/// client certificate (mutual TLS) and an optional CA to trust.
+pub fn transport(
+    identity: Option<(&Path, &Path)>,
+    ca: Option<&Path>,
+) -> Result<Client, ClientError> {
+    crate::tls::install_provider();
+    let mut b = Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("visync/", env!("CARGO_PKG_VERSION")));
+    if let Some((cert, key)) = identity {
+        let mut pem = read(cert)?;
+        pem.extend(read(key)?);
+        b = b.identity(
+            reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::Build(e.to_string()))?,
+        );
+    }
+    if let Some(ca) = ca {
+        let cert = reqwest::Certificate::from_pem(&read(ca)?)
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| ClientError::Build(e.to_string()))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
     std::fs::read(path).map_err(|e| ClientError::File {
         path: path.display().to_string(),
@@ -39,25 +66,8 @@ impl HttpIndex {
         identity: Option<(&Path, &Path)>,
         ca: Option<&Path>,
     ) -> Result<HttpIndex, ClientError> {
-        crate::tls::install_provider();
-        let mut b = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("visync/", env!("CARGO_PKG_VERSION")));
-        if let Some((cert, key)) = identity {
-            let mut pem = read(cert)?;
-            pem.extend(read(key)?);
-            b = b.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::Build(e.to_string()))?,
-            );
-        }
-        if let Some(ca) = ca {
-            let cert = reqwest::Certificate::from_pem(&read(ca)?)
-                .map_err(|e| ClientError::Build(e.to_string()))?;
-            b = b.add_root_certificate(cert);
-        }
         Ok(HttpIndex {
-            client: b.build().map_err(|e| ClientError::Build(e.to_string()))?,
+            client: transport(identity, ca)?,
             base,
             token,
         })
@@ -180,8 +190,11 @@ fn without_url(e: &reqwest::Error) -> String {
     format!("{kind} {source}").trim().to_string()
 }
 
-/// Classifies a non-200 answer.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
+/// Classifies a non-200 answer. Public only for the fuzz target
+/// `index_answers` (fuzz/, docs/fuzzing.md): an answer is another system's
+/// input and must be classified, whatever it holds.
+#[doc(hidden)]
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
     let err: Option<ApiError> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| serde_json::from_value(v.get("error")?.clone()).ok());

@@ -8,7 +8,10 @@ mod http;
 mod notices;
 mod sender;
 
-pub use http::HttpIndex;
+pub use http::{transport, ClientError, HttpIndex};
+// For the fuzz target `index_answers` only (docs/fuzzing.md).
+#[doc(hidden)]
+pub use http::classify;
 pub use notices::{pull_notices, PullSummary};
 pub use sender::{drain, SendSummary};
 

@@ -61,6 +61,23 @@ pub async fn deliver(
             summary.no_channel += n;
             continue;
         };
+        // One client per channel and run: the index's transport, with the
+        // channel's CA and client certificate.
+        let client = match channel {
+            ReturnConfig::Http { ca, identity, .. } => {
+                let identity = identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+                match crate::index::transport(identity, ca.as_deref()) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        let n = store.count_pending_notices(&source).await?;
+                        tracing::error!(source, notices = n, "cannot make the HTTP client of [returns.{source}]: {e}; the notices wait");
+                        summary.failed += n;
+                        continue;
+                    }
+                }
+            }
+            ReturnConfig::Folder { .. } => None,
+        };
         loop {
             let notices = store.pending_notices(&source, BATCH).await?;
             if notices.is_empty() {
@@ -72,8 +89,19 @@ pub async fn deliver(
                     path,
                     format,
                     delimiter,
-                } => folder::write(path, *format, *delimiter, &notices, clock).await,
-                ReturnConfig::Http { url } => http::post(url, &notices).await,
+                } => folder::write(path, *format, *delimiter, &notices, clock)
+                    .await
+                    .map_err(|message| http::Failure {
+                        refused: false,
+                        message,
+                    }),
+                ReturnConfig::Http { url, .. } => match &client {
+                    Some(c) => http::post(c, url, &notices).await,
+                    None => Err(http::Failure {
+                        refused: false,
+                        message: "no HTTP client".into(),
+                    }),
+                },
             };
             match result {
                 Ok(delivery) => {
@@ -84,12 +112,24 @@ pub async fn deliver(
                     tell_kinds(events, &source, &notices);
                 }
                 Err(e) => {
-                    tracing::error!(
-                        source,
-                        notices = ids.len(),
-                        "cannot deliver notices: {e}; they stay pending"
-                    );
-                    store.delivery_failed(&ids, &e, clock.now()).await?;
+                    let quarantined = store
+                        .delivery_failed(&ids, &e.message, e.refused, clock.now())
+                        .await?;
+                    if quarantined > 0 {
+                        tracing::error!(
+                            source,
+                            notices = quarantined,
+                            "the CMS keeps refusing these notices ({}): quarantined; fix the endpoint, then `visync release --source {source}`",
+                            e.message
+                        );
+                    } else {
+                        tracing::error!(
+                            source,
+                            notices = ids.len(),
+                            "cannot deliver notices: {}; they stay pending",
+                            e.message
+                        );
+                    }
                     summary.failed += ids.len() as u64;
                     break;
                 }

@@ -64,9 +64,14 @@ pub struct NoticeCounts {
     pub pending: u64,
     pub unroutable: u64,
     pub delivered: u64,
+    /// Refused by the CMS too often: waiting for `visync release`.
+    pub quarantined: u64,
 }
 
 pub const NOTICE_CURSOR: &str = "index.notices";
+
+/// How often the CMS may refuse a notice before it is quarantined.
+pub const NOTICE_ATTEMPTS: i64 = 5;
 
 impl Store {
     pub async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -218,28 +223,58 @@ impl Store {
     }
 
     /// Records a failed delivery: the notices stay pending, retried later.
+    /// A delivery failed. Notices the CMS refused `NOTICE_ATTEMPTS` times
+    /// are quarantined (retrying a refusal may never end); transient
+    /// failures are retried with backoff for as long as they last. Returns
+    /// how many were quarantined now.
     pub async fn delivery_failed(
         &self,
         ids: &[String],
         error: &str,
+        refused: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut quarantined = 0;
         for id in ids {
             let attempts: i64 =
                 sqlx::query_scalar("SELECT attempts FROM notices WHERE notice_id = ?")
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-            sqlx::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ? WHERE notice_id = ?")
+            let state = if refused && attempts + 1 >= NOTICE_ATTEMPTS {
+                quarantined += 1;
+                "quarantined"
+            } else {
+                "pending"
+            };
+            sqlx::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ?, state = ? WHERE notice_id = ?")
                 .bind(error)
                 .bind(ts(now + super::backoff(attempts + 1)))
+                .bind(state)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(quarantined)
+    }
+
+    /// `visync release --source NAME`: quarantined notices of the source are
+    /// tried again, at once, with their attempts counted anew.
+    pub async fn release_notices(
+        &self,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE notices SET state = 'pending', attempts = 0, not_before = ? WHERE source = ? AND state = 'quarantined'",
+        )
+        .bind(ts(now))
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn notice_counts(&self) -> Result<NoticeCounts, StoreError> {
@@ -252,6 +287,7 @@ impl Store {
             match r.get::<&str, _>(0) {
                 "pending" => c.pending = n,
                 "unroutable" => c.unroutable = n,
+                "quarantined" => c.quarantined = n,
                 _ => c.delivered = n,
             }
         }

@@ -378,3 +378,31 @@ pub async fn drop_holds(conn: &mut SqliteConnection, source: &str) -> Result<(),
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::StateUrl;
+    use crate::store::Store;
+
+    /// Regression (issue 10): an end date the store could not read became
+    /// `NaiveDate::MIN` and went to the planner, which would then plan on a
+    /// made-up date. It is an error naming the row.
+    #[tokio::test]
+    async fn an_unparsable_stored_end_date_is_an_error_naming_the_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        sqlx::query(
+            "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
+                start_date, end_date, last_day, content_hash, state, created_at, updated_at)
+             VALUES ('sig-7', 'src', x'00112233445566778899aabbccddeeff', 'E1', 'C-1',
+                '2026-11-01', 'not a date', '2030-01-01', 1, 'active', 't', 't')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let err = store.baseline("src").await.unwrap_err().to_string();
+        assert!(err.contains("signals row sig-7"), "{err}");
+        assert!(err.contains("end_date"), "{err}");
+    }
+}
