@@ -446,29 +446,45 @@ fn load_professionals(
             "must be one ASCII character, or \"tab\"",
         )
     })?;
-    let bytes = std::fs::read(&file)
+    // Streamed through the exports' guard, a record at a time: the table is
+    // held (it must be, to look professionals up), the file is not.
+    let opened = std::fs::File::open(&file)
         .map_err(|e| l.err(None, key, format!("cannot read {}: {e}", file.display())))?;
-    let bytes = bytes
-        .strip_prefix(&[0xEF, 0xBB, 0xBF][..])
-        .unwrap_or(&bytes);
-    let (text, _, bad) = encoding.decode(bytes);
-    if bad {
-        return Err(l.err(
-            None,
-            key,
-            format!("{} is not valid {}", file.display(), encoding.name()),
-        ));
-    }
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+        .has_headers(false)
+        .from_reader(crate::source::guarded_lines(opened));
+    let fail = |e: csv::Error| {
+        let why = match e.into_kind() {
+            csv::ErrorKind::Io(io) => crate::source::ReadError::from_io(io).to_string(),
+            _ => "cannot be split into fields".to_string(),
+        };
+        l.err(None, key, format!("{} {why}", file.display()))
+    };
+    let field = |bytes: &[u8]| {
+        crate::source::decode_strict(bytes, encoding).ok_or_else(|| {
+            l.err(
+                None,
+                key,
+                format!("{} is not valid {}", file.display(), encoding.name()),
+            )
+        })
+    };
+    let mut record = csv::ByteRecord::new();
+    if !rdr.read_byte_record(&mut record).map_err(fail)? {
+        return Err(l.err(None, key, format!("{} is empty", file.display())));
+    }
+    let mut header = Vec::with_capacity(record.len());
+    for (i, h) in record.iter().enumerate() {
+        // A UTF-8 byte-order mark before the first name is not part of it.
+        let h = if i == 0 {
+            h.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(h)
+        } else {
+            h
+        };
+        header.push(field(h)?.trim().to_ascii_lowercase());
+    }
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(id), Some(name)) = (col("id"), col("name")) else {
         return Err(l.err(
@@ -482,23 +498,22 @@ fn load_professionals(
     };
     let (phone, email) = (col("phone"), col("email"));
     let mut table = HashMap::new();
-    for row in rdr.records() {
-        let row = row.map_err(|e| l.err(None, key, format!("{}: {e}", file.display())))?;
-        let get = |c: Option<usize>| {
-            c.and_then(|c| row.get(c))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
+    while rdr.read_byte_record(&mut record).map_err(fail)? {
+        let get = |c: Option<usize>| -> Result<Option<Arc<str>>, MappingError> {
+            let Some(bytes) = c.and_then(|c| record.get(c)) else {
+                return Ok(None);
+            };
+            let v = field(bytes)?;
+            let v = v.trim();
+            Ok((!v.is_empty()).then(|| Arc::from(v)))
         };
-        if let Some(id) = get(Some(id)) {
-            let get = |c| get(c).map(Arc::from);
-            table.insert(
-                id.to_owned(),
-                Contact {
-                    name: get(Some(name)),
-                    phone: get(phone),
-                    email: get(email),
-                },
-            );
+        if let Some(id) = get(Some(id))? {
+            let contact = Contact {
+                name: get(Some(name))?,
+                phone: get(phone)?,
+                email: get(email)?,
+            };
+            table.insert(id.to_string(), contact);
         }
     }
     Ok(table)

@@ -269,3 +269,39 @@ mod dates {
         }
     }
 }
+
+/// Regression (issue 10): the professionals lookup file was read whole into
+/// memory, outside the guard every export goes through. It is streamed
+/// through that guard now: a binary file and a file without line breaks are
+/// refused the way an export is, and a valid one still loads.
+#[test]
+fn the_professionals_file_is_streamed_through_the_input_guard() {
+    let load_with = |table: &[u8]| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mw.csv"), table).unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            BASE.replace(
+                "professional_name = { default = \"A. Vries\" }\nprofessional_email = { default = \"a@x.example\" }\n",
+                "",
+            ) + "\n[professionals]\nfile = \"mw.csv\"\n",
+        )
+        .unwrap();
+        load(&path).map(|m| m.professionals.map(|t| t.len()))
+    };
+    assert_eq!(
+        load_with(b"\xEF\xBB\xBFid;name;phone;email\nE1;A. Vries;;a@x.example\n").unwrap(),
+        Some(1)
+    );
+    let binary = load_with(b"id;name\nE1;A\0B\n").unwrap_err().to_string();
+    assert!(binary.contains("binary"), "{binary}");
+    let endless = [b"id;name\nE1;".as_slice(), &vec![b'x'; 2 * 1024 * 1024]].concat();
+    let endless = load_with(&endless).unwrap_err().to_string();
+    assert!(endless.contains("without a line break"), "{endless}");
+    // The mapping's encoding (UTF-8 here) holds for the table too, strictly.
+    let bad = load_with(b"id;name\nE1;\xFF\xFE\xFD\n")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("is not valid UTF-8"), "{bad}");
+}

@@ -172,6 +172,29 @@ impl FileReader {
     }
 }
 
+impl ReadError {
+    /// An IO error from a guarded reader: the guard's refusal (binary, UTF-16,
+    /// an overlong line) as itself, anything else as an IO error.
+    pub fn from_io(e: std::io::Error) -> ReadError {
+        guard::classify(e)
+    }
+}
+
+/// A CSV file that is not an export (the professionals lookup table) read
+/// through the same guard as an export: NUL bytes, UTF-16 and overlong lines
+/// refuse it, and nothing of it is held whole.
+pub fn guarded_lines(file: std::fs::File) -> impl Read {
+    guard::Guard::new(file, (b'\n', b'\n'), "line break", 1024 * 1024)
+}
+
+/// Decodes one field strictly (no replacement characters): `None` when the
+/// bytes are not valid in `encoding`.
+pub fn decode_strict(bytes: &[u8], encoding: &'static encoding_rs::Encoding) -> Option<String> {
+    encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|c| c.into_owned())
+}
+
 /// Decodes one value in the file's encoding into `out` (cleared first).
 /// `Err(())` means the bytes are not valid UTF-8 where UTF-8 was declared.
 fn decode_into(
