@@ -62,9 +62,56 @@ pub fn for_each_outcome(
     Ok(())
 }
 
+/// One record's outcome into the file's tally and desired state.
+fn take(
+    out: &mut FileOutcome,
+    location: Location,
+    outcome: Outcome,
+    ctx: &Context<'_>,
+    hasher: &SubjectHasher,
+) {
+    out.records += 1;
+    match outcome {
+        Outcome::Signal(signal) => {
+            out.accepted += 1;
+            let w = wanted(&signal, location, ctx);
+            out.desired
+                .offer_parts(hasher.key(&signal.subject.bsn), &signal.professional.id, w);
+        }
+        Outcome::Skipped => out.skipped += 1,
+        Outcome::Rejected(r) => {
+            out.rejected += 1;
+            if let Some((bsn, professional)) = &r.involvement {
+                out.desired.note_present(&InvolvementKey {
+                    subject: hasher.key(bsn),
+                    professional: professional.as_str().into(),
+                });
+            }
+            out.rejections.push(RecordRejection {
+                location,
+                code: r.code,
+                field: r.field,
+                message: r.message,
+            });
+        }
+    }
+}
+
+/// Records handed from the reading thread to the planning one at a time:
+/// enough to make the hand-over cheap, few enough to keep memory flat.
+const BATCH: usize = 1024;
+/// Batches in flight between the two threads.
+const IN_FLIGHT: usize = 4;
+
 /// Reads every record of one file into a desired state. A `ReadError` means
 /// the file as a whole is unusable: none of its records may be acted on (a
 /// truncated snapshot must not withdraw what it lost).
+///
+/// The work is split over two threads: one reads and maps (parse, decode,
+/// validate), the other keys and plans (the HMAC of each BSN, the planner's
+/// map), joined by a small bounded channel, so memory does not grow with the
+/// file. The planning thread takes the outcomes in file order, so the result
+/// is the same as on one thread.
 pub fn read_file(
     mapping: &Mapping,
     reader: FileReader,
@@ -79,35 +126,31 @@ pub fn read_file(
         rejections: Vec::new(),
         desired: Desired::new(mapping.mode),
     };
-    for_each_outcome(mapping, reader, ctx, |location, outcome| {
-        out.records += 1;
-        match outcome {
-            Outcome::Signal(signal) => {
-                out.accepted += 1;
-                let w = wanted(&signal, location, ctx);
-                out.desired.offer_parts(
-                    hasher.key(&signal.subject.bsn),
-                    &signal.professional.id,
-                    w,
-                );
-            }
-            Outcome::Skipped => out.skipped += 1,
-            Outcome::Rejected(r) => {
-                out.rejected += 1;
-                if let Some((bsn, professional)) = &r.involvement {
-                    out.desired.note_present(&InvolvementKey {
-                        subject: hasher.key(bsn),
-                        professional: professional.as_str().into(),
-                    });
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Location, Outcome)>>(IN_FLIGHT);
+        let reading = scope.spawn(move || -> Result<(), ReadError> {
+            let mut batch = Vec::with_capacity(BATCH);
+            for_each_outcome(mapping, reader, ctx, |location, outcome| {
+                batch.push((location, outcome));
+                if batch.len() == BATCH {
+                    // The planning thread only stops by panicking, which
+                    // the join below passes on.
+                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
                 }
-                out.rejections.push(RecordRejection {
-                    location,
-                    code: r.code,
-                    field: r.field,
-                    message: r.message,
-                });
+            })?;
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        });
+        for batch in rx {
+            for (location, outcome) in batch {
+                take(&mut out, location, outcome, ctx, hasher);
             }
         }
+        reading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
     let duplicates = out.desired.duplicates().len() as u64;
     out.accepted -= duplicates;
@@ -122,4 +165,98 @@ pub fn read_file(
     }
     out.rejections.sort_by_key(|r| r.location);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Rules;
+    use crate::mapping::Mode;
+    use crate::plan::Policy;
+    use crate::source::FileReader;
+    use std::collections::HashMap;
+
+    /// Reading on one thread and planning on another gives what one thread
+    /// gives: the same counts, rejections in file order, duplicates, and
+    /// the same plan, over many batches.
+    #[test]
+    fn two_threads_give_what_one_thread_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mapping_path = dir.path().join("m.toml");
+        std::fs::write(
+            &mapping_path,
+            "[source]\nname = \"t\"\nkind = \"csv\"\ndelimiter = \",\"\n[fields]\nbsn = \"bsn\"\nfamily_name = \"naam\"\n\
+             birth_date = { from = \"geboren\", date = \"%d-%m-%Y\" }\ngender = { default = \"unknown\" }\nprofessional_id = \"mw\"\n\
+             professional_name = { default = \"A\" }\nprofessional_email = { default = \"a@x.example\" }\ncase_ref = \"d\"\n\
+             start_date = { from = \"start\", date = \"%d-%m-%Y\" }\n",
+        )
+        .unwrap();
+        let mapping = crate::mapping::load(&mapping_path).unwrap();
+        let mut csv = String::from("bsn,naam,geboren,mw,d,start\n");
+        let valid: Vec<String> = (100_000_000u64..)
+            .map(|n| n.to_string())
+            .filter(|s| crate::domain::Bsn::parse(s).is_ok())
+            .take(4000)
+            .collect();
+        for (i, b) in valid.iter().enumerate() {
+            let birth = if i % 97 == 0 {
+                "31-02-2014"
+            } else {
+                "04-03-2012"
+            };
+            csv.push_str(&format!("{b},N,{birth},E{},D{i},01-11-2026\n", i % 7));
+            if i % 501 == 0 {
+                // The same involvement again with other data: duplicates.
+                csv.push_str(&format!("{b},M,{birth},E{},D{i},01-11-2026\n", i % 7));
+            }
+        }
+        let file = dir.path().join("x.csv");
+        std::fs::write(&file, csv).unwrap();
+        let objected = |_: &crate::domain::Bsn| false;
+        let ctx = Context {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            rules: Rules::default(),
+            objected: &objected,
+            reveal: false,
+        };
+        let hasher = SubjectHasher::new(b"k");
+        let open = || FileReader::open(&file, &mapping.reader).unwrap();
+
+        let mut two = read_file(&mapping, open(), &ctx, &hasher).unwrap();
+        let mut one = FileOutcome {
+            records: 0,
+            accepted: 0,
+            rejected: 0,
+            skipped: 0,
+            rejections: Vec::new(),
+            desired: Desired::new(Mode::Snapshot),
+        };
+        for_each_outcome(&mapping, open(), &ctx, |l, o| {
+            take(&mut one, l, o, &ctx, &hasher)
+        })
+        .unwrap();
+
+        assert!(two.records > 2 * BATCH as u64, "several batches");
+        assert_eq!(two.records, one.records);
+        assert_eq!(
+            two.accepted + two.desired.duplicates().len() as u64,
+            one.accepted
+        );
+        // `read_file` adds the duplicates to the rejections after the fold.
+        let codes = |o: &FileOutcome| -> Vec<(Location, Code)> {
+            o.rejections
+                .iter()
+                .filter(|r| r.code != Code::DuplicateRecord)
+                .map(|r| (r.location, r.code))
+                .collect()
+        };
+        assert_eq!(codes(&two), codes(&one));
+        assert_eq!(two.desired.duplicates(), one.desired.duplicates());
+        let empty: HashMap<crate::plan::InvolvementKey, crate::plan::Stored> = HashMap::new();
+        let today = ctx.today;
+        let policy = Policy::default();
+        let a = two.desired.plan(&empty, today, &ctx.rules, &policy);
+        let b = one.desired.plan(&empty, today, &ctx.rules, &policy);
+        assert_eq!(a.counts, b.counts);
+    }
 }

@@ -15,7 +15,7 @@ pub struct Context<'a> {
     pub today: NaiveDate,
     pub rules: Rules,
     /// Whether a child is on the objection list.
-    pub objected: &'a dyn Fn(&Bsn) -> bool,
+    pub objected: &'a (dyn Fn(&Bsn) -> bool + Sync),
     /// Show BSNs in clear in messages (`check --reveal`); masked otherwise.
     pub reveal: bool,
 }

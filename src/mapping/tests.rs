@@ -36,7 +36,7 @@ fn record(m: &Mapping, pairs: &[(&str, &str)]) -> Vec<String> {
     values
 }
 
-fn ctx<'a>(objected: &'a dyn Fn(&Bsn) -> bool) -> Context<'a> {
+fn ctx<'a>(objected: &'a (dyn Fn(&Bsn) -> bool + Sync)) -> Context<'a> {
     Context {
         today: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
         rules: Rules::default(),

@@ -11,7 +11,7 @@ use super::{decode_into, Key, Location, RawRecord, ReadError, MAX_VALUE_BYTES};
 const MAX_LINE: usize = 1024 * 1024;
 
 pub struct CsvRecords {
-    reader: csv::Reader<Box<dyn Read>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     record: csv::ByteRecord,
     /// For each requested key, its column in this file (`None`: not in the header).
     columns: Vec<Option<usize>>,
@@ -20,7 +20,7 @@ pub struct CsvRecords {
 
 impl CsvRecords {
     pub fn new(
-        input: Box<dyn Read>,
+        input: Box<dyn Read + Send>,
         delimiter: u8,
         encoding: &'static encoding_rs::Encoding,
         keys: &[Key],
@@ -44,7 +44,8 @@ impl CsvRecords {
         } else {
             &head[..got]
         };
-        let input: Box<dyn Read> = Box::new(std::io::Cursor::new(head.to_vec()).chain(guard));
+        let input: Box<dyn Read + Send> =
+            Box::new(std::io::Cursor::new(head.to_vec()).chain(guard));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)

@@ -146,7 +146,10 @@ impl FileReader {
         FileReader::from_reader(Box::new(file), spec)
     }
 
-    pub fn from_reader(input: Box<dyn Read>, spec: &ReaderSpec) -> Result<FileReader, ReadError> {
+    pub fn from_reader(
+        input: Box<dyn Read + Send>,
+        spec: &ReaderSpec,
+    ) -> Result<FileReader, ReadError> {
         Ok(match &spec.format {
             Format::Csv { delimiter } => FileReader::Csv(Box::new(csv::CsvRecords::new(
                 input,

@@ -16,7 +16,7 @@ const MAX_TOKEN: usize = 1024 * 1024;
 const MAX_DEPTH: usize = 256;
 
 pub struct XmlRecords {
-    reader: quick_xml::Reader<BufReader<Box<dyn Read>>>,
+    reader: quick_xml::Reader<BufReader<Box<dyn Read + Send>>>,
     buf: Vec<u8>,
     record_path: Vec<String>,
     /// Child element paths relative to the record (`Client/BSN`) → slot.
@@ -88,7 +88,7 @@ fn strip_prefixes(path: &str) -> String {
 
 impl XmlRecords {
     pub fn new(
-        input: Box<dyn Read>,
+        input: Box<dyn Read + Send>,
         record_path: Vec<String>,
         encoding: &'static encoding_rs::Encoding,
         keys: &[Key],
@@ -101,7 +101,7 @@ impl XmlRecords {
             .strip_bom(true)
             .utf8_passthru(true)
             .build(guard);
-        let boxed: Box<dyn Read> = Box::new(decoded);
+        let boxed: Box<dyn Read + Send> = Box::new(decoded);
         let mut reader = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, boxed));
         let config = reader.config_mut();
         config.expand_empty_elements = true;
