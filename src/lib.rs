@@ -13,6 +13,7 @@ pub mod domain;
 pub mod fault;
 pub mod index;
 pub mod ingest;
+pub mod located;
 pub mod mapping;
 pub mod pipeline;
 pub mod plan;

@@ -6,38 +6,19 @@
 mod raw;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::domain::Rules;
+use crate::located::{FileKind, LocatedError};
 use crate::plan::Policy;
 
 pub const DEFAULT_PATH: &str = "/etc/visync/visync.toml";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config {}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, ", {}", self.key)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// What is wrong with the config file, where, and what to do: the error
+/// type shared with mappings.
+pub type ConfigError = LocatedError;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,7 +81,8 @@ pub struct IndexConfig {
     pub batch_size: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WatchMode {
     Notify,
     /// For network shares, where file events do not arrive.
@@ -117,7 +99,8 @@ pub struct SourceConfig {
     pub rescan_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReturnFormat {
     Csv,
     Xml,
@@ -146,7 +129,8 @@ pub struct Schedule {
     pub reconcile: cron::Schedule,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -154,33 +138,31 @@ pub enum LogFormat {
 
 /// Loads, overrides from the environment, and validates.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let err = |line: Option<usize>, key: &str, message: String| ConfigError {
-        path: path.to_path_buf(),
-        line,
-        key: key.to_string(),
-        message,
-    };
     let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            None,
-            "",
-            format!("cannot read the file: {e} (give the config with -c PATH)"),
+        LocatedError::unreadable(
+            FileKind::Config,
+            path,
+            &e,
+            " (give the config with -c PATH)",
         )
     })?;
-    // The file alone first: its errors can name a line.
-    let _: raw::RawConfig = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        err(line, "", e.message().to_string())
-    })?;
-    // Then with the environment on top. Values stay strings until the
-    // deserialiser asks for a number, so that an organisation code such as
-    // "01234567" keeps its leading zero.
+    let raw = parse_with_overrides(path, &text)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    validate(raw, path, dir)
+}
+
+/// The file alone first, so that its errors can name a line and a key; then
+/// with the `VISYNC_SECTION__KEY` environment overrides on top.
+fn parse_with_overrides(path: &Path, text: &str) -> Result<raw::RawConfig, ConfigError> {
+    let err = |message: String| LocatedError::at_key(FileKind::Config, path, "", message);
+    let _: raw::RawConfig = toml::from_str(text)
+        .map_err(|e| LocatedError::from_toml(FileKind::Config, path, text, &e))?;
+    // Values stay strings until the deserialiser asks for a number, so that
+    // an organisation code such as "01234567" keeps its leading zero.
     let overrides = overrides(std::env::vars());
     let with = |vars: &[(String, String)]| -> Result<raw::RawConfig, config::ConfigError> {
         config::Config::builder()
-            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("VISYNC")
                     .prefix_separator("_")
@@ -194,25 +176,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // `bin`" alone tells an operator nothing.
     for var in &overrides {
         with(std::slice::from_ref(var)).map_err(|e| {
-            err(
-                None,
-                "",
-                format!(
-                    "the environment variable {} does not override a setting: {e}",
-                    var.0
-                ),
-            )
+            err(format!(
+                "the environment variable {} does not override a setting: {e}",
+                var.0
+            ))
         })?;
     }
-    let raw = with(&overrides).map_err(|e| {
-        err(
-            None,
-            "",
-            format!("with the VISYNC_SECTION__KEY environment overrides: {e}"),
-        )
-    })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    validate(raw, path, dir)
+    with(&overrides).map_err(|e| {
+        err(format!(
+            "with the VISYNC_SECTION__KEY environment overrides: {e}"
+        ))
+    })
 }
 
 /// The environment variables that are config overrides: `VISYNC_SECTION__KEY`.
@@ -231,304 +205,309 @@ fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, Strin
     out
 }
 
+/// A value the file parsed but visync cannot use: its key and what to do.
+/// `validate` adds the file.
+type Invalid = (String, String);
+
+fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
+    Err((key.into(), message.into()))
+}
+
+/// The raw config into types, one section at a time; the first value that
+/// cannot be used is the error.
 fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, ConfigError> {
-    let err = |key: &str, message: String| ConfigError {
-        path: path.to_path_buf(),
-        line: None,
-        key: key.to_string(),
-        message,
-    };
     let resolve = |p: &str| -> PathBuf { dir.join(p) };
+    let typed = (|| {
+        Ok::<_, Invalid>(Config {
+            path: path.to_path_buf(),
+            organisation: organisation(&raw.organisation)?,
+            state: state_url(&raw.state, &resolve)?,
+            state_key_file: raw.state.key_file.as_deref().map(resolve),
+            index: index(&raw.index, &resolve)?,
+            sources: sources(&raw.sources, &resolve)?,
+            returns: returns(&raw.returns, &resolve)?,
+            schedule: schedule(&raw.schedule)?,
+            rules: rules(&raw.rules)?,
+            policy: policy(&raw.policy)?,
+            http_listen: http_listen(&raw.http)?,
+            log_format: raw.log.format.unwrap_or(LogFormat::Text),
+            log_level: log_level(&raw.log)?,
+            daemon: daemon_settings(&raw).map_err(|(k, m)| (k.to_string(), m))?,
+        })
+    })();
+    typed.map_err(|(key, message)| LocatedError::at_key(FileKind::Config, path, key, message))
+}
 
-    let code = raw.organisation.code.trim().to_string();
+/// The organisation's code: the index knows us by it, so it cannot be blank.
+fn organisation(raw: &raw::RawOrganisation) -> Result<Organisation, Invalid> {
+    let code = raw.code.trim().to_string();
     if code.is_empty() || code.contains(char::is_whitespace) {
-        return Err(err(
+        return invalid(
             "[organisation] code",
-            "must be the code the index knows this organisation by".into(),
-        ));
+            "must be the code the index knows this organisation by",
+        );
     }
+    Ok(Organisation {
+        code,
+        name: raw.name.clone(),
+    })
+}
 
-    let state = match raw
-        .state
+/// `sqlite://PATH` (relative to the config's folder) or a PostgreSQL URL.
+fn state_url(raw: &raw::RawState, resolve: &dyn Fn(&str) -> PathBuf) -> Result<StateUrl, Invalid> {
+    let u = raw
         .url
         .as_deref()
-        .unwrap_or("sqlite:///var/lib/visync/state.db")
+        .unwrap_or("sqlite:///var/lib/visync/state.db");
+    if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+        return Ok(StateUrl::Postgres(u.to_string()));
+    }
+    match u
+        .strip_prefix("sqlite://")
+        .or_else(|| u.strip_prefix("sqlite:"))
     {
-        u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-            StateUrl::Postgres(u.to_string())
-        }
-        u => match u
-            .strip_prefix("sqlite://")
-            .or_else(|| u.strip_prefix("sqlite:"))
-        {
-            Some(p) if !p.is_empty() => StateUrl::Sqlite(resolve(p)),
-            _ => {
-                return Err(err(
-                    "[state] url",
-                    format!("\"{u}\" is not sqlite://PATH or postgres://..."),
-                ))
-            }
-        },
-    };
+        Some(p) if !p.is_empty() => Ok(StateUrl::Sqlite(resolve(p))),
+        _ => invalid(
+            "[state] url",
+            format!("\"{u}\" is not sqlite://PATH or postgres://..."),
+        ),
+    }
+}
 
-    let index_url = match raw.index.url.as_deref().unwrap_or("embedded") {
+/// `[index]`: where the index is, how we prove who we are, how much per call.
+fn index(raw: &raw::RawIndex, resolve: &dyn Fn(&str) -> PathBuf) -> Result<IndexConfig, Invalid> {
+    let url = match raw.url.as_deref().unwrap_or("embedded") {
         "embedded" => IndexUrl::Embedded,
-        u => {
-            let url = url::Url::parse(u)
-                .map_err(|e| err("[index] url", format!("\"{u}\" is not a URL: {e}")))?;
-            check_transport(&url).map_err(|m| err("[index] url", m))?;
-            IndexUrl::Remote(url)
-        }
+        u => IndexUrl::Remote(remote_url("[index] url", u)?),
     };
-    let batch_size = raw.index.batch_size.unwrap_or(200);
+    let batch_size = raw.batch_size.unwrap_or(200);
     if !(1..=500).contains(&batch_size) {
-        return Err(err(
+        return invalid(
             "[index] batch_size",
             format!("{batch_size} is outside 1..=500 (the index takes at most 500)"),
-        ));
+        );
     }
-    let index = IndexConfig {
-        url: index_url,
-        token_file: raw.index.token_file.as_deref().map(resolve),
-        client_cert: raw.index.client_cert.as_deref().map(resolve),
-        client_key: raw.index.client_key.as_deref().map(resolve),
-        ca: raw.index.ca.as_deref().map(resolve),
-        batch_size,
-    };
-    if index.client_cert.is_some() != index.client_key.is_some() {
-        return Err(err(
+    if raw.client_cert.is_some() != raw.client_key.is_some() {
+        return invalid(
             "[index] client_cert",
-            "client_cert and client_key go together".into(),
-        ));
+            "client_cert and client_key go together",
+        );
     }
+    Ok(IndexConfig {
+        url,
+        token_file: raw.token_file.as_deref().map(resolve),
+        client_cert: raw.client_cert.as_deref().map(resolve),
+        client_key: raw.client_key.as_deref().map(resolve),
+        ca: raw.ca.as_deref().map(resolve),
+        batch_size,
+    })
+}
 
-    let mut sources = Vec::new();
-    for (i, s) in raw.sources.iter().enumerate() {
-        let key = |k: &str| format!("[[sources]] #{} {k}", i + 1);
-        let watch_mode = match s.watch_mode.as_deref().unwrap_or("notify") {
-            "notify" => WatchMode::Notify,
-            "poll" => WatchMode::Poll,
-            other => {
-                return Err(err(
-                    &key("watch_mode"),
-                    format!("\"{other}\" is not \"notify\" or \"poll\""),
-                ))
+/// A URL that visync will talk to: parsed, and TLS unless it is loopback.
+fn remote_url(key: &str, u: &str) -> Result<url::Url, Invalid> {
+    let url =
+        url::Url::parse(u).map_err(|e| (key.to_string(), format!("\"{u}\" is not a URL: {e}")))?;
+    check_transport(&url).map_err(|m| (key.to_string(), m))?;
+    Ok(url)
+}
+
+/// `[[sources]]`: the mapping and drop folder of each, with the defaults.
+fn sources(
+    raw: &[raw::RawSource],
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<SourceConfig>, Invalid> {
+    let mut sources = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let rescan_secs = match s.rescan_secs.unwrap_or(60) {
+            0 => {
+                return invalid(
+                    format!("[[sources]] #{} rescan_secs", i + 1),
+                    "must be at least 1",
+                )
             }
+            n => n,
         };
         sources.push(SourceConfig {
             mapping: resolve(&s.mapping),
             watch: s.watch.as_deref().map(resolve),
             settle_secs: s.settle_secs.unwrap_or(10),
-            watch_mode,
-            rescan_secs: match s.rescan_secs.unwrap_or(60) {
-                0 => return Err(err(&key("rescan_secs"), "must be at least 1".into())),
-                n => n,
-            },
+            watch_mode: s.watch_mode.unwrap_or(WatchMode::Notify),
+            rescan_secs,
         });
     }
+    Ok(sources)
+}
 
+/// `[returns.NAME]`: each channel with the keys its kind takes, and no others.
+fn returns(
+    raw: &BTreeMap<String, raw::RawReturn>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<BTreeMap<String, ReturnConfig>, Invalid> {
     let mut returns = BTreeMap::new();
-    for (name, r) in &raw.returns {
+    for (name, r) in raw {
         let key = |k: &str| format!("[returns.{name}] {k}");
-        let channel = match r.kind.as_str() {
-            "folder" => {
-                let p = r.path.as_deref().ok_or_else(|| {
-                    err(&key("path"), "a folder return channel needs a path".into())
-                })?;
-                let format = match r.format.as_deref().unwrap_or("csv") {
-                    "csv" => ReturnFormat::Csv,
-                    "xml" => ReturnFormat::Xml,
-                    "json" => ReturnFormat::Json,
-                    other => {
-                        return Err(err(
-                            &key("format"),
-                            format!("\"{other}\" is not csv, xml or json"),
-                        ))
-                    }
-                };
-                let delimiter = match r.delimiter.as_deref().unwrap_or(";") {
-                    ";" => b';',
-                    "," => b',',
-                    other => {
-                        return Err(err(
-                            &key("delimiter"),
-                            format!("\"{other}\" is not \";\" or \",\""),
-                        ))
-                    }
-                };
-                if r.ca.is_some() || r.client_cert.is_some() || r.client_key.is_some() {
-                    return Err(err(
-                        &key("ca"),
-                        "ca, client_cert and client_key are for kind = \"http\"".into(),
-                    ));
-                }
-                ReturnConfig::Folder {
-                    path: resolve(p),
-                    format,
-                    delimiter,
-                }
-            }
-            "http" => {
-                let u = r
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| err(&key("url"), "an http return channel needs a url".into()))?;
-                let url = url::Url::parse(u)
-                    .map_err(|e| err(&key("url"), format!("\"{u}\" is not a URL: {e}")))?;
-                check_transport(&url).map_err(|m| err(&key("url"), m))?;
-                let identity = match (&r.client_cert, &r.client_key) {
-                    (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
-                    (None, None) => None,
-                    _ => {
-                        return Err(err(
-                            &key("client_cert"),
-                            "client_cert and client_key go together".into(),
-                        ))
-                    }
-                };
-                ReturnConfig::Http {
-                    url,
-                    ca: r.ca.as_deref().map(resolve),
-                    identity,
-                }
-            }
-            other => {
-                return Err(err(
-                    &key("kind"),
-                    format!("\"{other}\" is not \"folder\" or \"http\""),
-                ))
-            }
+        let channel = match r.kind {
+            raw::ReturnKind::Folder => folder_return(r, &key, resolve)?,
+            raw::ReturnKind::Http => http_return(r, &key, resolve)?,
         };
         returns.insert(name.clone(), channel);
     }
+    Ok(returns)
+}
 
+/// A folder channel: a path, a format and a delimiter; no TLS keys.
+fn folder_return(
+    r: &raw::RawReturn,
+    key: &dyn Fn(&str) -> String,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<ReturnConfig, Invalid> {
+    let Some(p) = r.path.as_deref() else {
+        return invalid(key("path"), "a folder return channel needs a path");
+    };
+    let delimiter = match r.delimiter.as_deref().unwrap_or(";") {
+        ";" => b';',
+        "," => b',',
+        other => {
+            return invalid(
+                key("delimiter"),
+                format!("\"{other}\" is not \";\" or \",\""),
+            )
+        }
+    };
+    if r.ca.is_some() || r.client_cert.is_some() || r.client_key.is_some() {
+        return invalid(
+            key("ca"),
+            "ca, client_cert and client_key are for kind = \"http\"",
+        );
+    }
+    Ok(ReturnConfig::Folder {
+        path: resolve(p),
+        format: r.format.unwrap_or(ReturnFormat::Csv),
+        delimiter,
+    })
+}
+
+/// An HTTP channel: a URL (TLS unless loopback), a CA, a client identity.
+fn http_return(
+    r: &raw::RawReturn,
+    key: &dyn Fn(&str) -> String,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<ReturnConfig, Invalid> {
+    let Some(u) = r.url.as_deref() else {
+        return invalid(key("url"), "an http return channel needs a url");
+    };
+    let url = remote_url(&key("url"), u)?;
+    let identity = match (&r.client_cert, &r.client_key) {
+        (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
+        (None, None) => None,
+        _ => return invalid(key("client_cert"), "client_cert and client_key go together"),
+    };
+    Ok(ReturnConfig::Http {
+        url,
+        ca: r.ca.as_deref().map(resolve),
+        identity,
+    })
+}
+
+/// `[schedule]`: cron expressions, seconds first, with the spec's defaults.
+fn schedule(raw: &raw::RawSchedule) -> Result<Schedule, Invalid> {
     let cron_of = |k: &str, v: Option<&str>, default: &str| {
         let v = v.unwrap_or(default);
         cron::Schedule::from_str(v).map_err(|e| {
-            err(
-                k,
+            (
+                k.to_string(),
                 format!(
                     "\"{v}\" is not a cron schedule (seconds first, e.g. \"0 30 2 * * *\"): {e}"
                 ),
             )
         })
     };
-    let schedule = Schedule {
+    Ok(Schedule {
         notices: cron_of(
             "[schedule] notices",
-            raw.schedule.notices.as_deref(),
+            raw.notices.as_deref(),
             "0 */5 * * * *",
         )?,
         reconcile: cron_of(
             "[schedule] reconcile",
-            raw.schedule.reconcile.as_deref(),
+            raw.reconcile.as_deref(),
             "0 30 2 * * *",
         )?,
-    };
+    })
+}
 
+/// `[rules]`: the region's periods, within the bounds the law allows.
+fn rules(raw: &raw::RawRules) -> Result<Rules, Invalid> {
     let d = Rules::default();
     let rules = Rules {
-        max_active_years: raw.rules.max_active_years.unwrap_or(d.max_active_years),
-        archive_years: raw.rules.archive_years.unwrap_or(d.archive_years),
-        age_limit: raw.rules.age_limit.unwrap_or(d.age_limit),
+        max_active_years: raw.max_active_years.unwrap_or(d.max_active_years),
+        archive_years: raw.archive_years.unwrap_or(d.archive_years),
+        age_limit: raw.age_limit.unwrap_or(d.age_limit),
     };
     if !(1..=10).contains(&rules.max_active_years) {
-        return Err(err(
+        return invalid(
             "[rules] max_active_years",
             format!("{} is outside 1..=10", rules.max_active_years),
-        ));
+        );
     }
     if rules.archive_years > 20 {
-        return Err(err(
+        return invalid(
             "[rules] archive_years",
             format!("{} is over 20", rules.archive_years),
-        ));
+        );
     }
     if !(1..=30).contains(&rules.age_limit) {
-        return Err(err(
+        return invalid(
             "[rules] age_limit",
             format!("{} is outside 1..=30", rules.age_limit),
-        ));
+        );
     }
+    Ok(rules)
+}
 
+/// `[policy]`: renewal and the withdrawal guard.
+fn policy(raw: &raw::RawPolicy) -> Result<Policy, Invalid> {
     let p = Policy::default();
     let policy = Policy {
-        renewal_notice_days: raw
-            .policy
-            .renewal_notice_days
-            .unwrap_or(p.renewal_notice_days),
-        auto_renew: raw.policy.auto_renew.unwrap_or(p.auto_renew),
-        max_withdraw_fraction: raw
-            .policy
-            .max_withdraw_fraction
-            .unwrap_or(p.max_withdraw_fraction),
+        renewal_notice_days: raw.renewal_notice_days.unwrap_or(p.renewal_notice_days),
+        auto_renew: raw.auto_renew.unwrap_or(p.auto_renew),
+        max_withdraw_fraction: raw.max_withdraw_fraction.unwrap_or(p.max_withdraw_fraction),
     };
     if !(0.0..=1.0).contains(&policy.max_withdraw_fraction) {
-        return Err(err(
+        return invalid(
             "[policy] max_withdraw_fraction",
             format!("{} is outside 0.0..=1.0", policy.max_withdraw_fraction),
-        ));
+        );
     }
+    Ok(policy)
+}
 
-    let listen = raw
-        .http
-        .listen
-        .as_deref()
-        .unwrap_or("127.0.0.1:9187")
-        .trim();
-    let http_listen = if listen.is_empty() {
-        None
-    } else {
-        Some(listen.parse().map_err(|_| {
-            err(
-                "[http] listen",
-                format!("\"{listen}\" is not an address such as 127.0.0.1:9187 (or \"\" for none)"),
-            )
-        })?)
-    };
-    let daemon = daemon_settings(&raw).map_err(|(k, m)| err(k, m))?;
-    let log_level = match raw.log.level.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(l) => {
-            tracing_subscriber::EnvFilter::try_new(l).map_err(|e| {
-                err(
-                    "[log] level",
-                    format!("\"{l}\" is not a level such as info or visync=debug: {e}"),
-                )
-            })?;
-            Some(l.to_string())
-        }
-    };
-    let log_format = match raw.log.format.as_deref().unwrap_or("text") {
-        "text" => LogFormat::Text,
-        "json" => LogFormat::Json,
-        other => {
-            return Err(err(
-                "[log] format",
-                format!("\"{other}\" is not \"text\" or \"json\""),
-            ))
-        }
-    };
-
-    Ok(Config {
-        path: path.to_path_buf(),
-        organisation: Organisation {
-            code,
-            name: raw.organisation.name,
-        },
-        state,
-        state_key_file: raw.state.key_file.as_deref().map(resolve),
-        index,
-        sources,
-        returns,
-        schedule,
-        rules,
-        policy,
-        http_listen,
-        log_format,
-        log_level,
-        daemon,
+/// `[http] listen`: an address, or `""` for no endpoint.
+fn http_listen(raw: &raw::RawHttp) -> Result<Option<SocketAddr>, Invalid> {
+    let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:9187").trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    listen.parse().map(Some).map_err(|_| {
+        (
+            "[http] listen".to_string(),
+            format!("\"{listen}\" is not an address such as 127.0.0.1:9187 (or \"\" for none)"),
+        )
     })
+}
+
+/// `[log] level`: checked as the filter directive it will become.
+fn log_level(raw: &raw::RawLog) -> Result<Option<String>, Invalid> {
+    match raw.level.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(l) => match tracing_subscriber::EnvFilter::try_new(l) {
+            Ok(_) => Ok(Some(l.to_string())),
+            Err(e) => invalid(
+                "[log] level",
+                format!("\"{l}\" is not a level such as info or visync=debug: {e}"),
+            ),
+        },
+    }
 }
 
 /// The daemon's own settings, from the top level or `[daemon]` (not both).

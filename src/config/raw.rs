@@ -1,9 +1,14 @@
 //! The config file as written: every key optional where the spec gives a
-//! default, unknown keys refused. `super::validate` turns it into types.
+//! default, unknown keys refused, and every closed set of words (`watch_mode`,
+//! a return channel's `kind` and `format`, the log `format`) an enum, so that
+//! serde refuses a wrong one with its line and the values it takes.
+//! `super::validate` turns the rest into types.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use super::{LogFormat, ReturnFormat, WatchMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,21 +79,29 @@ pub struct RawSource {
     pub mapping: String,
     pub watch: Option<String>,
     pub settle_secs: Option<u64>,
-    pub watch_mode: Option<String>,
+    pub watch_mode: Option<WatchMode>,
     pub rescan_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReturn {
-    pub kind: String,
+    pub kind: ReturnKind,
     pub path: Option<String>,
     pub url: Option<String>,
-    pub format: Option<String>,
+    pub format: Option<ReturnFormat>,
     pub delimiter: Option<String>,
     pub ca: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
+}
+
+/// Where a return channel delivers: the other keys it takes follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReturnKind {
+    Folder,
+    Http,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +136,6 @@ pub struct RawHttp {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
-    pub format: Option<String>,
+    pub format: Option<LogFormat>,
     pub level: Option<String>,
 }

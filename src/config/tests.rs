@@ -119,3 +119,26 @@ fn daemon_settings_at_the_top_or_in_their_section_and_listen_off() {
     let e = load(&path).unwrap_err();
     assert_eq!(e.key, "shutdown_grace_secs", "{e}");
 }
+
+#[test]
+fn a_word_outside_its_closed_set_is_named_with_its_line_and_key() {
+    for (extra, line, key) in [
+        (
+            "[[sources]]\nmapping = \"m.toml\"\nwatch_mode = \"inotify\"\n",
+            6,
+            "[[sources]] watch_mode",
+        ),
+        ("[log]\nformat = \"xml\"\n", 5, "[log] format"),
+        (
+            "[returns.crm]\nkind = \"folder\"\npath = \"out\"\nformat = \"pdf\"\n",
+            7,
+            "[returns.crm] format",
+        ),
+    ] {
+        let (_d, path) = write(&format!("{MINIMAL}{extra}"));
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(line), key), "{e}");
+        assert!(e.message.contains("unknown variant"), "{e}");
+        assert!(e.to_string().starts_with("config "), "{e}");
+    }
+}

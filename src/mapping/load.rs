@@ -2,8 +2,7 @@
 //! names the file, the line where it can, the key and what to do.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::format::{Item, StrftimeItems};
@@ -15,30 +14,12 @@ use super::{
     Target,
 };
 use crate::domain::{Gender, WithdrawReason};
+use crate::located::{line_of, FileKind, LocatedError};
 use crate::source::{Format, Key, ReaderSpec};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappingError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for MappingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mapping {}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, ", {}", self.key)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for MappingError {}
+/// What is wrong with a mapping file, where, and what to do: the error type
+/// shared with the config.
+pub type MappingError = LocatedError;
 
 struct Loader<'a> {
     path: &'a Path,
@@ -54,15 +35,8 @@ impl Loader<'_> {
         message: impl Into<String>,
     ) -> MappingError {
         MappingError {
-            path: self.path.to_path_buf(),
-            line: span.map(|s| {
-                self.text[..s.start.min(self.text.len())]
-                    .matches('\n')
-                    .count()
-                    + 1
-            }),
-            key: key.to_string(),
-            message: message.into(),
+            line: span.map(|s| line_of(self.text, s)),
+            ..LocatedError::at_key(FileKind::Mapping, self.path, key, message)
         }
     }
 
@@ -82,20 +56,10 @@ impl Loader<'_> {
 
 /// Loads and validates the mapping at `path`.
 pub fn load(path: &Path) -> Result<Mapping, MappingError> {
-    let text = std::fs::read_to_string(path).map_err(|e| MappingError {
-        path: path.to_path_buf(),
-        line: None,
-        key: String::new(),
-        message: format!("cannot read the file: {e}"),
-    })?;
-    let raw: RawMapping = toml::from_str(&text).map_err(|e| MappingError {
-        path: path.to_path_buf(),
-        line: e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-        key: String::new(),
-        message: e.message().to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LocatedError::unreadable(FileKind::Mapping, path, &e, ""))?;
+    let raw: RawMapping = toml::from_str(&text)
+        .map_err(|e| LocatedError::from_toml(FileKind::Mapping, path, &text, &e))?;
     let mut l = Loader {
         path,
         text: &text,
