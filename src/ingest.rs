@@ -28,14 +28,20 @@ use crate::store::{signals, ts, Applied, Chain, Store, StoreError};
 pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
+    /// A file or folder of the drop folder that cannot be read, written or
+    /// moved now: that file is tried again at the next look.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
-    move |e| IngestError::Io {
+    move |source| IngestError::Io {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -81,11 +87,11 @@ impl Intake<'_> {
                 // One file that cannot be opened, read or moved (permissions,
                 // a read-only mount) does not stop the others; it is tried
                 // again at the next look. The store failing stops the intake.
-                Err(IngestError::Io { path, message }) => {
+                Err(IngestError::Io { path, source }) => {
                     tracing::error!(
                         source = self.mapping.name,
                         file = %path.display(),
-                        "cannot take the file now, trying again later: {message}"
+                        "cannot take the file now, trying again later: {source}"
                     );
                     summary.failed += 1;
                 }

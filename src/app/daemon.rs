@@ -25,7 +25,7 @@ use super::jobs::{self, Context, NoticesReport};
 use super::log::LogSink;
 use super::metrics::Metrics;
 use super::schedule::Cron;
-use super::snapshot::{connect_index, IndexConn, Snapshot};
+use super::snapshot::{connect_index, IndexConn, Snapshot, SnapshotError};
 use super::watch::{FileHint, Hint, Watches};
 use super::{sd, ObservedIndex};
 use crate::config::{IndexUrl, WatchMode};
@@ -124,8 +124,19 @@ async fn reconnected(ctx: &Context) -> Option<Arc<ObservedIndex>> {
 
 /// Why the daemon could not start (the CLI exits 2 with it).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    #[error("cannot install the signal handlers")]
+    Signals,
+    #[error("config {}, [http] listen: cannot listen on {addr}: {source}", .config.display())]
+    Listen {
+        config: PathBuf,
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Index(#[from] SnapshotError),
+}
 
 /// The signals the daemon answers. Installed before anything else (config,
 /// lock, migrations), so that a SIGTERM during start-up is not lost.
@@ -142,7 +153,7 @@ impl Signals {
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
         ) else {
-            return Err(StartError("cannot install the signal handlers".into()));
+            return Err(StartError::Signals);
         };
         Ok(Signals { term, int, hup })
     }
@@ -169,12 +180,13 @@ pub async fn run(
     let http_addr = match snapshot.cfg.http_listen {
         None => None,
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                StartError(format!(
-                    "config {}, [http] listen: cannot listen on {addr}: {e}",
-                    snapshot.cfg.path.display()
-                ))
-            })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen {
+                    config: snapshot.cfg.path.clone(),
+                    addr,
+                    source,
+                })?;
             let bound = listener.local_addr().ok();
             let mut stopped = http_stopped.clone();
             tokio::spawn(super::http::serve(
@@ -190,7 +202,7 @@ pub async fn run(
             bound
         }
     };
-    let index = connect_index(&snapshot.cfg).await.map_err(StartError)?;
+    let index = connect_index(&snapshot.cfg).await?;
     let observed = Arc::new(ObservedIndex::new(index.api.clone(), events.clone()));
     let ctx = Context {
         store,
@@ -684,22 +696,16 @@ impl Daemon {
 
     /// The new config and, for a remote index, a client made from it. What
     /// cannot change while running is refused here, whole.
-    async fn load_new(&self) -> Result<(Snapshot, Option<crate::index::HttpIndex>), String> {
+    async fn load_new(&self) -> Result<(Snapshot, Option<crate::index::HttpIndex>), SnapshotError> {
         let new = Snapshot::load(&self.config_path)?;
         let old = &self.ctx.snapshot.cfg;
-        let at = |key: &str| format!("config {}, {key}", self.config_path.display());
+        let config = self.config_path.clone();
         if new.cfg.state != old.state {
-            return Err(format!(
-                "{}: the state store cannot change while running; restart the service for that",
-                at("[state] url")
-            ));
+            return Err(SnapshotError::StateChanged { config });
         }
         let embedded = |u: &IndexUrl| matches!(u, IndexUrl::Embedded);
         if embedded(&new.cfg.index.url) != embedded(&old.index.url) {
-            return Err(format!(
-                "{}: a change between \"embedded\" and a remote index needs a restart",
-                at("[index] url")
-            ));
+            return Err(SnapshotError::IndexKindChanged { config });
         }
         if embedded(&new.cfg.index.url) {
             return Ok((new, None));

@@ -3,10 +3,60 @@
 //! to the index.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-use crate::config::{self, Config, IndexUrl, SourceConfig};
-use crate::index::HttpIndex;
-use crate::mapping::{self, Mapping};
+use crate::config::{self, Config, ConfigError, IndexUrl, SourceConfig};
+use crate::index::{ClientError, HttpIndex};
+use crate::mapping::{self, Mapping, MappingError};
+
+/// Why a config and its mappings cannot be run with, or the index not be
+/// reached with them. Every one is an operator's to fix in a file (the CLI
+/// exits 2; a reload keeps the running snapshot).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Every mapping that cannot be loaded, at once: one line each.
+    #[error("{}", join_lines(.0))]
+    Mappings(Vec<MappingError>),
+    #[error(
+        "two mappings use the source name \"{name}\": {} and {}; names must be unique",
+        .first.display(),
+        .second.display()
+    )]
+    DuplicateName {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("config {}: no source is named \"{name}\"", .config.display())]
+    NoSuchSource { config: PathBuf, name: String },
+    #[error("config {}: there are no [[sources]]", .config.display())]
+    NoSources { config: PathBuf },
+    #[error("config {}, [index] token_file: cannot read {}: {source}", .config.display(), .path.display())]
+    TokenFile {
+        config: PathBuf,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the embedded index: {0}")]
+    Embedded(#[source] visync_index_sim::SimError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A reload that would move the state: refused, the daemon keeps its own.
+    #[error("config {}, [state] url: the state store cannot change while running; restart the service for that", .config.display())]
+    StateChanged { config: PathBuf },
+    #[error("config {}, [index] url: a change between \"embedded\" and a remote index needs a restart", .config.display())]
+    IndexKindChanged { config: PathBuf },
+}
+
+/// Several mapping errors as lines of one message: the CLI prints `error: `
+/// before the first, and each later one gets its own.
+fn join_lines(errors: &[MappingError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\nerror: ")
+}
 
 /// The config and its sources, loaded and validated together: a reload
 /// either gives a whole new snapshot or none.
@@ -17,8 +67,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Loads the config and every mapping; the error says what and where.
-    pub fn load(path: &std::path::Path) -> Result<Snapshot, String> {
-        let cfg = config::load(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
+        let cfg = config::load(path)?;
         let sources = Sources::load(&cfg, None)?;
         Ok(Snapshot { cfg, sources })
     }
@@ -32,43 +82,41 @@ pub struct Sources {
 impl Sources {
     /// Loads every mapping (all errors at once), checks names are unique, and
     /// keeps only `only` when given.
-    pub fn load(cfg: &Config, only: Option<&str>) -> Result<Sources, String> {
+    pub fn load(cfg: &Config, only: Option<&str>) -> Result<Sources, SnapshotError> {
         let mut list = Vec::new();
         let mut errors = Vec::new();
         for s in &cfg.sources {
             match mapping::load(&s.mapping) {
                 Ok(m) => list.push((s.clone(), m)),
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push(e),
             }
         }
         if !errors.is_empty() {
-            return Err(errors.join("\nerror: "));
+            return Err(SnapshotError::Mappings(errors));
         }
         let mut seen = HashMap::new();
         for (_, m) in &list {
-            if let Some(other) = seen.insert(m.name.clone(), m.path.clone()) {
-                return Err(format!(
-                    "two mappings use the source name \"{}\": {} and {}; names must be unique",
-                    m.name,
-                    other.display(),
-                    m.path.display()
-                ));
+            if let Some(first) = seen.insert(m.name.clone(), m.path.clone()) {
+                return Err(SnapshotError::DuplicateName {
+                    name: m.name.clone(),
+                    first,
+                    second: m.path.clone(),
+                });
             }
         }
         if let Some(name) = only {
             list.retain(|(_, m)| m.name == name);
             if list.is_empty() {
-                return Err(format!(
-                    "config {}: no source is named \"{name}\"",
-                    cfg.path.display()
-                ));
+                return Err(SnapshotError::NoSuchSource {
+                    config: cfg.path.clone(),
+                    name: name.to_string(),
+                });
             }
         }
         if list.is_empty() {
-            return Err(format!(
-                "config {}: there are no [[sources]]",
-                cfg.path.display()
-            ));
+            return Err(SnapshotError::NoSources {
+                config: cfg.path.clone(),
+            });
         }
         Ok(Sources { list })
     }
@@ -82,7 +130,7 @@ pub struct IndexConn {
 
 /// Connects to the configured index; `embedded` starts the reference index
 /// in-process on a loopback port, with its store beside the state.
-pub async fn connect_index(cfg: &Config) -> Result<IndexConn, String> {
+pub async fn connect_index(cfg: &Config) -> Result<IndexConn, SnapshotError> {
     match &cfg.index.url {
         IndexUrl::Embedded => {
             let dir = match &cfg.state {
@@ -111,11 +159,11 @@ pub async fn connect_index(cfg: &Config) -> Result<IndexConn, String> {
             };
             let handle = visync_index_sim::start(opts)
                 .await
-                .map_err(|e| format!("the embedded index: {e}"))?;
+                .map_err(SnapshotError::Embedded)?;
             let base =
                 url::Url::parse(&format!("http://{}", handle.addr())).expect("a loopback URL");
             tracing::info!(addr = %handle.addr(), "embedded reference index started");
-            let api = HttpIndex::new(base, Some(token), None, None).map_err(|e| e.to_string())?;
+            let api = HttpIndex::new(base, Some(token), None, None)?;
             Ok(IndexConn {
                 api,
                 _embedded: Some(handle),
@@ -125,12 +173,10 @@ pub async fn connect_index(cfg: &Config) -> Result<IndexConn, String> {
             let token = match &cfg.index.token_file {
                 Some(p) => Some(
                     std::fs::read_to_string(p)
-                        .map_err(|e| {
-                            format!(
-                                "config {}, [index] token_file: cannot read {}: {e}",
-                                cfg.path.display(),
-                                p.display()
-                            )
+                        .map_err(|source| SnapshotError::TokenFile {
+                            config: cfg.path.clone(),
+                            path: p.clone(),
+                            source,
                         })?
                         .trim()
                         .to_string(),
@@ -142,8 +188,7 @@ pub async fn connect_index(cfg: &Config) -> Result<IndexConn, String> {
                 .client_cert
                 .as_deref()
                 .zip(cfg.index.client_key.as_deref());
-            let api = HttpIndex::new(url.clone(), token, identity, cfg.index.ca.as_deref())
-                .map_err(|e| e.to_string())?;
+            let api = HttpIndex::new(url.clone(), token, identity, cfg.index.ca.as_deref())?;
             Ok(IndexConn {
                 api,
                 _embedded: None,

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use super::{exit, load_config, runtime};
+use super::{exit, load_config, runtime, CliError};
 use crate::config;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
@@ -33,66 +33,45 @@ pub enum AuditAction {
     },
 }
 
-pub fn run(args: AuditArgs) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(args: AuditArgs) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
     runtime().block_on(async {
-        let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                eprintln!(
-                    "there is no state store yet: nothing has been done, so there is no trail"
-                );
-                return exit::OK;
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
+        let Some(store) = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?
+        else {
+            eprintln!("there is no state store yet: nothing has been done, so there is no trail");
+            return Ok(exit::OK);
         };
-        let code = match args.action {
+        let result = match args.action {
             AuditAction::Verify => verify(&store).await,
             AuditAction::Export { since } => export(&store, since).await,
         };
         store.close().await;
-        code
+        Ok(result?)
     })
 }
 
-async fn verify(store: &Store) -> u8 {
-    match store.verify_audit().await {
-        Ok(Ok(n)) => {
+async fn verify(store: &Store) -> Result<u8, StoreError> {
+    Ok(match store.verify_audit().await? {
+        Ok(n) => {
             println!("audit trail intact: {n} events");
             exit::OK
         }
-        Ok(Err(id)) => {
+        Err(id) => {
             println!(
                 "audit trail BROKEN at event {id}: it, or the event before it, was changed or removed; \
                  keep a copy of the state store as it is and compare with a backup"
             );
             exit::PARTIAL
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::CONFIG
-        }
-    }
+    })
 }
 
-async fn export(store: &Store, since: Option<NaiveDate>) -> u8 {
+async fn export(store: &Store, since: Option<NaiveDate>) -> Result<u8, StoreError> {
     let since = since.map(|d| d.to_string());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut after = 0;
     loop {
-        let page = match store.audit_page(after, since.as_deref()).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let page = store.audit_page(after, since.as_deref()).await?;
         let Some(last) = page.last() else {
             break;
         };
@@ -101,10 +80,10 @@ async fn export(store: &Store, since: Option<NaiveDate>) -> u8 {
             let line = serde_json::to_string(event).expect("an event serialises");
             if writeln!(out, "{line}").is_err() {
                 // stdout closed (a pipe into `head`): stop quietly.
-                return exit::OK;
+                return Ok(exit::OK);
             }
         }
     }
     let _ = out.flush();
-    exit::OK
+    Ok(exit::OK)
 }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::report::{FileError, Report, SourceReport};
-use super::{exit, load_config, runtime, Sources};
+use super::{exit, load_config, runtime, CliError, Sources};
 use crate::clock::Clock;
 use crate::config::{self, Config, SourceConfig};
 use crate::domain::{SubjectHasher, SubjectKey};
@@ -37,27 +37,12 @@ pub struct CheckArgs {
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(args: CheckArgs, clock: Clock) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let sources = match Sources::load(&cfg, args.source.as_deref()) {
-        Ok(s) => s.list,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::CONFIG;
-        }
-    };
+pub fn run(args: CheckArgs, clock: Clock) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
+    let sources = Sources::load(&cfg, args.source.as_deref())?.list;
     // The dry run plans against the real state, read-only; without one yet,
     // against an empty state (and it creates none).
-    let state = match runtime().block_on(load_state(&cfg, &sources)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG;
-        }
-    };
+    let state = runtime().block_on(load_state(&cfg, &sources))?;
     let objected = |b: &crate::domain::Bsn| state.objections.contains(&state.hasher.key(b));
     let ctx = Context {
         today: clock.today(),
@@ -66,15 +51,9 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
         reveal: args.reveal,
     };
     if args.mapping_tests {
-        return mapping_tests(&sources, &ctx);
+        return Ok(mapping_tests(&sources, &ctx));
     }
-    let work = match assign_files(&sources, &args.files) {
-        Ok(w) => w,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::CONFIG;
-        }
-    };
+    let work = assign_files(&sources, &args.files)?;
     let mut report = Report::default();
     let progress = super::progress::spinner();
     for (i, files) in work.iter().enumerate() {
@@ -96,7 +75,7 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
         bar.finish_and_clear();
     }
     report.print(args.json);
-    report.exit_code()
+    Ok(report.exit_code())
 }
 
 /// Decides which files each source reads: the files given (each to the source
@@ -104,17 +83,15 @@ pub fn run(args: CheckArgs, clock: Clock) -> u8 {
 fn assign_files(
     sources: &[(SourceConfig, Mapping)],
     files: &[PathBuf],
-) -> Result<Vec<Vec<PathBuf>>, String> {
+) -> Result<Vec<Vec<PathBuf>>, CliError> {
     let mut work = vec![Vec::new(); sources.len()];
     if files.is_empty() {
         for (i, (s, m)) in sources.iter().enumerate() {
             if let Some(dir) = &s.watch {
-                work[i] = waiting_files(dir).map_err(|e| {
-                    format!(
-                        "source \"{}\": cannot list the drop folder {}: {e}",
-                        m.name,
-                        dir.display()
-                    )
+                work[i] = waiting_files(dir).map_err(|source| CliError::DropFolder {
+                    source_name: m.name.clone(),
+                    dir: dir.clone(),
+                    source,
                 })?;
             }
         }
@@ -127,8 +104,10 @@ fn assign_files(
             let dir = f.parent().map(absolute).unwrap_or_default();
             sources
                 .iter()
-                .position(|(s, _)| s.watch.as_deref().map(absolute).as_deref() == Some(dir.as_path()))
-                .ok_or_else(|| format!("{} is not in a source's drop folder: say which source reads it with --source NAME", f.display()))?
+                .position(|(s, _)| {
+                    s.watch.as_deref().map(absolute).as_deref() == Some(dir.as_path())
+                })
+                .ok_or_else(|| CliError::NotInDropFolder(f.clone()))?
         };
         work[i].push(f.clone());
     }

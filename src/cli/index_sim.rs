@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use url::Url;
 use visync_index_sim::{Role, Rules, SimOptions};
 
-use super::exit;
+use super::{exit, CliError};
 use crate::config::LogFormat;
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ fn parse_org(s: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn run(args: IndexSimArgs) -> u8 {
+pub fn run(args: IndexSimArgs) -> Result<u8, CliError> {
     super::init_logging(LogFormat::Text, None);
     let opts = SimOptions {
         listen: args.listen,
@@ -100,48 +100,28 @@ pub fn run(args: IndexSimArgs) -> u8 {
         },
         upstream: args.upstream.zip(args.upstream_token),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::CONFIG;
-        }
-    };
+        .map_err(CliError::Runtime)?;
     runtime.block_on(serve(opts))
 }
 
-async fn serve(opts: SimOptions) -> u8 {
-    let handle = match visync_index_sim::start(opts).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG;
-        }
-    };
+async fn serve(opts: SimOptions) -> Result<u8, CliError> {
+    let handle = visync_index_sim::start(opts).await?;
     // The one line on stdout: tests and scripts read the port from it.
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "listening on {}", handle.addr())
+    writeln!(out, "listening on {}", handle.addr())
         .and_then(|()| out.flush())
-        .is_err()
-    {
-        eprintln!("error: cannot write to stdout");
-        return exit::CONFIG;
-    }
+        .map_err(CliError::Stdout)?;
     drop(out);
     if let Err(e) = stopped().await {
-        eprintln!("error: cannot wait for a signal: {e}");
+        // Not fatal: the index stops as it would on a signal.
+        tracing::error!("cannot wait for a signal: {e}");
     }
     tracing::info!("stopping");
-    match handle.shutdown().await {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::PARTIAL
-        }
-    }
+    handle.shutdown().await.map_err(CliError::IndexSimStop)?;
+    Ok(exit::OK)
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -4,6 +4,7 @@
 
 mod audit;
 mod check;
+mod error;
 mod index_sim;
 mod object;
 mod progress;
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 pub(crate) use crate::app::snapshot::{connect_index, Sources};
 use crate::clock::Clock;
 use crate::config::{self, Config, LogFormat};
+pub use error::CliError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,11 +67,13 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
 }
 
+/// Runs the command; the one place that prints why a command failed and
+/// turns that into its exit status (`CliError::status`).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::tls::install_provider();
     let clock = cli.today.map_or(Clock::System, Clock::on);
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Check(args) => check::run(args, clock),
         Command::IndexSim(args) => index_sim::run(args),
         Command::Run(args) => run::run(args, clock),
@@ -79,30 +83,31 @@ pub fn main() -> ExitCode {
         Command::Subject(args) => subject::run(args),
         Command::Object(args) => object::run(args, clock),
     };
-    ExitCode::from(code)
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // A command that failed before it set up logging (the config
+            // did not load) still logs in plain text; a second init is a no-op.
+            init_logging(LogFormat::Text, None);
+            eprintln!("{}", error::render(&e));
+            ExitCode::from(e.status())
+        }
+    }
 }
 
-/// A `--bsn` argument, or exit 2 with why, never repeating it in clear.
-fn parse_bsn(raw: &str) -> Result<crate::domain::Bsn, u8> {
-    crate::domain::Bsn::parse(raw).map_err(|e| {
-        eprintln!("error: --bsn: {} {e}", crate::domain::mask(raw));
-        exit::CONFIG
+/// A `--bsn` argument, or why not, never repeating it in clear.
+fn parse_bsn(raw: &str) -> Result<crate::domain::Bsn, CliError> {
+    crate::domain::Bsn::parse(raw).map_err(|source| CliError::Bsn {
+        masked: crate::domain::mask(raw),
+        source,
     })
 }
 
-/// Loads the config, or says why not (exit 2).
-fn load_config(path: &std::path::Path) -> Result<Config, u8> {
-    match config::load(path) {
-        Ok(c) => {
-            init_logging(c.log_format, c.log_level.as_deref());
-            Ok(c)
-        }
-        Err(e) => {
-            init_logging(LogFormat::Text, None);
-            eprintln!("error: {e}");
-            Err(exit::CONFIG)
-        }
-    }
+/// Loads the config and sets up logging as it says.
+fn load_config(path: &std::path::Path) -> Result<Config, CliError> {
+    let c = config::load(path)?;
+    init_logging(c.log_format, c.log_level.as_deref());
+    Ok(c)
 }
 
 /// How long a one-shot command that writes waits for the daemon (or another
@@ -116,7 +121,7 @@ async fn lock_state(
     cfg: &Config,
     who: &str,
     wait: bool,
-) -> Result<Option<crate::app::lock::StateLock>, u8> {
+) -> Result<Option<crate::app::lock::StateLock>, CliError> {
     use crate::app::lock;
     let config::StateUrl::Sqlite(db) = &cfg.state else {
         return Ok(None);
@@ -132,10 +137,7 @@ async fn lock_state(
     } else {
         lock::acquire(db, who)
     };
-    result.map(Some).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::PARTIAL
-    })
+    Ok(Some(result?))
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them, else `[log] level`, else

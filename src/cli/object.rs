@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, load_config, parse_bsn, runtime};
+use super::{exit, load_config, parse_bsn, runtime, CliError};
 use crate::clock::Clock;
 use crate::config;
 use crate::store::Store;
@@ -24,61 +24,33 @@ pub struct ObjectArgs {
     pub undo: bool,
 }
 
-pub fn run(args: ObjectArgs, clock: Clock) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let bsn = match parse_bsn(&args.bsn) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
+pub fn run(args: ObjectArgs, clock: Clock) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
+    let bsn = parse_bsn(&args.bsn)?;
     runtime().block_on(async {
-        let _lock = match super::lock_state(&cfg, "visync object", true).await {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
-        let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let _lock = super::lock_state(&cfg, "visync object", true).await?;
+        let store = Store::open(&cfg.state, cfg.state_key_file.as_deref()).await?;
         let key = store.hasher().key(&bsn);
-        let code = if args.undo {
-            match store.unobject(&key, clock.now()).await {
-                Ok(true) => {
+        let result = if args.undo {
+            store.unobject(&key, clock.now()).await.map(|taken_back| {
+                if taken_back {
                     println!("objection for {bsn} taken back: a source that lists the child again registers it");
-                    exit::OK
-                }
-                Ok(false) => {
+                } else {
                     println!("no objection was recorded for {bsn}");
-                    exit::OK
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::CONFIG
-                }
-            }
+            })
         } else {
-            match store.object(&key, clock.now()).await {
-                Ok(done) => {
-                    let already = if done.already { " (it was already recorded)" } else { "" };
-                    println!(
-                        "objection recorded for {bsn}{already}: {} signal(s) to withdraw on the next pass, \
-                         {} never sent and dropped; the child is never registered again",
-                        done.withdrawn, done.dropped
-                    );
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::CONFIG
-                }
-            }
+            store.object(&key, clock.now()).await.map(|done| {
+                let already = if done.already { " (it was already recorded)" } else { "" };
+                println!(
+                    "objection recorded for {bsn}{already}: {} signal(s) to withdraw on the next pass, \
+                     {} never sent and dropped; the child is never registered again",
+                    done.withdrawn, done.dropped
+                );
+            })
         };
         store.close().await;
-        code
+        result?;
+        Ok(exit::OK)
     })
 }

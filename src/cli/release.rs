@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, load_config, runtime};
+use super::{exit, load_config, runtime, CliError};
 use crate::clock::Clock;
 use crate::config;
 use crate::store::Store;
@@ -17,23 +17,11 @@ pub struct ReleaseArgs {
     pub source: String,
 }
 
-pub fn run(args: ReleaseArgs, clock: Clock) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(args: ReleaseArgs, clock: Clock) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
     runtime().block_on(async {
-        let _lock = match super::lock_state(&cfg, "visync release", true).await {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
-        let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let _lock = super::lock_state(&cfg, "visync release", true).await?;
+        let store = Store::open(&cfg.state, cfg.state_key_file.as_deref()).await?;
         let result = match store.release(&args.source, clock.now()).await {
             Ok(w) => store
                 .release_notices(&args.source, clock.now())
@@ -42,12 +30,12 @@ pub fn run(args: ReleaseArgs, clock: Clock) -> u8 {
             Err(e) => Err(e),
         };
         store.close().await;
-        match result {
-            Ok((0, 0)) => {
+        match result? {
+            (0, 0) => {
                 println!("nothing is held for source \"{}\"", args.source);
-                exit::PARTIAL
+                Ok(exit::PARTIAL)
             }
-            Ok((w, n)) => {
+            (w, n) => {
                 if w > 0 {
                     println!(
                         "released {w} withdrawals of source \"{}\"; the next pass sends them",
@@ -60,11 +48,7 @@ pub fn run(args: ReleaseArgs, clock: Clock) -> u8 {
                         args.source
                     );
                 }
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::CONFIG
+                Ok(exit::OK)
             }
         }
     })

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::progress::PassProgress;
-use super::{connect_index, exit, load_config, lock_state, runtime, Sources};
+use super::{connect_index, exit, load_config, lock_state, runtime, CliError, Sources};
 use crate::app::events::Events;
-use crate::app::jobs::{self, Context};
+use crate::app::jobs::{self, Context, JobError};
 use crate::app::snapshot::Snapshot;
 use crate::app::{daemon, ObservedIndex};
 use crate::clock::Clock;
@@ -31,28 +31,13 @@ pub struct RunArgs {
     pub once: bool,
 }
 
-pub fn run(args: RunArgs, clock: Clock) -> u8 {
+pub fn run(args: RunArgs, clock: Clock) -> Result<u8, CliError> {
     runtime().block_on(async move {
         // The daemon's signal handlers come first: a SIGTERM while the config
         // loads or migrations run is answered, not fatal.
-        let signals = match (!args.once).then(daemon::Signals::install).transpose() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
-        let cfg = match load_config(&args.config) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        let sources = match Sources::load(&cfg, None) {
-            Ok(s) => s,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit::CONFIG;
-            }
-        };
+        let signals = (!args.once).then(daemon::Signals::install).transpose()?;
+        let cfg = load_config(&args.config)?;
+        let sources = Sources::load(&cfg, None)?;
         let snapshot = Snapshot { cfg, sources };
         // One state, one worker: the daemon refuses to start beside another
         // holder; a one-shot pass waits for the daemon to let go.
@@ -61,34 +46,14 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
         } else {
             "visync run (daemon)"
         };
-        let _lock = match lock_state(&snapshot.cfg, who, args.once).await {
-            Ok(l) => l,
-            Err(code) => return code,
-        };
+        let _lock = lock_state(&snapshot.cfg, who, args.once).await?;
         let cfg = &snapshot.cfg;
-        let store = match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let store = Store::open(&cfg.state, cfg.state_key_file.as_deref()).await?;
         if let Some(signals) = signals {
-            return match daemon::run(args.config.clone(), snapshot, store, clock, signals).await {
-                Ok(()) => exit::OK,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::CONFIG
-                }
-            };
+            daemon::run(args.config.clone(), snapshot, store, clock, signals).await?;
+            return Ok(exit::OK);
         }
-        let index = match connect_index(cfg).await {
-            Ok(i) => i,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit::CONFIG;
-            }
-        };
+        let index = connect_index(cfg).await?;
         // A spinner for a person at a terminal; nothing for a pipe or a log.
         let progress = super::progress::spinner().map(|b| Arc::new(PassProgress::new(b)));
         let events = match &progress {
@@ -104,7 +69,7 @@ pub fn run(args: RunArgs, clock: Clock) -> u8 {
         };
         let code = pass(&ctx, progress.as_deref()).await;
         ctx.store.close().await;
-        code
+        Ok(code)
     })
 }
 
@@ -116,8 +81,10 @@ async fn pass(ctx: &Context, progress: Option<&PassProgress>) -> u8 {
     }
     match result {
         Ok(code) => code,
-        Err(message) => {
-            tracing::error!("the pass stopped: {message}");
+        // The pass ran and some of it failed: items still failing, not a
+        // config error.
+        Err(e) => {
+            tracing::error!("the pass stopped: {e}");
             exit::PARTIAL
         }
     }
@@ -125,7 +92,7 @@ async fn pass(ctx: &Context, progress: Option<&PassProgress>) -> u8 {
 
 /// Every job once, in order; the exit status says whether anything is
 /// still failing.
-async fn jobs_in_order(ctx: &Context) -> Result<u8, String> {
+async fn jobs_in_order(ctx: &Context) -> Result<u8, JobError> {
     let mut taken = IngestSummary::default();
     let none = HashSet::new();
     for (_, mapping) in &ctx.snapshot.sources.list {
@@ -136,11 +103,11 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, String> {
         }
     }
     let deadline = ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
-    let sent = jobs::send(ctx, deadline).await.map_err(|e| e.to_string())?;
-    let notices = jobs::notices(ctx).await.map_err(|e| e.to_string())?;
+    let sent = jobs::send(ctx, deadline).await?;
+    let notices = jobs::notices(ctx).await?;
     let (pulled, delivered) = (notices.pulled, notices.delivered);
     let store = &ctx.store;
-    let queue = store.queue_counts().await.map_err(|e| e.to_string())?;
+    let queue = store.queue_counts().await?;
     report(&taken, &sent, &queue);
     eprintln!(
         "notices: {} received ({} new){}, {} delivered, {} waiting for their channel, {} kept (no [returns] for their source)",
@@ -154,8 +121,7 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, String> {
     // Notices whose channel failed before (and still wait for a retry) count too.
     let troubled = store
         .notice_trouble()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .iter()
         .any(|(_, _, e)| e.is_some());
     let failing = taken.failed > 0

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{exit, load_config, runtime};
+use super::{exit, load_config, runtime, CliError};
 use crate::app::schedule::Cron;
 use crate::config;
 use crate::store::files::SourceTotals;
@@ -56,11 +56,8 @@ struct Next {
     reconcile: Option<String>,
 }
 
-pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
     // Local time, through the one clock: an operator reads "02:30 CET".
     let now = clock.now();
     let next = Next {
@@ -68,25 +65,13 @@ pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> u8 {
         reconcile: Cron::new(cfg.schedule.reconcile.clone()).next_local(now),
     };
     runtime().block_on(async {
-        let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let store = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?;
         let status = match &store {
             None => Status {
                 next,
                 ..Status::default()
             },
-            Some(store) => match collect(store, next).await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::CONFIG;
-                }
-            },
+            Some(store) => collect(store, next).await?,
         };
         if args.json {
             println!(
@@ -96,7 +81,7 @@ pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> u8 {
         } else {
             print!("{}", text(&status, store.is_none()));
         }
-        exit::OK
+        Ok(exit::OK)
     })
 }
 

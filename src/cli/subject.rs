@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, load_config, parse_bsn, runtime};
+use super::{exit, load_config, parse_bsn, runtime, CliError};
 use crate::config;
 use crate::domain::Bsn;
 use crate::store::{Store, SubjectRecord};
@@ -22,37 +22,19 @@ pub struct SubjectArgs {
     pub json: bool,
 }
 
-pub fn run(args: SubjectArgs) -> u8 {
-    let cfg = match load_config(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let bsn = match parse_bsn(&args.bsn) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
+pub fn run(args: SubjectArgs) -> Result<u8, CliError> {
+    let cfg = load_config(&args.config)?;
+    let bsn = parse_bsn(&args.bsn)?;
     runtime().block_on(async {
-        let store = match Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                println!("nothing is held about {bsn}: there is no state store yet");
-                return exit::PARTIAL;
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
+        let Some(store) = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?
+        else {
+            println!("nothing is held about {bsn}: there is no state store yet");
+            return Ok(exit::PARTIAL);
         };
         let key = store.hasher().key(&bsn);
         let record = store.subject(&key).await;
         store.close().await;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIG;
-            }
-        };
+        let record = record?;
         if args.json {
             let mut v = serde_json::to_value(&record).expect("a record serialises");
             v["subject"] = serde_json::Value::from(bsn.masked());
@@ -60,11 +42,11 @@ pub fn run(args: SubjectArgs) -> u8 {
         } else {
             print_text(&bsn, &record);
         }
-        if record.signals.is_empty() && record.objection.is_none() {
+        Ok(if record.signals.is_empty() && record.objection.is_none() {
             exit::PARTIAL
         } else {
             exit::OK
-        }
+        })
     })
 }
 

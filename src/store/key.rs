@@ -16,7 +16,11 @@ pub fn load(path: &Path) -> Result<Vec<u8>, StoreError> {
         path: path.to_path_buf(),
         message,
     };
-    let key = std::fs::read(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let key = std::fs::read(path).map_err(|source| StoreError::KeyIo {
+        path: path.to_path_buf(),
+        what: "read",
+        source,
+    })?;
     if key.len() < KEY_BYTES {
         return Err(err(format!(
             "holds {} bytes; a key has at least {KEY_BYTES}",
@@ -37,9 +41,10 @@ pub fn load_or_create(path: &Path) -> Result<Vec<u8>, StoreError> {
         path: path.to_path_buf(),
         message: format!("no randomness from the OS: {e}"),
     })?;
-    let fail = |what: &str, e: std::io::Error| StoreError::Key {
+    let fail = |what: &'static str, source: std::io::Error| StoreError::KeyIo {
         path: path.to_path_buf(),
-        message: format!("cannot {what} it: {e}"),
+        what,
+        source,
     };
     // Written in full under a name of this process's own, then linked into
     // place. A link never replaces an existing file: when two processes

@@ -39,14 +39,32 @@ use crate::domain::SubjectHasher;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the state store {0}: {1}")]
-    Open(String, String),
+    #[error("the state store {}: cannot create its folder: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the state store {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("the state store: {0}")]
     Db(#[from] sqlx::Error),
     #[error("the state store's migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the subject key {path}: {message}")]
     Key { path: PathBuf, message: String },
+    /// The key file cannot be read or written: `what` is the step.
+    #[error("the subject key {}: cannot {what} it: {source}", path.display())]
+    KeyIo {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("PostgreSQL state is not supported by this version yet; use sqlite://PATH")]
     Postgres,
     /// A stored value that cannot be what the store wrote: named by its row.
@@ -76,11 +94,9 @@ impl Store {
             return Err(StoreError::Postgres);
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Open(
-                    path.display().to_string(),
-                    format!("cannot create its folder: {e}"),
-                )
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: path.clone(),
+                source,
             })?;
         }
         let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
@@ -100,7 +116,10 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(Store {
             pool,
@@ -131,7 +150,10 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Some(Store {
             pool,
             hasher: SubjectHasher::new(&key),
