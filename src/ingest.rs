@@ -101,57 +101,21 @@ impl Intake<'_> {
         Ok(summary)
     }
 
+    /// One file, in steps: settled and hashed, recognised, planned (pass 1),
+    /// applied (pass 2 and the commit), moved, counted.
     async fn take_one(&self, path: &Path, summary: &mut IngestSummary) -> Result<(), IngestError> {
         let source = self.mapping.name.as_str();
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let before = std::fs::metadata(path).map_err(io(path))?;
-        let modified: chrono::DateTime<chrono::Utc> = before
-            .modified()
-            .map_or(chrono::DateTime::UNIX_EPOCH, chrono::DateTime::from);
-        let age = (self.clock.wall() - modified)
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        if age < self.settle && !self.fresh.contains(path) {
+        let Some((sha256, size)) = self.settled(path).await? else {
             summary.unsettled += 1;
             return Ok(());
-        }
-        let owned = path.to_path_buf();
-        let (sha256, size) = tokio::task::spawn_blocking(move || hash_file(&owned))
-            .await
-            .expect("hashing does not panic")
-            .map_err(io(path))?;
-        let after = std::fs::metadata(path).map_err(io(path))?;
-        if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
-            // Still being written: the second look differs from the first.
-            summary.unsettled += 1;
-            return Ok(());
-        }
-        if let Some(seen) = self.store.file_seen(source, &sha256).await? {
-            tracing::info!(
-                source,
-                file = name,
-                first = seen.name,
-                at = seen.taken_at,
-                "already taken (same content): moved aside, not read again"
-            );
-            let dir = if seen.outcome == "rejected" {
-                "rejected"
-            } else {
-                "processed"
-            };
-            self.move_to(path, dir)?;
-            self.tell_file(&name, FileOutcome::Duplicate);
+        };
+        if self.moved_if_seen(path, &name, &sha256).await? {
             summary.duplicates += 1;
             return Ok(());
         }
-
-        // Pass 1: plan.
-        let objections = Arc::new(self.store.objections().await?);
-        let outcome = self
-            .read(path, objections.clone(), pipeline::read_file)
-            .await;
         let mut taken = TakenFile {
             source: source.to_string(),
             name: name.clone(),
@@ -162,17 +126,17 @@ impl Intake<'_> {
             rejected: 0,
             skipped: 0,
         };
-        let mut outcome = match outcome {
+
+        // Pass 1: plan.
+        let objections = Arc::new(self.store.objections().await?);
+        let mut outcome = match self
+            .read(path, objections.clone(), pipeline::read_file)
+            .await
+        {
             Ok(o) => o,
             Err(e) => return self.reject_file(path, &taken, &e, summary).await,
         };
-        for r in &outcome.rejections {
-            tracing::warn!(source, file = name, location = %r.location, code = r.code.as_str(), field = r.field.map(|f| f.name()), "{}", r.message);
-            self.events.emit(Event::Rejection {
-                source: source.to_string(),
-                code: r.code.as_str(),
-            });
-        }
+        self.tell_rejections(&name, &outcome.rejections);
         taken.records = outcome.records;
         taken.accepted = outcome.accepted;
         taken.rejected = outcome.rejected;
@@ -199,7 +163,84 @@ impl Intake<'_> {
             Err(e) => return self.reject_file(path, &taken, &e, summary).await,
         };
         self.move_to(path, "processed")?;
-        self.tell_file(&name, FileOutcome::Processed);
+        self.tell_taken(&taken, &applied);
+        add_taken(summary, &taken, &applied);
+        Ok(())
+    }
+
+    /// The file's hash and size once it has settled: old enough (or renamed
+    /// into the folder, so complete), and unchanged while it was hashed.
+    /// `None`: still being written, left for a later look.
+    async fn settled(&self, path: &Path) -> Result<Option<(String, u64)>, IngestError> {
+        let before = std::fs::metadata(path).map_err(io(path))?;
+        let modified: chrono::DateTime<chrono::Utc> = before
+            .modified()
+            .map_or(chrono::DateTime::UNIX_EPOCH, chrono::DateTime::from);
+        let age = (self.clock.wall() - modified)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        if age < self.settle && !self.fresh.contains(path) {
+            return Ok(None);
+        }
+        let owned = path.to_path_buf();
+        let hashed = tokio::task::spawn_blocking(move || hash_file(&owned))
+            .await
+            .expect("hashing does not panic")
+            .map_err(io(path))?;
+        let after = std::fs::metadata(path).map_err(io(path))?;
+        if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
+            // Still being written: the second look differs from the first.
+            return Ok(None);
+        }
+        Ok(Some(hashed))
+    }
+
+    /// A file whose content was taken before (under any name) is moved
+    /// where the first went, and not read again. `true`: it was.
+    async fn moved_if_seen(
+        &self,
+        path: &Path,
+        name: &str,
+        sha256: &str,
+    ) -> Result<bool, IngestError> {
+        let source = self.mapping.name.as_str();
+        let Some(seen) = self.store.file_seen(source, sha256).await? else {
+            return Ok(false);
+        };
+        tracing::info!(
+            source,
+            file = name,
+            first = seen.name,
+            at = seen.taken_at,
+            "already taken (same content): moved aside, not read again"
+        );
+        let dir = if seen.outcome == "rejected" {
+            "rejected"
+        } else {
+            "processed"
+        };
+        self.move_to(path, dir)?;
+        self.tell_file(name, FileOutcome::Duplicate);
+        Ok(true)
+    }
+
+    /// Each rejected record as a log line (positions and codes only) and an
+    /// event for the metrics.
+    fn tell_rejections(&self, name: &str, rejections: &[pipeline::RecordRejection]) {
+        let source = self.mapping.name.as_str();
+        for r in rejections {
+            tracing::warn!(source, file = name, location = %r.location, code = r.code.as_str(), field = r.field.map(|f| f.name()), "{}", r.message);
+            self.events.emit(Event::Rejection {
+                source: source.to_string(),
+                code: r.code.as_str(),
+            });
+        }
+    }
+
+    /// A file taken: its event, its records' event and its log line.
+    fn tell_taken(&self, taken: &TakenFile, applied: &Applied) {
+        let source = self.mapping.name.as_str();
+        self.tell_file(&taken.name, FileOutcome::Processed);
         self.events.emit(Event::Records {
             source: source.to_string(),
             accepted: taken.accepted,
@@ -208,7 +249,7 @@ impl Intake<'_> {
         });
         tracing::info!(
             source,
-            file = name,
+            file = taken.name,
             records = taken.records,
             accepted = taken.accepted,
             rejected = taken.rejected,
@@ -220,18 +261,6 @@ impl Intake<'_> {
             held = applied.held,
             "file taken"
         );
-        summary.files += 1;
-        summary.records += taken.records;
-        summary.accepted += taken.accepted;
-        summary.rejected += taken.rejected;
-        summary.skipped += taken.skipped;
-        let a = &mut summary.applied;
-        a.registered += applied.registered;
-        a.updated += applied.updated;
-        a.withdrawn += applied.withdrawn;
-        a.renewed += applied.renewed;
-        a.held += applied.held;
-        Ok(())
     }
 
     /// Runs `f` over the file on a blocking thread, with a fresh mapping context.
@@ -263,14 +292,15 @@ impl Intake<'_> {
         .expect("reading does not panic")
     }
 
-    /// Applies a file's plan in one transaction. The inner `Err` is a file
-    /// that could not be read again (it changed under us).
+    /// Applies a file's plan in one transaction: withdrawals (or their hold),
+    /// then pass 2's writes, then the ledger row and the commit. The inner
+    /// `Err` is a file that could not be read again (it changed under us).
     async fn apply(
         &self,
         path: &Path,
         taken: &TakenFile,
         plan: Plan,
-        mut desired: Desired,
+        desired: Desired,
         active: usize,
         objections: Arc<HashSet<SubjectKey>>,
     ) -> Result<Result<Applied, ReadError>, IngestError> {
@@ -284,120 +314,18 @@ impl Intake<'_> {
             // A new snapshot supersedes a held one: its own plan decides again.
             signals::drop_holds(&mut tx, source).await?;
         }
-        for (key, reason) in &plan.withdrawals {
-            if let Some(id) = signals::live_id(&mut tx, source, key).await? {
-                signals::withdraw(&mut tx, source, &id, *reason, plan.withdrawals_held, now)
-                    .await?;
-                let kind = if plan.withdrawals_held {
-                    "withdraw_held"
-                } else {
-                    "withdraw_planned"
-                };
-                chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        kind,
-                        Some(&id),
-                        Some(source),
-                        serde_json::json!({ "reason": reason.as_str() }),
-                    )
-                    .await?;
-                if plan.withdrawals_held {
-                    applied.held += 1;
-                } else {
-                    applied.withdrawn += 1;
-                }
-            }
-        }
-        if plan.withdrawals_held {
-            signals::hold(
-                &mut tx,
-                source,
-                &taken.name,
-                applied.held,
-                active as u64,
-                &at,
-            )
-            .await?;
-            tracing::warn!(
-                source, file = taken.name, withdrawals = applied.held, active,
-                "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
-            );
-        }
+        let mut w = Writes {
+            tx: &mut tx,
+            chain: &mut chain,
+            applied: &mut applied,
+            source,
+            at: &at,
+            now,
+        };
+        self.withdraw(&mut w, &plan, taken, active).await?;
         let c = &plan.counts;
         if c.register + c.update + c.renew > 0 {
-            let (send, mut recv) =
-                tokio::sync::mpsc::channel::<(Action, InvolvementKey, Box<Signal>)>(256);
-            let reading = self.read(path, objections, move |mapping, reader, ctx, hasher| {
-                pipeline::for_each_outcome(mapping, reader, ctx, |_, outcome| {
-                    if let Outcome::Signal(signal) = outcome {
-                        let key = involvement_key(hasher, &signal);
-                        // The first occurrence is the one planned; identical repeats are one.
-                        if let Some((action, _)) = desired.take(&key) {
-                            let _ = send.blocking_send((action, key, signal));
-                        }
-                    }
-                })
-            });
-            let writing = async {
-                let mut new = Vec::with_capacity(signals::REGISTER_ROWS);
-                while let Some((action, key, signal)) = recv.recv().await {
-                    let last_day = self.cfg.rules.last_day(signal.subject.birth_date);
-                    let (kind, id) = match action {
-                        Action::Register => {
-                            applied.registered += 1;
-                            // Time-ordered (v7, as the protocol's example): new
-                            // signals append to the end of the signal_id index
-                            // rather than land at random pages of it.
-                            let id = uuid::Uuid::now_v7().to_string();
-                            new.push(signals::NewSignal {
-                                id: id.clone(),
-                                key,
-                                signal,
-                                last_day,
-                            });
-                            if new.len() == signals::REGISTER_ROWS {
-                                signals::register_many(&mut tx, source, &new, now).await?;
-                                new.clear();
-                            }
-                            ("register_planned", id)
-                        }
-                        Action::Update => {
-                            let Some(id) = signals::live_id(&mut tx, source, &key).await? else {
-                                continue;
-                            };
-                            signals::update(&mut tx, source, &id, &signal, last_day, now).await?;
-                            applied.updated += 1;
-                            ("update_planned", id)
-                        }
-                        Action::Renew { end_date } => {
-                            let Some(id) = signals::live_id(&mut tx, source, &key).await? else {
-                                continue;
-                            };
-                            signals::renew(&mut tx, source, &id, end_date, now).await?;
-                            applied.renewed += 1;
-                            ("renew_planned", id)
-                        }
-                        Action::Withdraw(_) => continue,
-                    };
-                    chain
-                        .append(
-                            &mut tx,
-                            &at,
-                            kind,
-                            Some(&id),
-                            Some(source),
-                            serde_json::json!({}),
-                        )
-                        .await?;
-                }
-                signals::register_many(&mut tx, source, &new, now).await?;
-                Ok::<(), StoreError>(())
-            };
-            let (read, written) = tokio::join!(reading, writing);
-            written?;
-            if let Err(e) = read {
+            if let Err(e) = self.pass_two(&mut w, path, desired, objections).await? {
                 return Ok(Err(e));
             }
         }
@@ -413,6 +341,163 @@ impl Intake<'_> {
         tx.commit().await.map_err(StoreError::from)?;
         crate::fault::point("ingest-after-commit");
         Ok(Ok(applied))
+    }
+
+    /// The plan's withdrawals: done, or held for an operator when the
+    /// snapshot would withdraw too much (`max_withdraw_fraction`).
+    async fn withdraw(
+        &self,
+        w: &mut Writes<'_>,
+        plan: &Plan,
+        taken: &TakenFile,
+        active: usize,
+    ) -> Result<(), StoreError> {
+        let (source, now, at) = (w.source, w.now, w.at);
+        let (tx, chain, applied) = (&mut *w.tx, &mut *w.chain, &mut *w.applied);
+        for (key, reason) in &plan.withdrawals {
+            if let Some(id) = signals::live_id(&mut *tx, source, key).await? {
+                signals::withdraw(&mut *tx, source, &id, *reason, plan.withdrawals_held, now)
+                    .await?;
+                let kind = if plan.withdrawals_held {
+                    "withdraw_held"
+                } else {
+                    "withdraw_planned"
+                };
+                chain
+                    .append(
+                        &mut *tx,
+                        at,
+                        kind,
+                        Some(&id),
+                        Some(source),
+                        serde_json::json!({ "reason": reason.as_str() }),
+                    )
+                    .await?;
+                if plan.withdrawals_held {
+                    applied.held += 1;
+                } else {
+                    applied.withdrawn += 1;
+                }
+            }
+        }
+        if plan.withdrawals_held {
+            signals::hold(
+                &mut *tx,
+                source,
+                &taken.name,
+                applied.held,
+                active as u64,
+                at,
+            )
+            .await?;
+            tracing::warn!(
+                source, file = taken.name, withdrawals = applied.held, active,
+                "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
+            );
+        }
+        Ok(())
+    }
+
+    /// Pass 2: the file read again on a blocking thread, and each signal the
+    /// plan needs (register, update, renew) written as it arrives through a
+    /// bounded channel, so that no file's signals are held at once. The
+    /// inner `Err` is a file that could not be read again.
+    async fn pass_two(
+        &self,
+        w: &mut Writes<'_>,
+        path: &Path,
+        mut desired: Desired,
+        objections: Arc<HashSet<SubjectKey>>,
+    ) -> Result<Result<(), ReadError>, StoreError> {
+        let (send, mut recv) =
+            tokio::sync::mpsc::channel::<(Action, InvolvementKey, Box<Signal>)>(256);
+        let reading = self.read(path, objections, move |mapping, reader, ctx, hasher| {
+            pipeline::for_each_outcome(mapping, reader, ctx, |_, outcome| {
+                if let Outcome::Signal(signal) = outcome {
+                    let key = involvement_key(hasher, &signal);
+                    // The first occurrence is the one planned; identical repeats are one.
+                    if let Some((action, _)) = desired.take(&key) {
+                        let _ = send.blocking_send((action, key, signal));
+                    }
+                }
+            })
+        });
+        let writing = async {
+            let mut new = Vec::with_capacity(signals::REGISTER_ROWS);
+            while let Some((action, key, signal)) = recv.recv().await {
+                let Some((kind, id)) = self.write_planned(w, &mut new, action, key, signal).await?
+                else {
+                    continue;
+                };
+                w.chain
+                    .append(
+                        &mut *w.tx,
+                        w.at,
+                        kind,
+                        Some(&id),
+                        Some(w.source),
+                        serde_json::json!({}),
+                    )
+                    .await?;
+            }
+            signals::register_many(&mut *w.tx, w.source, &new, w.now).await?;
+            Ok::<(), StoreError>(())
+        };
+        let (read, written) = tokio::join!(reading, writing);
+        written?;
+        Ok(read)
+    }
+
+    /// One signal the plan needs, written: a registration joins the next
+    /// multi-row insert; an update or renewal goes to the live row, if there
+    /// still is one. The audit event's kind and the signal's id, or `None`.
+    async fn write_planned(
+        &self,
+        w: &mut Writes<'_>,
+        new: &mut Vec<signals::NewSignal>,
+        action: Action,
+        key: InvolvementKey,
+        signal: Box<Signal>,
+    ) -> Result<Option<(&'static str, String)>, StoreError> {
+        let (source, now, tx) = (w.source, w.now, &mut *w.tx);
+        let last_day = self.cfg.rules.last_day(signal.subject.birth_date);
+        Ok(Some(match action {
+            Action::Register => {
+                w.applied.registered += 1;
+                // Time-ordered (v7, as the protocol's example): new
+                // signals append to the end of the signal_id index
+                // rather than land at random pages of it.
+                let id = uuid::Uuid::now_v7().to_string();
+                new.push(signals::NewSignal {
+                    id: id.clone(),
+                    key,
+                    signal,
+                    last_day,
+                });
+                if new.len() == signals::REGISTER_ROWS {
+                    signals::register_many(&mut *tx, source, new, now).await?;
+                    new.clear();
+                }
+                ("register_planned", id)
+            }
+            Action::Update => {
+                let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
+                    return Ok(None);
+                };
+                signals::update(&mut *tx, source, &id, &signal, last_day, now).await?;
+                w.applied.updated += 1;
+                ("update_planned", id)
+            }
+            Action::Renew { end_date } => {
+                let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
+                    return Ok(None);
+                };
+                signals::renew(&mut *tx, source, &id, end_date, now).await?;
+                w.applied.renewed += 1;
+                ("renew_planned", id)
+            }
+            Action::Withdraw(_) => return Ok(None),
+        }))
     }
 
     async fn reject_file(
@@ -490,6 +575,32 @@ impl Intake<'_> {
         std::fs::rename(path, &dest).map_err(io(path))?;
         Ok(dest)
     }
+}
+
+/// What the steps of one file's transaction write with: the transaction, the
+/// audit chain, the counts, and who and when.
+struct Writes<'t> {
+    tx: &'t mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    chain: &'t mut Chain,
+    applied: &'t mut Applied,
+    source: &'t str,
+    at: &'t str,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// A taken file's counts into the pass's summary.
+fn add_taken(summary: &mut IngestSummary, taken: &TakenFile, applied: &Applied) {
+    summary.files += 1;
+    summary.records += taken.records;
+    summary.accepted += taken.accepted;
+    summary.rejected += taken.rejected;
+    summary.skipped += taken.skipped;
+    let a = &mut summary.applied;
+    a.registered += applied.registered;
+    a.updated += applied.updated;
+    a.withdrawn += applied.withdrawn;
+    a.renewed += applied.renewed;
+    a.held += applied.held;
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {

@@ -175,6 +175,8 @@ impl Mapping {
         }
     }
 
+    /// One record into a signal, step by step in the order the checks must
+    /// run: a record's first problem is the one it is rejected for.
     fn signal(
         &self,
         values: &[String],
@@ -185,18 +187,66 @@ impl Mapping {
             values,
             reveal: ctx.reveal,
         };
+        let (bsn, professional_id) = self.involvement(values, ctx)?;
+        // Named before anything else can fail: a rejected record that still
+        // names its involvement keeps its signal (invariant 6).
+        *involvement = Some((bsn, professional_id.clone()));
+        let subject = self.subject(bsn, values)?;
+        let case_ref = self.required(Target::CaseRef, values)?;
+        let (start_date, mapped_end) = self.period(subject.birth_date, values, ctx)?;
+        let professional = self.professional(professional_id, values)?;
+        if (ctx.objected)(&subject.bsn) {
+            return Err(reject(
+                Code::Objection,
+                Target::Bsn,
+                format!(
+                    "{} is on the objection list: it is never registered",
+                    crate::redact::identifier(subject.bsn.as_str(), ctx.reveal)
+                ),
+            ));
+        }
+        let reason = self
+            .optional(Target::WithdrawReason, values)?
+            .and_then(|r| WithdrawReason::parse_from_source(&r));
+        let ended = match (reason, mapped_end) {
+            (Some(r), _) => Some(r),
+            (None, Some(end)) if end <= ctx.today => Some(WithdrawReason::RiskEnded),
+            _ => None,
+        };
+        let birth_date = subject.birth_date;
+        Ok(Signal {
+            subject,
+            professional,
+            case_ref,
+            start_date,
+            end_date: ctx.rules.capped_end(start_date, mapped_end, birth_date),
+            end_from_source: mapped_end
+                .is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
+            ended,
+        })
+    }
+
+    /// The involvement's identity, the child's BSN and the professional's id:
+    /// first, because planning needs it even when the rest is rejected.
+    fn involvement(
+        &self,
+        values: &Input<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<(Bsn, String), Rejection> {
         let raw_bsn = self.required(Target::Bsn, values)?;
-        let shown = |clear: &str| crate::redact::identifier(clear, ctx.reveal);
         let bsn = Bsn::parse(&raw_bsn).map_err(|e| {
             reject(
                 Code::BsnInvalid,
                 Target::Bsn,
-                format!("{} {e}", shown(&raw_bsn)),
+                format!("{} {e}", crate::redact::identifier(&raw_bsn, ctx.reveal)),
             )
         })?;
         let professional_id = self.required(Target::ProfessionalId, values)?;
-        *involvement = Some((bsn, professional_id.clone()));
+        Ok((bsn, professional_id))
+    }
 
+    /// The child: names, birth date and gender (mapped to the closed set).
+    fn subject(&self, bsn: Bsn, values: &Input<'_>) -> Result<Subject, Rejection> {
         let family_name = self.required(Target::FamilyName, values)?;
         let name_prefix = self.optional(Target::NamePrefix, values)?;
         let initials = self.optional(Target::Initials, values)?;
@@ -221,12 +271,29 @@ impl Mapping {
                 ),
             )
         })?;
-        let case_ref = self.required(Target::CaseRef, values)?;
+        Ok(Subject {
+            bsn,
+            family_name,
+            name_prefix,
+            initials,
+            given_names,
+            birth_date,
+            gender,
+        })
+    }
+
+    /// The involvement's start and mapped end, checked against each other
+    /// and against the child's age on the start date.
+    fn period(
+        &self,
+        birth_date: NaiveDate,
+        values: &Input<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<(NaiveDate, Option<NaiveDate>), Rejection> {
         let start_date = self
             .date(Target::StartDate, Code::StartDateInvalid, values)?
             .ok_or_else(|| reject(Code::MissingField, Target::StartDate, "is empty or absent"))?;
         let mapped_end = self.date(Target::EndDate, Code::EndDateInvalid, values)?;
-
         if birth_date > start_date {
             return Err(reject(
                 Code::BirthDateInFuture,
@@ -244,21 +311,21 @@ impl Mapping {
                 ),
             ));
         }
-        if let Some(end) = mapped_end {
-            if end < start_date {
-                return Err(reject(
-                    Code::EndBeforeStart,
-                    Target::EndDate,
-                    "the end date is before the start date",
-                ));
-            }
+        if mapped_end.is_some_and(|end| end < start_date) {
+            return Err(reject(
+                Code::EndBeforeStart,
+                Target::EndDate,
+                "the end date is before the start date",
+            ));
         }
+        Ok((start_date, mapped_end))
+    }
 
-        let looked_up = self
-            .professionals
-            .as_ref()
-            .and_then(|t| t.get(&professional_id));
-        // The record's own value first, then the table's (shared, not copied).
+    /// The professional's contact: the record's own values first, then the
+    /// professionals table's (shared, not copied); a name and a way to reach
+    /// them are required, since the index puts colleagues in touch.
+    fn professional(&self, id: String, values: &Input<'_>) -> Result<Professional, Rejection> {
+        let looked_up = self.professionals.as_ref().and_then(|t| t.get(&id));
         let contact_field = |t: Target, table: fn(&Contact) -> &Option<Arc<str>>| {
             Ok::<_, Rejection>(
                 self.optional(t, values)?
@@ -274,58 +341,20 @@ impl Mapping {
         let Some(name) = contact.name else {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
                 "no name for professional {}: add them to the professionals file or map professional_name (check --reveal shows the id)",
-                crate::redact::value(&professional_id, values.reveal)
+                crate::redact::value(&id, values.reveal)
             )));
         };
         if contact.phone.is_none() && contact.email.is_none() {
             return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
                 "no phone or e-mail for professional {}: the index needs one to put colleagues in touch (check --reveal shows the id)",
-                crate::redact::value(&professional_id, values.reveal)
+                crate::redact::value(&id, values.reveal)
             )));
         }
-
-        if (ctx.objected)(&bsn) {
-            return Err(reject(
-                Code::Objection,
-                Target::Bsn,
-                format!(
-                    "{} is on the objection list: it is never registered",
-                    shown(bsn.as_str())
-                ),
-            ));
-        }
-
-        let reason = self
-            .optional(Target::WithdrawReason, values)?
-            .and_then(|r| WithdrawReason::parse_from_source(&r));
-        let ended = match (reason, mapped_end) {
-            (Some(r), _) => Some(r),
-            (None, Some(end)) if end <= ctx.today => Some(WithdrawReason::RiskEnded),
-            _ => None,
-        };
-
-        Ok(Signal {
-            subject: Subject {
-                bsn,
-                family_name,
-                name_prefix,
-                initials,
-                given_names,
-                birth_date,
-                gender,
-            },
-            professional: Professional {
-                id: professional_id,
-                name,
-                phone: contact.phone,
-                email: contact.email,
-            },
-            case_ref,
-            start_date,
-            end_date: ctx.rules.capped_end(start_date, mapped_end, birth_date),
-            end_from_source: mapped_end
-                .is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
-            ended,
+        Ok(Professional {
+            id,
+            name,
+            phone: contact.phone,
+            email: contact.email,
         })
     }
 }

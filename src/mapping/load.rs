@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::format::{Item, StrftimeItems};
 use chrono::NaiveDate;
 
-use super::raw::{OneOrMany, RawField, RawMapping, RawProfessionals, RawTest};
+use super::raw::{OneOrMany, RawField, RawMapping, RawProfessionals, RawSource, RawTest};
 use super::{
     Code, Condition, Contact, DateFormat, FieldRule, Filter, Mapping, MappingTest, Mode, Piece,
     Target,
@@ -65,7 +65,39 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
         text: &text,
         keys: Vec::new(),
     };
-    let src = &raw.source;
+    let (mode, encoding, format) = source_section(&l, &raw.source)?;
+    let fields = fields(&mut l, &raw)?;
+    let professionals = match &raw.professionals {
+        Some(p) => Some(load_professionals(&l, p, encoding)?),
+        None => None,
+    };
+    let filter = filter(&mut l, &raw);
+    let mut tests = Vec::new();
+    for (i, t) in raw.tests.iter().enumerate() {
+        tests.push(test_case(&l, i, t)?);
+    }
+    Ok(Mapping {
+        path: path.to_path_buf(),
+        name: raw.source.name.clone(),
+        mode,
+        reader: ReaderSpec {
+            format,
+            encoding,
+            keys: l.keys,
+        },
+        fields,
+        professionals,
+        filter,
+        tests,
+    })
+}
+
+/// `[source]`: the name, the mode, and how its files are read. Checked first:
+/// the fields' source expressions mean something only for a known format.
+fn source_section(
+    l: &Loader<'_>,
+    src: &RawSource,
+) -> Result<(Mode, &'static encoding_rs::Encoding, Format), MappingError> {
     if src.name.trim().is_empty() || src.name.contains(['/', '\\']) {
         return Err(l.err(
             None,
@@ -91,7 +123,13 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
             "use \"utf-8\", \"windows-1252\" or \"iso-8859-1\"",
         )
     })?;
-    let format = match src.kind.as_str() {
+    Ok((mode, encoding, source_format(l, src)?))
+}
+
+/// The reader's format: CSV with its delimiter, or XML with its record path;
+/// the keys of the other format are refused rather than ignored.
+fn source_format(l: &Loader<'_>, src: &RawSource) -> Result<Format, MappingError> {
+    Ok(match src.kind.as_str() {
         "csv" => {
             if src.record.is_some() {
                 return Err(l.err(None, "[source] record", "is for XML sources; a CSV record is a line"));
@@ -117,8 +155,12 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
             return Err(l.err(None, "[source] kind", format!("\"{}\" sources are not supported by this version of visync yet; use \"csv\" or \"xml\"", src.kind)))
         }
         other => return Err(l.err(None, "[source] kind", format!("\"{other}\" is not a source kind: use \"csv\" or \"xml\""))),
-    };
+    })
+}
 
+/// `[fields]`: a rule for each signal field the mapping fills; every
+/// essential field (and the gender) must be filled, since the index needs it.
+fn fields(l: &mut Loader<'_>, raw: &RawMapping) -> Result<Vec<Option<FieldRule>>, MappingError> {
     let mut fields: Vec<Option<FieldRule>> = vec![None; Target::ALL.len()];
     for (name, spanned) in &raw.fields {
         let span = Some(spanned.span());
@@ -134,7 +176,7 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
                 ),
             ));
         };
-        let rule = field_rule(&mut l, target, spanned.get_ref(), span.clone(), &key)?;
+        let rule = field_rule(l, target, spanned.get_ref(), span.clone(), &key)?;
         fields[target as usize] = Some(rule);
     }
     for t in Target::ALL {
@@ -151,16 +193,16 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
             ));
         }
     }
+    Ok(fields)
+}
 
-    let professionals = match &raw.professionals {
-        Some(p) => Some(load_professionals(&l, p, encoding)?),
-        None => None,
-    };
-
+/// `[filter]`: the conditions a record must meet (`only`) or must not
+/// (`skip`); their columns become required keys of the reader.
+fn filter(l: &mut Loader<'_>, raw: &RawMapping) -> Filter {
     let mut filter = Filter::default();
-    for (list, raws, label) in [
-        (&mut filter.only, &raw.filter.only, "only"),
-        (&mut filter.skip, &raw.filter.skip, "skip"),
+    for (list, raws) in [
+        (&mut filter.only, &raw.filter.only),
+        (&mut filter.skip, &raw.filter.skip),
     ] {
         for c in raws {
             list.push(Condition {
@@ -168,29 +210,9 @@ pub fn load(path: &Path) -> Result<Mapping, MappingError> {
                 from: c.from.clone(),
                 values: c.values.iter().map(|v| v.trim().to_string()).collect(),
             });
-            let _ = label;
         }
     }
-
-    let mut tests = Vec::new();
-    for (i, t) in raw.tests.iter().enumerate() {
-        tests.push(test_case(&l, i, t)?);
-    }
-
-    Ok(Mapping {
-        path: path.to_path_buf(),
-        name: src.name.clone(),
-        mode,
-        reader: ReaderSpec {
-            format,
-            encoding,
-            keys: l.keys,
-        },
-        fields,
-        professionals,
-        filter,
-        tests,
-    })
+    filter
 }
 
 fn field_rule(
