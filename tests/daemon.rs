@@ -116,6 +116,16 @@ impl Daemon {
         })
     }
 
+    /// Where `/metrics` listens, as the STATUS line says.
+    fn metrics_addr(&mut self) -> String {
+        self.status("http ")
+            .split("http ")
+            .nth(1)
+            .and_then(|s| s.split([';', ' ', '\n']).next())
+            .unwrap()
+            .to_string()
+    }
+
     fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
@@ -213,13 +223,7 @@ fn metrics_health_and_a_broken_reload_that_keeps_the_old_config() {
     let site = site(&sim, "");
     let mut d = Daemon::start(&site);
     d.ready();
-    let addr = d
-        .status("http ")
-        .split("http ")
-        .nth(1)
-        .and_then(|s| s.split([';', ' ', '\n']).next())
-        .unwrap()
-        .to_string();
+    let addr = d.metrics_addr();
     let metrics = http(&addr, "GET", "/metrics", None, "");
     assert_prometheus_text(&metrics);
     assert!(metrics.contains("visync_build_info{version="), "{metrics}");
@@ -433,13 +437,7 @@ fn a_drop_folder_that_disappears_is_reported_and_watched_again_when_it_returns()
     std::fs::write(&site.config, text).unwrap();
     let mut d = Daemon::start(&site);
     d.ready();
-    let addr = d
-        .status("http ")
-        .split("http ")
-        .nth(1)
-        .and_then(|s| s.split([';', ' ', '\n']).next())
-        .unwrap()
-        .to_string();
+    let addr = d.metrics_addr();
     std::fs::remove_dir_all(&site.watch).unwrap();
     // The next rescan finds it gone: unhealthy, with the reason, no exit.
     let end = Instant::now() + Duration::from_secs(30);

@@ -40,15 +40,7 @@ const CONTENT: [&str; 3] = [
 fn bsn_with_leading_zero() -> String {
     (12_345_600u64..)
         .map(|x| format!("{x:09}"))
-        .find(|s| {
-            let w = [9i64, 8, 7, 6, 5, 4, 3, 2, -1];
-            s.bytes()
-                .zip(w)
-                .map(|(b, w)| w * i64::from(b - b'0'))
-                .sum::<i64>()
-                % 11
-                == 0
-        })
+        .find(|s| eleven_proof(s))
         .unwrap()
 }
 

@@ -532,16 +532,19 @@ impl Daemon {
         }
     }
 
-    fn rescan_secs(&self, source: &str) -> Duration {
-        let secs = self
-            .ctx
+    /// The current config of a source, by name.
+    fn source_config(&self, source: &str) -> Option<&crate::config::SourceConfig> {
+        self.ctx
             .snapshot
             .sources
             .list
             .iter()
             .find(|(_, m)| m.name == source)
-            .map_or(60, |(c, _)| c.rescan_secs);
-        Duration::from_secs(secs)
+            .map(|(c, _)| c)
+    }
+
+    fn rescan_secs(&self, source: &str) -> Duration {
+        Duration::from_secs(self.source_config(source).map_or(60, |c| c.rescan_secs))
     }
 
     fn hint(&mut self, hint: FileHint) {
@@ -630,14 +633,7 @@ impl Daemon {
     }
 
     fn settle_secs(&self, source: &str) -> Duration {
-        let secs = self
-            .ctx
-            .snapshot
-            .sources
-            .list
-            .iter()
-            .find(|(_, m)| m.name == source)
-            .map_or(10, |(c, _)| c.settle_secs);
+        let secs = self.source_config(source).map_or(10, |c| c.settle_secs);
         // At least a second: a file seen unsettled is looked at again after.
         Duration::from_secs(secs.max(1))
     }
