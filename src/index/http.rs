@@ -190,6 +190,12 @@ fn without_url(e: &reqwest::Error) -> String {
     format!("{kind} {source}").trim().to_string()
 }
 
+/// The longest `Retry-After` believed; a longer one waits this long. The
+/// sender keeps a row until now + the wait, and a wait of a million years
+/// has no such instant: it made the sender panic (found by the fuzz target
+/// `index_answers`). A day honours any real maintenance window.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Classifies a non-200 answer. Public only for the fuzz target
 /// `index_answers` (fuzz/, docs/fuzzing.md): an answer is another system's
 /// input and must be classified, whatever it holds.
@@ -212,7 +218,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallErr
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
+                .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER)),
             message: format!("429 rate limited {message}").trim().to_string(),
         },
         s if s >= 500 => CallError::Transient {
@@ -323,5 +329,30 @@ mod tests {
                 message: "unknown signal".into()
             }
         );
+    }
+
+    /// Regression (fuzz target `index_answers`): `429` with `Retry-After:
+    /// 33333333366664` (a million years) was passed on whole, and the
+    /// sender's "now + the wait" overflowed chrono and panicked.
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        let mut ra = HeaderMap::new();
+        ra.insert(RETRY_AFTER, "33333333366664".parse().unwrap());
+        let CallError::Transient {
+            retry_after: Some(wait),
+            ..
+        } = classify(StatusCode::TOO_MANY_REQUESTS, &ra, b"")
+        else {
+            panic!("a 429 is transient, with its wait");
+        };
+        assert_eq!(wait, MAX_RETRY_AFTER);
+        let wait = chrono::Duration::from_std(wait).unwrap();
+        assert!(chrono::Utc::now().checked_add_signed(wait).is_some());
+        // A real wait is kept as it is.
+        ra.insert(RETRY_AFTER, "7200".parse().unwrap());
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &ra, b""),
+            CallError::Transient { retry_after: Some(w), .. } if w == Duration::from_secs(7200)
+        ));
     }
 }

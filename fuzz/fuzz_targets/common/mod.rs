@@ -103,7 +103,8 @@ pub fn same_dates_as_chrono(mapping: &Mapping, text: &str) {
 
 /// Checks one record's outcome: a signal never ends before it starts, and
 /// without `--reveal` no message quotes a number of seven or more digits
-/// from the record (what could be a BSN; redact.rs, invariant 16).
+/// from the record (what could be a BSN; redact.rs, invariant 16). A run of
+/// nines is left out: it is also what a value's shape shows for any digits.
 pub fn check_outcome(outcome: &Outcome, values: &[String], reveal: bool) {
     match outcome {
         Outcome::Signal(s) => {
@@ -113,7 +114,7 @@ pub fn check_outcome(outcome: &Outcome, values: &[String], reveal: bool) {
             for v in values {
                 for run in v
                     .split(|c: char| !c.is_ascii_digit())
-                    .filter(|r| r.len() >= 7)
+                    .filter(|r| r.len() >= 7 && r.bytes().any(|b| b != b'9'))
                 {
                     assert!(
                         !r.message.contains(run),
