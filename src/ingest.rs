@@ -141,7 +141,14 @@ impl Intake<'_> {
         taken.accepted = outcome.accepted;
         taken.rejected = outcome.rejected;
         taken.skipped = outcome.skipped;
-        let baseline = self.store.baseline(source).await?;
+        let baseline = match self.mapping.mode {
+            crate::mapping::Mode::Snapshot => self.store.baseline(source).await?,
+            crate::mapping::Mode::Delta => {
+                self.store
+                    .baseline_of(source, outcome.desired.subjects())
+                    .await?
+            }
+        };
         let today = self.clock.today();
         let plan = outcome
             .desired
@@ -154,6 +161,7 @@ impl Intake<'_> {
                 &taken,
                 plan,
                 outcome.desired,
+                // The active count only a snapshot's hold reports.
                 baseline.len(),
                 objections,
             )

@@ -318,6 +318,12 @@ impl Desired {
         self.present.insert(c);
     }
 
+    /// The children this file offers a signal for (with repeats): of the
+    /// stored state, a delta's plan needs only theirs.
+    pub fn subjects(&self) -> impl Iterator<Item = SubjectKey> + '_ {
+        self.entries.keys().map(|c| c.subject)
+    }
+
     /// Locations rejected as duplicates so far, in the order they were found.
     pub fn duplicates(&self) -> &[Location] {
         &self.duplicates

@@ -101,6 +101,36 @@ pub fn payload(signal_id: &str, s: &Signal) -> String {
     serde_json::to_string(&body).expect("a struct of strings serialises")
 }
 
+/// The columns the planner reads of a live signal (`baseline_row`).
+const BASELINE: &str =
+    "SELECT subject_key, professional_id, content_hash, end_date, renewed, signal_id FROM signals";
+
+/// Children per `baseline_of` query, under SQLite's bound-variable limit.
+const BASELINE_BATCH: usize = 500;
+
+fn baseline_row(r: &sqlx::sqlite::SqliteRow) -> Result<(InvolvementKey, Stored), StoreError> {
+    let key = InvolvementKey {
+        subject: SubjectKey(key16(r.get::<&[u8], _>(0))),
+        professional: r.get::<String, _>(1).into(),
+    };
+    let end: String = r.get(3);
+    // A date the store cannot read is a damaged store, not a date to
+    // guess: planning on a made-up end date would renew or withdraw on it.
+    let end_date = NaiveDate::parse_from_str(&end, "%Y-%m-%d").map_err(|_| {
+        StoreError::Corrupt(format!(
+            "signals row {}: end_date {end:?} is not a YYYY-MM-DD date; restore the state from a backup",
+            r.get::<String, _>(5)
+        ))
+    })?;
+    let stored = Stored {
+        content: ContentHash(r.get::<i64, _>(2) as u64),
+        active: true,
+        end_date,
+        renewed: r.get::<i64, _>(4) != 0,
+    };
+    Ok((key, stored))
+}
+
 /// A registration waiting to be written with others (`register_many`).
 pub struct NewSignal {
     pub id: String,
@@ -114,43 +144,57 @@ pub struct NewSignal {
 pub const REGISTER_ROWS: usize = 200;
 
 impl Store {
-    /// The live (pending or active) signals of a source, as the planner sees them.
+    /// The live (pending or active) signals of a source, as the planner sees
+    /// them: what a snapshot's plan needs, since it withdraws what the file
+    /// no longer lists.
     pub async fn baseline(
         &self,
         source: &str,
     ) -> Result<HashMap<InvolvementKey, Stored>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT subject_key, professional_id, content_hash, end_date, renewed, signal_id FROM signals
-             WHERE source = ? AND state IN ('pending', 'active')",
-        )
-        .bind(source)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
+        q.push(" WHERE source = ")
+            .push_bind(source)
+            .push(" AND state IN ('pending', 'active')");
+        let rows = q.build().fetch_all(&self.pool).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in rows {
-            let key = InvolvementKey {
-                subject: SubjectKey(key16(r.get::<&[u8], _>(0))),
-                professional: r.get::<String, _>(1).into(),
-            };
-            let end: String = r.get(3);
-            // A date the store cannot read is a damaged store, not a date to
-            // guess: planning on a made-up end date would renew or withdraw
-            // on it.
-            let end_date = NaiveDate::parse_from_str(&end, "%Y-%m-%d").map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "signals row {}: end_date {end:?} is not a YYYY-MM-DD date; restore the state from a backup",
-                    r.get::<String, _>(5)
-                ))
-            })?;
-            out.insert(
-                key,
-                Stored {
-                    content: ContentHash(r.get::<i64, _>(2) as u64),
-                    active: true,
-                    end_date,
-                    renewed: r.get::<i64, _>(4) != 0,
-                },
-            );
+            let (key, stored) = baseline_row(&r)?;
+            out.insert(key, stored);
+        }
+        Ok(out)
+    }
+
+    /// The live signals of a source's given children only: all a delta's
+    /// plan needs, since a delta withdraws nothing it does not list. Loading
+    /// the whole source instead made every small delta cost as much memory
+    /// and time as the store is large (the daemon's memory grew with every
+    /// file it took; docs/benchmarks.md).
+    pub async fn baseline_of(
+        &self,
+        source: &str,
+        subjects: impl IntoIterator<Item = SubjectKey>,
+    ) -> Result<HashMap<InvolvementKey, Stored>, StoreError> {
+        let mut subjects: Vec<SubjectKey> = subjects.into_iter().collect();
+        subjects.sort_unstable_by_key(|s| s.0);
+        subjects.dedup();
+        let mut out = HashMap::with_capacity(subjects.len());
+        let mut conn = self.pool.acquire().await?;
+        for chunk in subjects.chunks(BASELINE_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
+            q.push(" WHERE source = ")
+                .push_bind(source)
+                .push(" AND state IN ('pending', 'active') AND subject_key IN (");
+            let mut list = q.separated(", ");
+            for s in chunk {
+                list.push_bind(&s.0[..]);
+            }
+            list.push_unseparated(")");
+            // Not kept prepared: the text differs with the batch's length,
+            // and each length kept would hold a statement per connection.
+            for r in q.build().persistent(false).fetch_all(&mut *conn).await? {
+                let (key, stored) = baseline_row(&r)?;
+                out.insert(key, stored);
+            }
         }
         Ok(out)
     }
@@ -404,5 +448,77 @@ mod tests {
         let err = store.baseline("src").await.unwrap_err().to_string();
         assert!(err.contains("signals row sig-7"), "{err}");
         assert!(err.contains("end_date"), "{err}");
+    }
+
+    /// A delta's baseline holds the live signals of the children it names,
+    /// of this source only, and nothing else: not withdrawn ones, not other
+    /// children's, even past one query's batch of children.
+    #[tokio::test]
+    async fn a_deltas_baseline_holds_only_its_childrens_live_signals() {
+        use crate::domain::SubjectKey;
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        let child = |n: u32| {
+            let mut k = [0u8; 16];
+            k[..4].copy_from_slice(&n.to_be_bytes());
+            SubjectKey(k)
+        };
+        // Children 0..1200 live in `src`, two professionals each; child 5's
+        // second involvement is withdrawn; `other` holds child 7 too.
+        for n in 0..1200u32 {
+            for (prof, state) in [
+                ("E1", "active"),
+                ("E2", if n == 5 { "withdrawn" } else { "pending" }),
+            ] {
+                sqlx::query(
+                    "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
+                        start_date, end_date, last_day, content_hash, state, created_at, updated_at)
+                     VALUES (?, 'src', ?, ?, 'C', '2026-11-01', '2027-11-01', '2030-01-01', 1, ?, 't', 't')",
+                )
+                .bind(format!("sig-{n}-{prof}"))
+                .bind(&child(n).0[..])
+                .bind(prof)
+                .bind(state)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            }
+        }
+        sqlx::query(
+            "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
+                start_date, end_date, last_day, content_hash, state, created_at, updated_at)
+             VALUES ('o-7', 'other', ?, 'E9', 'C', '2026-11-01', '2027-11-01', '2030-01-01', 1, 'active', 't', 't')",
+        )
+        .bind(&child(7).0[..])
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+        let named = [5, 7, 7, 1100, 5000].map(child);
+        let got = store.baseline_of("src", named).await.unwrap();
+        let mut keys: Vec<_> = got
+            .keys()
+            .map(|k| {
+                (
+                    u32::from_be_bytes(k.subject.0[..4].try_into().unwrap()),
+                    k.professional.to_string(),
+                )
+            })
+            .collect();
+        keys.sort();
+        let want: Vec<(u32, String)> =
+            [(5, "E1"), (7, "E1"), (7, "E2"), (1100, "E1"), (1100, "E2")]
+                .map(|(n, p)| (n, p.to_string()))
+                .into();
+        assert_eq!(keys, want);
+
+        // Every child named: the same as the whole source's baseline.
+        let all = store
+            .baseline_of("src", (0..1200).map(child))
+            .await
+            .unwrap();
+        assert_eq!(all, store.baseline("src").await.unwrap());
+        assert_eq!(all.len(), 2399);
     }
 }
