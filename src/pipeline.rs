@@ -11,6 +11,9 @@ use crate::source::{FileReader, Location, RawRecord, ReadError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordRejection {
     pub location: Location,
+    /// The resource the record is (`EpisodeOfCare/ID`), where the source
+    /// names one: the location a report shows.
+    pub resource: Option<Box<str>>,
     pub code: Code,
     pub field: Option<Target>,
     pub message: String,
@@ -45,19 +48,25 @@ pub fn wanted(signal: &Signal, location: Location, ctx: &Context<'_>) -> Wanted 
     }
 }
 
-/// Calls `f` with every record's outcome, in file order.
+/// Calls `f` with every record's outcome, in file order, and the resource
+/// of a rejected record (for its report).
 pub fn for_each_outcome(
     mapping: &Mapping,
     mut reader: FileReader,
     ctx: &Context<'_>,
-    mut f: impl FnMut(Location, Outcome),
+    mut f: impl FnMut(Location, Outcome, Option<Box<str>>),
 ) -> Result<(), ReadError> {
     let mut rec = RawRecord::default();
     let mut n = 0;
     while reader.next_record(&mut rec)? {
         n += 1;
         let location = rec.location.unwrap_or(Location::Record(n));
-        f(location, mapping.apply(&rec.values, ctx));
+        let outcome = mapping.apply(&rec.values, ctx);
+        let resource = match outcome {
+            Outcome::Rejected(_) => rec.resource.as_deref().map(Box::from),
+            _ => None,
+        };
+        f(location, outcome, resource);
     }
     Ok(())
 }
@@ -66,6 +75,7 @@ pub fn for_each_outcome(
 fn take(
     out: &mut FileOutcome,
     location: Location,
+    resource: Option<Box<str>>,
     outcome: Outcome,
     ctx: &Context<'_>,
     hasher: &SubjectHasher,
@@ -89,6 +99,7 @@ fn take(
             }
             out.rejections.push(RecordRejection {
                 location,
+                resource,
                 code: r.code,
                 field: r.field,
                 message: r.message,
@@ -127,11 +138,12 @@ pub fn read_file(
         desired: Desired::new(mapping.mode),
     };
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Location, Outcome)>>(IN_FLIGHT);
+        type Item = (Location, Outcome, Option<Box<str>>);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT);
         let reading = scope.spawn(move || -> Result<(), ReadError> {
             let mut batch = Vec::with_capacity(BATCH);
-            for_each_outcome(mapping, reader, ctx, |location, outcome| {
-                batch.push((location, outcome));
+            for_each_outcome(mapping, reader, ctx, |location, outcome, resource| {
+                batch.push((location, outcome, resource));
                 if batch.len() == BATCH {
                     // The planning thread only stops by panicking, which
                     // the join below passes on.
@@ -144,8 +156,8 @@ pub fn read_file(
             Ok(())
         });
         for batch in rx {
-            for (location, outcome) in batch {
-                take(&mut out, location, outcome, ctx, hasher);
+            for (location, outcome, resource) in batch {
+                take(&mut out, location, resource, outcome, ctx, hasher);
             }
         }
         reading
@@ -158,6 +170,7 @@ pub fn read_file(
     for &location in out.desired.duplicates() {
         out.rejections.push(RecordRejection {
             location,
+            resource: None,
             code: Code::DuplicateRecord,
             field: None,
             message: "the same child and professional are listed more than once in this file with different data; list each involvement once".into(),
@@ -231,8 +244,8 @@ mod tests {
             rejections: Vec::new(),
             desired: Desired::new(Mode::Snapshot),
         };
-        for_each_outcome(&mapping, open(), &ctx, |l, o| {
-            take(&mut one, l, o, &ctx, &hasher)
+        for_each_outcome(&mapping, open(), &ctx, |l, o, r| {
+            take(&mut one, l, r, o, &ctx, &hasher)
         })
         .unwrap();
 

@@ -43,7 +43,8 @@ pub enum JobError {
     NoSource(String),
 }
 
-/// Intake of one source: the files waiting in its drop folder.
+/// Intake of one source: the files waiting in its drop folder, or one poll
+/// of an API source.
 pub async fn intake(
     ctx: &Context,
     source: &str,
@@ -53,9 +54,11 @@ pub async fn intake(
     let started = begin(ctx, &job);
     let result = intake_inner(ctx, source, fresh).await;
     let had_work = result.as_ref().map_or(true, |s| {
-        s.files + s.duplicates + s.unreadable + s.failed > 0
+        s.files + s.duplicates + s.unreadable + s.failed + s.polls > 0
     });
-    let ok = result.as_ref().is_ok_and(|s| s.failed == 0);
+    let ok = result
+        .as_ref()
+        .is_ok_and(|s| s.failed == 0 && s.polls_incomplete == 0);
     finish(ctx, job, started, ok, had_work);
     result
 }
@@ -72,6 +75,19 @@ async fn intake_inner(
         .iter()
         .find(|(_, m)| m.name == source)
         .ok_or_else(|| JobError::NoSource(source.to_string()))?;
+    if mapping.api().is_some() {
+        let intake = Intake {
+            store: &ctx.store,
+            mapping: Arc::new(mapping.clone()),
+            watch: PathBuf::new(),
+            settle: Duration::ZERO,
+            cfg: &ctx.snapshot.cfg,
+            clock: ctx.clock,
+            fresh,
+            events: &ctx.events,
+        };
+        return Ok(IngestSummary::of_poll(&intake.poll().await?));
+    }
     let Some(watch) = &config.watch else {
         return Ok(IngestSummary::default());
     };

@@ -56,14 +56,24 @@ pub fn run(args: CheckArgs, clock: Clock) -> Result<u8, CliError> {
     let work = assign_files(&sources, &args.files)?;
     let mut report = Report::default();
     let progress = super::progress::spinner();
+    // API sources are polled (GET only) on this runtime's threads.
+    let rt = runtime();
     for (i, files) in work.iter().enumerate() {
         let (_, mapping) = &sources[i];
         if files.is_empty() && args.source.is_none() && !args.files.is_empty() {
             continue;
         }
+        let inputs: Vec<Input> = match mapping.api() {
+            Some(spec) => vec![Input::Poll(
+                rt.handle().clone(),
+                spec.clone(),
+                state.bookmarks.get(&mapping.name).cloned(),
+            )],
+            None => files.iter().map(|f| Input::File(f.clone())).collect(),
+        };
         check_source(
             mapping,
-            files,
+            inputs,
             &ctx,
             &state,
             &cfg,
@@ -118,9 +128,68 @@ fn absolute(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// What the dry run reads: a file, or one poll of an API source.
+enum Input {
+    File(PathBuf),
+    /// The runtime that fetches the pages, the source, its bookmark.
+    Poll(
+        tokio::runtime::Handle,
+        std::sync::Arc<crate::source::api::ApiSpec>,
+        Option<String>,
+    ),
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::File(path) => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            Input::Poll(_, spec, _) => spec.shown_url(),
+        }
+    }
+
+    /// The outcome, and why a poll did not read every page (it then
+    /// withdraws nothing). `Err`: the input cannot be read at all.
+    fn read(
+        &self,
+        mapping: &Mapping,
+        ctx: &Context<'_>,
+        hasher: &SubjectHasher,
+    ) -> Result<(pipeline::FileOutcome, Option<String>), String> {
+        match self {
+            Input::File(path) => FileReader::open(path, &mapping.reader)
+                .and_then(|reader| pipeline::read_file(mapping, reader, ctx, hasher))
+                .map(|o| (o, None))
+                .map_err(|e| format!("{} {e}", path.display())),
+            Input::Poll(handle, spec, bookmark) => {
+                use crate::source::api;
+                let delta = mapping.mode == mapping::Mode::Delta;
+                let start = api::start_url(spec, delta, bookmark.as_deref());
+                let state = std::sync::Arc::new(std::sync::Mutex::new(api::PollState::default()));
+                let reader = api::PollReader::new(
+                    handle.clone(),
+                    spec.clone(),
+                    mapping.reader.keys.clone(),
+                    start,
+                    state.clone(),
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+                let outcome =
+                    pipeline::read_file(mapping, FileReader::Poll(Box::new(reader)), ctx, hasher)
+                        .map_err(|e| e.to_string())?;
+                let st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                Ok((outcome, st.failure.as_ref().map(ToString::to_string)))
+            }
+        }
+    }
+}
+
 fn check_source(
     mapping: &Mapping,
-    files: &[PathBuf],
+    inputs: Vec<Input>,
     ctx: &Context<'_>,
     stored: &State,
     cfg: &Config,
@@ -137,40 +206,45 @@ fn check_source(
     // The state as it would be after each file, so that successive snapshots
     // plan as the real run would take them.
     let mut state = baseline;
-    for (i, path) in files.iter().enumerate() {
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+    let count = inputs.len();
+    for (i, input) in inputs.iter().enumerate() {
+        let name = input.name();
         if let Some(bar) = progress {
             bar.set_message(format!(
                 "checking {} {name} ({} of {})",
                 mapping.name,
                 i + 1,
-                files.len()
+                count
             ));
         }
         source.files.push(name.clone());
-        let outcome = FileReader::open(path, &mapping.reader)
-            .and_then(|reader| pipeline::read_file(mapping, reader, ctx, hasher));
-        let mut outcome = match outcome {
+        let (mut outcome, incomplete) = match input.read(mapping, ctx, hasher) {
             Ok(o) => o,
-            Err(e) => {
+            Err(message) => {
                 report.file_errors.push(FileError {
                     source: mapping.name.clone(),
                     file: name,
-                    message: format!("{} {e}", path.display()),
+                    message,
                 });
                 continue;
             }
         };
         source.add_counts(&outcome);
         report.add_rejections(&mapping.name, &name, &outcome.rejections);
-        let plan = outcome
+        let mut plan = outcome
             .desired
             .plan(&state, ctx.today, &ctx.rules, &cfg.policy);
+        if let Some(why) = incomplete {
+            // As the real run: an incomplete poll withdraws nothing.
+            plan.without_withdrawals();
+            report.file_errors.push(FileError {
+                source: mapping.name.clone(),
+                file: name.clone(),
+                message: format!("the poll is incomplete (nothing would be withdrawn): {why}"),
+            });
+        }
         report.plan.add(&plan.counts);
-        if i + 1 == files.len() {
+        if i + 1 == count {
             // Nothing reads the state after the last file.
             continue;
         }
@@ -212,6 +286,8 @@ struct State {
     hasher: SubjectHasher,
     objections: HashSet<SubjectKey>,
     baselines: HashMap<String, HashMap<InvolvementKey, Stored>>,
+    /// Delta API sources: where the next poll starts.
+    bookmarks: HashMap<String, String>,
 }
 
 async fn load_state(
@@ -225,16 +301,26 @@ async fn load_state(
             hasher: SubjectHasher::new(b"visync-check"),
             objections: HashSet::new(),
             baselines: HashMap::new(),
+            bookmarks: HashMap::new(),
         });
     };
     let mut baselines = HashMap::new();
+    let mut bookmarks = HashMap::new();
     for (_, m) in sources {
         baselines.insert(m.name.clone(), store.baseline(&m.name).await?);
+        if m.api().is_some() {
+            // A store from before API sources (not migrated: the dry run
+            // opens it read-only) has no bookmarks yet.
+            if let Ok(Some(b)) = store.bookmark(&m.name).await {
+                bookmarks.insert(m.name.clone(), b);
+            }
+        }
     }
     let state = State {
         hasher: store.hasher().clone(),
         objections: store.objections().await?,
         baselines,
+        bookmarks,
     };
     store.close().await;
     Ok(state)

@@ -71,7 +71,10 @@ impl Report {
             .extend(rejections.iter().map(|r| RejectionReport {
                 source: source.to_string(),
                 file: file.to_string(),
-                location: r.location.to_string(),
+                location: r
+                    .resource
+                    .as_deref()
+                    .map_or_else(|| r.location.to_string(), str::to_string),
                 field: r.field.map(|f| f.name()),
                 code: r.code.as_str(),
                 message: r.message.clone(),

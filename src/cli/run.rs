@@ -99,7 +99,10 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, JobError> {
         match jobs::intake(ctx, &mapping.name, &none).await {
             Ok(s) => add(&mut taken, &s),
             // One source's trouble (an unreachable share) does not stop the others.
-            Err(e) => tracing::error!(source = mapping.name, "cannot take files: {e}"),
+            Err(e) => {
+                tracing::error!(source = mapping.name, "cannot take files or poll: {e}");
+                taken.failed += 1;
+            }
         }
     }
     let deadline = ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
@@ -125,6 +128,7 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, JobError> {
         .iter()
         .any(|(_, _, e)| e.is_some());
     let failing = taken.failed > 0
+        || taken.polls_incomplete > 0
         || sent.auth_failed
         || sent.refused > 0
         || queue.ready > 0
@@ -150,6 +154,8 @@ fn add(total: &mut IngestSummary, s: &IngestSummary) {
     total.applied.withdrawn += s.applied.withdrawn;
     total.applied.renewed += s.applied.renewed;
     total.applied.held += s.applied.held;
+    total.polls += s.polls;
+    total.polls_incomplete += s.polls_incomplete;
 }
 
 /// The pass summary, on stderr, for a person reading a terminal or a journal.
@@ -157,6 +163,7 @@ fn report(t: &IngestSummary, s: &SendSummary, q: &QueueCounts) {
     let a = &t.applied;
     eprintln!(
         "files: {} taken, {} already taken, {} unreadable, {} not settled yet, {} could not be taken now\n\
+         polls: {} run, {} incomplete (nothing withdrawn from those)\n\
          records: {} read, {} accepted, {} rejected, {} skipped\n\
          planned: {} register, {} update, {} withdraw, {} renew, {} withdrawals held\n\
          index: {} confirmed, {} refused, {} conflicts adopted, {} to retry{}\n\
@@ -166,6 +173,8 @@ fn report(t: &IngestSummary, s: &SendSummary, q: &QueueCounts) {
         t.unreadable,
         t.unsettled,
         t.failed,
+        t.polls,
+        t.polls_incomplete,
         t.records,
         t.accepted,
         t.rejected,

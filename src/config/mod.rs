@@ -544,7 +544,7 @@ fn daemon_settings(raw: &raw::RawConfig) -> Result<DaemonSettings, (&'static str
 }
 
 /// Plain HTTP only to loopback: anything else must use TLS.
-fn check_transport(url: &url::Url) -> Result<(), String> {
+pub(crate) fn check_transport(url: &url::Url) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" => {

@@ -69,6 +69,16 @@ impl Mapping {
             .and_then(|s| input.values.get(s))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty());
+        if raw == Some(crate::source::api::STRUCTURED) {
+            // An API record whose pointer reaches an object or a list: not
+            // a value to read as text.
+            let from = rule.from.as_deref().unwrap_or("");
+            return Err(reject(
+                t.invalid_code().unwrap_or(Code::MissingField),
+                t,
+                format!("\"{from}\" is an object or a list, not a value: point at the value inside it"),
+            ));
+        }
         let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
             (Some(v), Some(map)) => match map.get(v) {
                 Some(m) => Some(Cow::Borrowed(m.as_str())),

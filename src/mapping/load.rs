@@ -15,6 +15,7 @@ use super::{
 };
 use crate::domain::{Gender, WithdrawReason};
 use crate::located::{line_of, FileKind, LocatedError};
+use super::api::{self, ApiTag};
 use crate::source::{Format, Key, ReaderSpec};
 
 /// What is wrong with a mapping file, where, and what to do: the error type
@@ -25,6 +26,8 @@ struct Loader<'a> {
     path: &'a Path,
     text: &'a str,
     keys: Vec<Key>,
+    /// The kind of API an API source reads: its expressions are checked.
+    api: Option<ApiTag>,
 }
 
 impl Loader<'_> {
@@ -58,20 +61,35 @@ impl Loader<'_> {
 pub fn load(path: &Path) -> Result<Mapping, MappingError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| LocatedError::unreadable(FileKind::Mapping, path, &e, ""))?;
-    let raw: RawMapping = toml::from_str(&text)
+    let mut raw: RawMapping = toml::from_str(&text)
         .map_err(|e| LocatedError::from_toml(FileKind::Mapping, path, &text, &e))?;
+    let api = match raw.source.kind.as_str() {
+        "http-json" => Some(ApiTag::Json),
+        "fhir" => Some(ApiTag::Fhir),
+        _ => None,
+    };
+    if api == Some(ApiTag::Fhir) {
+        api::fhir_defaults(&mut raw);
+    }
     let mut l = Loader {
         path,
         text: &text,
         keys: Vec::new(),
+        api,
     };
     let (mode, encoding, format) = source_section(&l, &raw.source)?;
     let fields = fields(&mut l, &raw)?;
+    if let (Format::Api(spec), Mode::Delta) = (&format, mode) {
+        // The bookmark's value is read from every record, as a key.
+        if let Some(k) = crate::source::api::bookmark_key(spec, true) {
+            l.slot(k, false);
+        }
+    }
     let professionals = match &raw.professionals {
         Some(p) => Some(load_professionals(&l, p, encoding)?),
         None => None,
     };
-    let filter = filter(&mut l, &raw);
+    let filter = filter(&mut l, &raw)?;
     let mut tests = Vec::new();
     for (i, t) in raw.tests.iter().enumerate() {
         tests.push(test_case(&l, i, t)?);
@@ -129,6 +147,9 @@ fn source_section(
 /// The reader's format: CSV with its delimiter, or XML with its record path;
 /// the keys of the other format are refused rather than ignored.
 fn source_format(l: &Loader<'_>, src: &RawSource) -> Result<Format, MappingError> {
+    if l.api.is_none() && (src.url.is_some() || src.base_url.is_some() || src.schedule.is_some() || src.auth.is_some()) {
+        return Err(l.err(None, "[source] url", "url, base_url, schedule and auth are for API sources (kind = \"http-json\" or \"fhir\"); a file source is read from its drop folder"));
+    }
     Ok(match src.kind.as_str() {
         "csv" => {
             if src.record.is_some() {
@@ -152,9 +173,12 @@ fn source_format(l: &Loader<'_>, src: &RawSource) -> Result<Format, MappingError
             }
         }
         "http-json" | "fhir" => {
-            return Err(l.err(None, "[source] kind", format!("\"{}\" sources are not supported by this version of visync yet; use \"csv\" or \"xml\"", src.kind)))
+            let tag = if src.kind == "fhir" { ApiTag::Fhir } else { ApiTag::Json };
+            let dir = l.path.parent().unwrap_or(Path::new("."));
+            let err = |key: &str, m: String| l.err(None, key, m);
+            Format::Api(Arc::new(api::spec(src, tag, dir, &err)?))
         }
-        other => return Err(l.err(None, "[source] kind", format!("\"{other}\" is not a source kind: use \"csv\" or \"xml\""))),
+        other => return Err(l.err(None, "[source] kind", format!("\"{other}\" is not a source kind: use \"csv\", \"xml\", \"http-json\" or \"fhir\""))),
     })
 }
 
@@ -198,13 +222,16 @@ fn fields(l: &mut Loader<'_>, raw: &RawMapping) -> Result<Vec<Option<FieldRule>>
 
 /// `[filter]`: the conditions a record must meet (`only`) or must not
 /// (`skip`); their columns become required keys of the reader.
-fn filter(l: &mut Loader<'_>, raw: &RawMapping) -> Filter {
+fn filter(l: &mut Loader<'_>, raw: &RawMapping) -> Result<Filter, MappingError> {
     let mut filter = Filter::default();
     for (list, raws) in [
         (&mut filter.only, &raw.filter.only),
         (&mut filter.skip, &raw.filter.skip),
     ] {
         for c in raws {
+            if let Some(tag) = l.api {
+                api::valid_key(tag, &c.from).map_err(|m| l.err(None, "[filter]", m))?;
+            }
             list.push(Condition {
                 slot: l.slot(&c.from, true),
                 from: c.from.clone(),
@@ -212,7 +239,7 @@ fn filter(l: &mut Loader<'_>, raw: &RawMapping) -> Filter {
             });
         }
     }
-    filter
+    Ok(filter)
 }
 
 fn field_rule(
@@ -235,6 +262,9 @@ fn field_rule(
     if from.as_deref().is_some_and(|f| f.trim().is_empty()) {
         return Err(l.err(span, key, "names an empty source expression"));
     }
+    if let (Some(tag), Some(f)) = (l.api, from.as_deref()) {
+        api::valid_key(tag, f).map_err(|m| l.err(span.clone(), key, m))?;
+    }
     if from.is_none() && default.is_none() {
         return Err(l.err(
             span,
@@ -251,13 +281,14 @@ fn field_rule(
     let patterns: Vec<String> = match date {
         Some(OneOrMany::One(p)) => vec![p.clone()],
         Some(OneOrMany::Many(ps)) => ps.clone(),
+        None if target.is_date() && l.api == Some(ApiTag::Fhir) => vec!["fhir".to_string()],
         None if target.is_date() => vec!["%Y-%m-%d".to_string()],
         None => vec![],
     };
     let mut formats = Vec::new();
     for p in patterns {
         formats.push(date_format(&p).ok_or_else(|| l.err(span.clone(), key, format!(
-            "date format \"{p}\" is not a full date format (use strftime codes such as \"%d-%m-%Y\")"
+            "date format \"{p}\" is not a full date format (use strftime codes such as \"%d-%m-%Y\", or \"fhir\" for FHIR dates and dateTimes)"
         )))?);
     }
     // The values a mapping produces for enumerated fields must be valid ones.
@@ -301,6 +332,14 @@ fn field_rule(
 
 /// Compiles a strftime pattern, and checks that it yields a whole date.
 pub(super) fn date_format(pattern: &str) -> Option<DateFormat> {
+    if pattern == "fhir" {
+        return Some(DateFormat {
+            pattern: pattern.to_string(),
+            items: Vec::new(),
+            fixed: None,
+            fhir: true,
+        });
+    }
     let items: Vec<Item<'static>> = StrftimeItems::new(pattern).parse_to_owned().ok()?;
     let probe = NaiveDate::from_ymd_opt(2012, 3, 4)?;
     // A date-time probe, so that time items may follow the date; a format
@@ -317,6 +356,7 @@ pub(super) fn date_format(pattern: &str) -> Option<DateFormat> {
         pattern: pattern.to_string(),
         fixed: fixed_layout(&items),
         items,
+        fhir: false,
     };
     (f.parse(&text) == Some(probe)).then_some(f)
 }
@@ -346,6 +386,9 @@ fn fixed_layout(items: &[Item<'static>]) -> Option<Vec<Piece>> {
 
 impl DateFormat {
     pub fn parse(&self, s: &str) -> Option<NaiveDate> {
+        if self.fhir {
+            return fhir_date(s);
+        }
         if let Some(d) = self.fixed.as_deref().and_then(|f| parse_fixed(f, s)) {
             return Some(d);
         }
@@ -353,6 +396,17 @@ impl DateFormat {
         chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
         parsed.to_naive_date().ok()
     }
+}
+
+/// A FHIR `date` (whole: a partial date such as `2012-03` is not one) or
+/// `dateTime`, whose calendar date is read in Europe/Amsterdam: an episode
+/// that starts at 23:30 UTC on 31 October starts on 1 November here.
+fn fhir_date(s: &str) -> Option<NaiveDate> {
+    if s.len() == 10 {
+        return NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(t.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive())
 }
 
 /// The fast path: a value of exactly the pattern's full width (four-digit
@@ -505,6 +559,24 @@ fn load_professionals(
     Ok(table)
 }
 
+/// A test's input as text by source expression. For `http-json` it is one
+/// JSON record, read by the mapping's pointers as a poll would read it.
+fn test_input(l: &Loader<'_>, key: &str, t: &RawTest) -> Result<Vec<(String, String)>, MappingError> {
+    if l.api == Some(ApiTag::Json) {
+        let record = serde_json::to_value(&t.input)
+            .map_err(|_| l.err(None, key, "input is not a JSON record"))?;
+        let values = crate::source::api::json_values(&record, &l.keys);
+        return Ok(l.keys.iter().zip(values).map(|(k, v)| (k.expr.clone(), v)).collect());
+    }
+    t.input
+        .iter()
+        .map(|(k, v)| match v {
+            toml::Value::String(s) => Ok((k.clone(), s.clone())),
+            _ => Err(l.err(None, key, format!("input {k} must be text (quote it)"))),
+        })
+        .collect()
+}
+
 fn test_case(l: &Loader<'_>, i: usize, t: &RawTest) -> Result<MappingTest, MappingError> {
     let key = format!("[[tests]] #{} \"{}\"", i + 1, t.name);
     let mut expect = Vec::new();
@@ -550,11 +622,7 @@ fn test_case(l: &Loader<'_>, i: usize, t: &RawTest) -> Result<MappingTest, Mappi
     }
     Ok(MappingTest {
         name: t.name.clone(),
-        input: t
-            .input
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        input: test_input(l, &key, t)?,
         expect,
         expect_rejection,
         expect_skipped: t.expect_skipped,

@@ -5,6 +5,7 @@
 //! The targets are a closed set: a mapping can fill the fields of a signal and
 //! nothing else, which is the data-minimisation guarantee.
 
+mod api;
 mod apply;
 mod load;
 mod raw;
@@ -99,6 +100,18 @@ impl Target {
         )
     }
 
+    /// The field's own `_invalid` rejection code, where it has one.
+    pub fn invalid_code(self) -> Option<Code> {
+        Some(match self {
+            Target::Bsn => Code::BsnInvalid,
+            Target::BirthDate => Code::BirthDateInvalid,
+            Target::StartDate => Code::StartDateInvalid,
+            Target::EndDate => Code::EndDateInvalid,
+            Target::Gender => Code::GenderInvalid,
+            _ => return None,
+        })
+    }
+
     pub fn is_date(self) -> bool {
         matches!(
             self,
@@ -186,6 +199,8 @@ pub struct DateFormat {
     items: Vec<Item<'static>>,
     /// The layout for the fast path, when the pattern is all numbers.
     fixed: Option<Vec<Piece>>,
+    /// `date = "fhir"`: a FHIR date or dateTime (`load::fhir_date`).
+    fhir: bool,
 }
 
 /// One byte position group of a fixed-width date pattern.
@@ -274,6 +289,16 @@ impl Mapping {
         match self.reader.format {
             crate::source::Format::Csv { .. } => "csv",
             crate::source::Format::Xml { .. } => "xml",
+            crate::source::Format::Api(ref a) if a.is_fhir() => "fhir",
+            crate::source::Format::Api(_) => "http-json",
+        }
+    }
+
+    /// How the source is polled, if it is an API source.
+    pub fn api(&self) -> Option<&std::sync::Arc<crate::source::api::ApiSpec>> {
+        match &self.reader.format {
+            crate::source::Format::Api(a) => Some(a),
+            _ => None,
         }
     }
 }

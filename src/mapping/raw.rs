@@ -11,6 +11,8 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RawMapping {
     pub source: RawSource,
+    /// A `fhir` mapping may leave `[fields]` out: the defaults fill it.
+    #[serde(default)]
     pub fields: BTreeMap<String, Spanned<RawField>>,
     pub professionals: Option<RawProfessionals>,
     #[serde(default)]
@@ -28,6 +30,45 @@ pub struct RawSource {
     pub encoding: Option<String>,
     pub delimiter: Option<String>,
     pub record: Option<String>,
+    // API sources (api-sources.md).
+    pub url: Option<String>,
+    pub records: Option<String>,
+    pub base_url: Option<String>,
+    pub schedule: Option<String>,
+    pub next: Option<RawNext>,
+    pub bookmark: Option<RawBookmark>,
+    pub auth: Option<RawAuth>,
+    pub search: Option<BTreeMap<String, String>>,
+    pub ca: Option<String>,
+    pub max_page_bytes: Option<u64>,
+    pub page_size: Option<u32>,
+    pub timeout_secs: Option<u64>,
+    pub attempts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNext {
+    pub link_header: Option<String>,
+    pub pointer: Option<String>,
+    pub cursor: Option<String>,
+    pub param: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBookmark {
+    pub param: String,
+    pub from: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub kind: String,
+    pub token_file: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +100,8 @@ pub struct RawCondition {
 #[serde(deny_unknown_fields)]
 pub struct RawTest {
     pub name: String,
-    pub input: BTreeMap<String, String>,
+    /// Text by source expression; for `http-json`, one JSON record.
+    pub input: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub expect: BTreeMap<String, String>,
     pub expect_rejection: Option<String>,

@@ -141,6 +141,17 @@ pub struct Plan {
     pub withdrawals_held: bool,
 }
 
+impl Plan {
+    /// An incomplete input (a poll that did not read every page) withdraws
+    /// nothing: what it did not read is not known to have ended.
+    pub fn without_withdrawals(&mut self) {
+        self.withdrawals.clear();
+        self.withdrawals_held = false;
+        self.counts.withdraw = 0;
+        self.counts.held = 0;
+    }
+}
+
 /// The compact key inside `Desired`: professionals are interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Compact {

@@ -7,6 +7,7 @@
 //! A reader never fails for one bad record; it fails as a whole (`ReadError`)
 //! only when the file cannot be read as the kind of export it claims to be.
 
+pub mod api;
 mod csv;
 mod folder;
 mod guard;
@@ -41,11 +42,14 @@ impl fmt::Display for Location {
 #[derive(Debug, Default, Clone)]
 pub struct RawRecord {
     pub location: Option<Location>,
+    /// The resource a record is, where the source names one
+    /// (`EpisodeOfCare/ID`): the location a report shows for it.
+    pub resource: Option<String>,
     pub values: Vec<String>,
 }
 
 /// The file formats a reader understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Format {
     Csv {
         delimiter: u8,
@@ -54,6 +58,8 @@ pub enum Format {
     Xml {
         record: Vec<String>,
     },
+    /// An API source: its records come from a poll (`api`).
+    Api(std::sync::Arc<api::ApiSpec>),
 }
 
 /// What to read and which keys to extract.
@@ -134,10 +140,13 @@ pub enum ReadError {
 /// dates; anything longer means the file or the mapping is wrong.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-/// A streaming reader over one export file.
+/// A streaming reader over one export file, or one poll of an API source
+/// (and that poll's spool, for the second pass).
 pub enum FileReader {
     Csv(Box<csv::CsvRecords>),
     Xml(Box<xml::XmlRecords>),
+    Poll(Box<api::PollReader>),
+    Spool(Box<api::SpoolReader>),
 }
 
 impl FileReader {
@@ -163,6 +172,11 @@ impl FileReader {
                 spec.encoding,
                 &spec.keys,
             ))),
+            Format::Api(_) => {
+                return Err(ReadError::Io(std::io::Error::other(
+                    "an API source is polled, not read from a file",
+                )))
+            }
         })
     }
 
@@ -171,6 +185,8 @@ impl FileReader {
         match self {
             FileReader::Csv(r) => r.next_record(rec),
             FileReader::Xml(r) => r.next_record(rec),
+            FileReader::Poll(r) => r.next_record(rec),
+            FileReader::Spool(r) => r.next_record(rec),
         }
     }
 }

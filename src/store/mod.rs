@@ -14,6 +14,7 @@ mod key;
 pub mod notices;
 mod objection;
 mod outbox;
+pub mod polls;
 pub mod signals;
 mod status;
 mod subject;
