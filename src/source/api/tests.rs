@@ -1,0 +1,245 @@
+//! The FHIR extraction, data-driven: one searchset Bundle in (nl-core
+//! names, a PractitionerRole, includes by relative and absolute reference,
+//! every status), the records' values out. And the paging helpers.
+
+use std::collections::VecDeque;
+
+use serde_json::json;
+
+use super::fhir::{self, FhirRecords};
+use super::transport::link_header;
+use crate::source::{Key, RawRecord};
+
+const KEYS: [&str; 10] = [
+    "patient.identifier[system=http://fhir.nl/fhir/NamingSystem/bsn].value",
+    fhir::FAMILY,
+    fhir::PREFIX,
+    fhir::INITIALS,
+    fhir::GIVEN,
+    fhir::MANAGER_ID,
+    fhir::MANAGER_PHONE,
+    fhir::EPISODE_REF,
+    fhir::STATUS,
+    "patient.birthDate",
+];
+
+fn keys() -> Vec<Key> {
+    KEYS.iter()
+        .map(|k| Key {
+            expr: k.to_string(),
+            required: false,
+        })
+        .collect()
+}
+
+fn bundle() -> serde_json::Value {
+    json!({
+      "resourceType": "Bundle", "type": "searchset",
+      "link": [{"relation": "self", "url": "x"}, {"relation": "next", "url": "https://fhir.example.org/r4/EpisodeOfCare?page=2"}],
+      "entry": [
+        {"fullUrl": "https://fhir.example.org/r4/EpisodeOfCare/ep-1", "search": {"mode": "match"},
+         "resource": {"resourceType": "EpisodeOfCare", "id": "ep-1", "status": "active",
+                      "patient": {"reference": "Patient/p-1"},
+                      "careManager": {"reference": "https://fhir.example.org/r4/PractitionerRole/r-1"}}},
+        {"search": {"mode": "match"},
+         "resource": {"resourceType": "EpisodeOfCare", "id": "ep-2", "status": "cancelled",
+                      "patient": {"reference": "https://fhir.example.org/r4/Patient/p-2/_history/3"},
+                      "careManager": {"reference": "Practitioner/pr-2"}}},
+        {"search": {"mode": "match"},
+         "resource": {"resourceType": "EpisodeOfCare", "id": "ep-3", "status": "active",
+                      "patient": {"reference": "Patient/not-included"},
+                      "careManager": {"reference": "Practitioner/pr-2"}}},
+        {"search": {"mode": "include"},
+         "resource": {"resourceType": "Patient", "id": "p-1",
+           "identifier": [{"system": "urn:other", "value": "X"}, {"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999990019"}],
+           "name": [{"use": "usual", "family": "Jantje"},
+                    {"use": "official", "family": "van Dijk",
+                     "_family": {"extension": [
+                        {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-prefix", "valueString": "van"},
+                        {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-name", "valueString": "Dijk"}]},
+                     "given": ["J.", "P", "Jan", "Pieter"],
+                     "_given": [
+                        {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "IN"}]},
+                        {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "IN"}]},
+                        {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "BR"}]},
+                        null]}],
+           "birthDate": "2012-03-04"}},
+        {"search": {"mode": "include"},
+         "resource": {"resourceType": "Patient", "id": "p-2",
+           "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999990020"}],
+           "name": [{"family": "Bakker"}], "birthDate": "2013-05"}},
+        {"search": {"mode": "include"},
+         "resource": {"resourceType": "PractitionerRole", "id": "r-1",
+           "practitioner": {"reference": "Practitioner/pr-1"},
+           "telecom": [{"system": "phone", "value": "020-1111111"}]}},
+        {"search": {"mode": "include"},
+         "resource": {"resourceType": "Practitioner", "id": "pr-1",
+           "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/agb-z", "value": "01234567"}],
+           "telecom": [{"system": "phone", "value": "020-2222222"}]}},
+        {"search": {"mode": "include"},
+         "resource": {"resourceType": "Practitioner", "id": "pr-2",
+           "telecom": [{"system": "email", "value": "b@x.example"}]}}
+      ]
+    })
+}
+
+fn records(b: &serde_json::Value, cache: &mut FhirRecords) -> Vec<RawRecord> {
+    let mut out = VecDeque::new();
+    cache.page(b, 1, &keys(), 0, &mut out).unwrap();
+    out.into_iter().collect()
+}
+
+#[test]
+fn a_bundles_episodes_become_records_with_their_includes() {
+    let got = records(&bundle(), &mut FhirRecords::default());
+    let values: Vec<Vec<&str>> = got
+        .iter()
+        .map(|r| r.values.iter().map(String::as_str).collect())
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            // Official name's own parts, initials by the IN qualifier, the
+            // AGB code of the role's practitioner, the role's phone first.
+            vec![
+                "999990019",
+                "Dijk",
+                "van",
+                "J.P.",
+                "Jan Pieter",
+                "01234567",
+                "020-1111111",
+                "EpisodeOfCare/ep-1",
+                "active",
+                "2012-03-04"
+            ],
+            // An absolute reference with _history; no AGB: Practitioner/ID.
+            vec![
+                "999990020",
+                "Bakker",
+                "",
+                "",
+                "",
+                "Practitioner/pr-2",
+                "",
+                "EpisodeOfCare/ep-2",
+                "cancelled",
+                "2013-05"
+            ],
+            // A patient not in the bundle: nothing of it.
+            vec![
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Practitioner/pr-2",
+                "",
+                "EpisodeOfCare/ep-3",
+                "active",
+                ""
+            ],
+        ]
+    );
+    assert_eq!(got[1].resource.as_deref(), Some("EpisodeOfCare/ep-2"));
+    assert_eq!(got[2].location, Some(crate::source::Location::Record(3)));
+    assert_eq!(
+        fhir::next(&bundle()).as_deref(),
+        Some("https://fhir.example.org/r4/EpisodeOfCare?page=2")
+    );
+}
+
+#[test]
+fn an_include_from_an_earlier_page_is_found() {
+    let mut cache = FhirRecords::default();
+    records(&bundle(), &mut cache);
+    let page2 = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "EpisodeOfCare", "id": "ep-9", "status": "onhold",
+                      "patient": {"reference": "Patient/p-1"}, "careManager": {"reference": "Practitioner/pr-2"}}}]});
+    let got = records(&page2, &mut cache);
+    assert_eq!(got[0].values[0], "999990019");
+    assert_eq!(got[0].values[8], "onhold");
+}
+
+#[test]
+fn garbage_pages_are_refused_by_name() {
+    let mut cache = FhirRecords::default();
+    let mut out = VecDeque::new();
+    let outcome = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": "search parameter type unknown for 999990019"}]});
+    let e = cache
+        .page(&outcome, 2, &keys(), 0, &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("page 2") && e.contains("search parameter type unknown"),
+        "{e}"
+    );
+    assert!(!e.contains("999990019"), "a long number is masked: {e}");
+    let patient = json!({"resourceType": "Patient"});
+    assert!(cache.page(&patient, 1, &keys(), 0, &mut out).is_err());
+    let no_entries = json!({"resourceType": "Bundle", "total": 3});
+    assert!(cache.page(&no_entries, 1, &keys(), 0, &mut out).is_err());
+    let empty = json!({"resourceType": "Bundle", "total": 0});
+    cache.page(&empty, 1, &keys(), 0, &mut out).unwrap();
+    assert!(out.is_empty());
+}
+
+#[test]
+fn paths_of_the_specs_form_are_valid_keys_and_others_are_not() {
+    for ok in [
+        "patient.identifier[system=http://fhir.nl/fhir/NamingSystem/bsn].value",
+        "episode.identifier[system=http://x.example/d].value",
+        "patient.name[use=official].given[0]",
+        "manager.telecom[system=email].value",
+        fhir::FAMILY,
+    ] {
+        assert!(fhir::is_valid_key(ok), "{ok}");
+    }
+    for bad in [
+        "BSN",
+        "/client/bsn",
+        "client.bsn",
+        "patient",
+        "patient.name[use=official",
+    ] {
+        assert!(!fhir::is_valid_key(bad), "{bad}");
+    }
+    let ep = json!({"identifier": [{"system": "a", "value": "1"}, {"system": "b", "value": "2"}]});
+    let p = json!({"name": [{"use": "official", "given": ["A", "B"]}]});
+    assert_eq!(
+        fhir::eval_for_test("episode.identifier[system=b].value", &ep, &p),
+        "2"
+    );
+    assert_eq!(
+        fhir::eval_for_test("episode.identifier[1].system", &ep, &p),
+        "b"
+    );
+    assert_eq!(
+        fhir::eval_for_test("patient.name[use=official].given", &ep, &p),
+        "A B"
+    );
+    assert_eq!(
+        fhir::eval_for_test("patient.name", &ep, &p),
+        super::STRUCTURED
+    );
+}
+
+#[test]
+fn link_headers_are_read_by_relation() {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.append(
+        reqwest::header::LINK,
+        r#"<https://a.example/p?x=1,2>; rel="prev", <https://a.example/p?page=3>; rel="next last""#
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(
+        link_header(&h, "next").as_deref(),
+        Some("https://a.example/p?page=3")
+    );
+    assert_eq!(
+        link_header(&h, "prev").as_deref(),
+        Some("https://a.example/p?x=1,2")
+    );
+    assert_eq!(link_header(&h, "first"), None);
+}
