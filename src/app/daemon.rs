@@ -330,6 +330,12 @@ impl Daemon {
         self.watches.retain(&names);
         self.rescan.retain(|s, _| names.contains(&s.as_str()));
         for (name, c) in &list {
+            if self.is_api(name) {
+                // An API source is polled on its schedule, not watched.
+                let wait = self.poll_wait(name);
+                self.rescan.entry(name.clone()).or_insert(now + wait);
+                continue;
+            }
             let Some(folder) = &c.watch else { continue };
             if c.watch_mode == WatchMode::Notify {
                 self.watches.ensure(name, folder);
@@ -504,7 +510,11 @@ impl Daemon {
             self.sync_watches();
         }
         for s in due {
-            let every = self.rescan_secs(&s);
+            let every = if self.is_api(&s) {
+                self.poll_wait(&s)
+            } else {
+                self.rescan_secs(&s)
+            };
             self.rescan.insert(s.clone(), now + every);
             self.wanted.insert(JobKind::Intake(s));
         }
@@ -541,6 +551,36 @@ impl Daemon {
             .iter()
             .find(|(_, m)| m.name == source)
             .map(|(c, _)| c)
+    }
+
+    fn is_api(&self, source: &str) -> bool {
+        self.ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .any(|(_, m)| m.name == source && m.api().is_some())
+    }
+
+    /// How long until an API source's next poll: its `schedule` (cron,
+    /// Amsterdam time), or every `rescan_secs` without one.
+    fn poll_wait(&self, source: &str) -> Duration {
+        let schedule = self
+            .ctx
+            .snapshot
+            .sources
+            .list
+            .iter()
+            .find(|(_, m)| m.name == source)
+            .and_then(|(_, m)| m.api()?.schedule.as_deref()?.parse::<cron::Schedule>().ok());
+        let Some(cron) = schedule else {
+            return self.rescan_secs(source);
+        };
+        let now = self.ctx.clock.now();
+        Cron::new(cron)
+            .next_after(now)
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or(Duration::from_secs(24 * 60 * 60))
     }
 
     fn rescan_secs(&self, source: &str) -> Duration {

@@ -83,8 +83,13 @@ pub struct Bookmark {
 /// logged and never shown.
 #[derive(Clone)]
 pub enum Auth {
-    Bearer { token_file: PathBuf },
-    Basic { user: String, password_file: PathBuf },
+    Bearer {
+        token_file: PathBuf,
+    },
+    Basic {
+        user: String,
+        password_file: PathBuf,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -168,9 +173,8 @@ impl PollReader {
         state: Arc<Mutex<PollState>>,
         spool: Option<Spool>,
     ) -> Result<PollReader, ReadError> {
-        let fetcher = transport::Fetcher::new(&spec, &start).map_err(|e| {
-            ReadError::Io(std::io::Error::other(e.to_string()))
-        })?;
+        let fetcher = transport::Fetcher::new(&spec, &start)
+            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
         let bookmark_slot = match &spec.kind {
             ApiKind::Json {
                 bookmark: Some(b), ..
@@ -202,19 +206,21 @@ impl PollReader {
                 self.note(rec)?;
                 return Ok(true);
             }
-            let Some(url) = self.next_url.take() else {
-                self.lock().complete = true;
-                if let Some(s) = &mut self.spool {
-                    s.finish().map_err(ReadError::Io)?;
+            let failed = self.lock().failure.is_some();
+            let url = match self.next_url.take() {
+                Some(url) if !failed => url,
+                _ => {
+                    self.lock().complete = !failed;
+                    if let Some(s) = &mut self.spool {
+                        s.finish().map_err(ReadError::Io)?;
+                    }
+                    return Ok(false);
                 }
-                return Ok(false);
             };
+            // A page that fails ends the poll, after the records it did
+            // yield (a refused next link comes after its page's records).
             if let Err(e) = self.page(url) {
                 self.lock().failure = Some(e);
-                if let Some(s) = &mut self.spool {
-                    s.finish().map_err(ReadError::Io)?;
-                }
-                return Ok(false);
             }
         }
     }

@@ -1,0 +1,335 @@
+//! API sources end to end: the real binary polls a loopback API (axum, in
+//! this test process) and submits to the real reference index.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use common::{bsns, visync_env, Sim, ORG, TOKEN};
+
+const API_TOKEN: &str = "api-token-do-not-leak";
+
+/// What the fake CMS serves: pages by number, and what it was asked.
+#[derive(Default)]
+struct Cms {
+    /// Page n's body; page numbers from 1.
+    pages: Vec<String>,
+    /// Link header target per page (relative or absolute).
+    next: Vec<Option<String>>,
+    /// Pages that answer 500.
+    failing: Vec<usize>,
+    status: Option<StatusCode>,
+    /// Every request: the page asked for, its query, whether the token came.
+    seen: Vec<(usize, HashMap<String, String>, bool)>,
+}
+
+type Shared = Arc<Mutex<Cms>>;
+
+async fn page(
+    State(cms): State<Shared>,
+    Path(n): Path<usize>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut c = cms.lock().unwrap();
+    let authorised = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {API_TOKEN}"));
+    c.seen.push((n, q, authorised));
+    if let Some(s) = c.status {
+        return s.into_response();
+    }
+    if !authorised {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if c.failing.contains(&n) {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let body = c.pages.get(n - 1).cloned().unwrap_or_default();
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    if let Some(Some(next)) = c.next.get(n - 1) {
+        r.headers_mut()
+            .insert("link", format!("<{next}>; rel=\"next\"").parse().unwrap());
+    }
+    r
+}
+
+/// Starts a fake CMS on a loopback port; its base URL.
+fn serve(rt: &tokio::runtime::Runtime, cms: Shared) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/api/page/{n}", axum::routing::get(page))
+        .with_state(cms);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn record(bsn: &str, n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "client": {"bsn": bsn, "name": {"family": "Jansen"}, "birthDate": "2012-03-04", "gender": "F"},
+        "worker": {"code": "EMP-0042", "name": "A. de Vries", "email": "a@zorg.example"},
+        "caseNumber": format!("Z-{n}"), "start": "2026-11-01", "registerVir": true,
+        "updatedAt": format!("2026-11-2{}T10:00:00Z", n % 8),
+    })
+}
+
+/// Pages of `per` records each over `bsns`, linked by relative Link headers.
+fn pages(cms: &Shared, children: &[String], per: usize) {
+    let mut c = cms.lock().unwrap();
+    c.pages.clear();
+    c.next.clear();
+    let chunks: Vec<_> = children.chunks(per).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let data: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, b)| record(b, i * per + j))
+            .collect();
+        c.pages
+            .push(serde_json::json!({ "data": data }).to_string());
+        c.next
+            .push((i + 1 < chunks.len()).then(|| format!("/api/page/{}", i + 2)));
+    }
+}
+
+struct Site {
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+fn site(sim: &Sim, base: &str, extra_source: &str) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    std::fs::write(dir.path().join("api-token"), format!("{API_TOKEN}\n")).unwrap();
+    let sample =
+        std::fs::read_to_string(common::repo().join("mappings/zorgapp-json.toml")).unwrap();
+    let mapping = sample
+        .replace(
+            "url = \"http://127.0.0.1:8089/api/v2/involvements?vir=true\"",
+            &format!("url = \"{base}/api/page/1\"\n{extra_source}"),
+        )
+        .replace(
+            "token_file = \"zorgapp-token\"",
+            "token_file = \"api-token\"",
+        );
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    let config = dir.path().join("visync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+             [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[policy]\nmax_withdraw_fraction = 0.5\n\n[[sources]]\nmapping = \"mapping.toml\"\n",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    Site { dir, config }
+}
+
+impl Site {
+    fn run(&self, args: &[&str]) -> common::Run {
+        let mut all = vec![args[0], "-c", self.config.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        visync_env(
+            &all,
+            &[
+                ("VISYNCTEST_BACKOFF_UNIT_MS", "0"),
+                ("VISYNCTEST_JITTER_SEED", "7"),
+            ],
+        )
+    }
+}
+
+fn active(sim: &Sim) -> u64 {
+    sim.stats()["active_signals"].as_u64().unwrap()
+}
+
+#[test]
+fn a_paged_snapshot_registers_then_sends_nothing_then_withdraws_what_it_no_longer_lists() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(&sim, &base, "");
+    let children = bsns(7);
+    pages(&cms, &children, 3);
+
+    let check = site.run(&["check", "--json"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let report = check.json();
+    assert_eq!(report["plan"]["register"], 7, "{report}");
+    assert_eq!(report["sources"][0]["records"], 7);
+    assert!(
+        !site.dir.path().join("state").exists(),
+        "check creates no state"
+    );
+
+    let first = site.run(&["run", "--once"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(active(&sim), 7);
+    let calls = sim.stats()["register_calls"].as_u64().unwrap();
+    let seen = cms.lock().unwrap().seen.len();
+    assert_eq!(seen, 3 + 3, "check and run each read the three pages once");
+
+    let again = site.run(&["run", "--once"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        sim.stats()["register_calls"].as_u64().unwrap(),
+        calls,
+        "an unchanged poll sends nothing"
+    );
+
+    pages(&cms, &children[..5], 3);
+    let smaller = site.run(&["run", "--once"]);
+    assert_eq!(smaller.code, 0, "{}", smaller.stderr);
+    assert_eq!(active(&sim), 5, "the two it no longer lists are withdrawn");
+    assert!(
+        cms.lock().unwrap().seen.iter().all(|(_, _, auth)| *auth),
+        "every page got the token"
+    );
+}
+
+#[test]
+fn a_poll_failing_on_page_two_withdraws_nothing_and_the_pass_fails() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(&sim, &base, "attempts = 2");
+    let children = bsns(6);
+    pages(&cms, &children, 3);
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(active(&sim), 6);
+
+    // Page 1 now lists only one child; page 2 keeps failing.
+    pages(&cms, &children[..4], 1);
+    cms.lock().unwrap().failing = vec![2];
+    let r = site.run(&["run", "--once"]);
+    assert_eq!(r.code, 1, "an incomplete poll fails the pass: {}", r.stderr);
+    assert!(r.stderr.contains("page 2"), "{}", r.stderr);
+    assert!(r.stderr.contains("1 incomplete"), "{}", r.stderr);
+    assert_eq!(active(&sim), 6, "nothing was withdrawn");
+    let tries = cms
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|(n, _, _)| *n == 2)
+        .count();
+    assert_eq!(
+        tries,
+        1 + 2,
+        "page 2: once in the first poll, attempts = 2 in the second"
+    );
+}
+
+#[test]
+fn a_next_link_to_another_port_is_refused_and_that_server_gets_no_token() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let other: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let elsewhere = serve(&rt, other.clone());
+    let sim = Sim::start(&[]);
+    let site = site(&sim, &base, "");
+    pages(&cms, &bsns(2), 1);
+    cms.lock().unwrap().next[0] = Some(format!("{elsewhere}/api/page/2"));
+    let r = site.run(&["run", "--once"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("another scheme, host or port"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        other.lock().unwrap().seen.is_empty(),
+        "the other server was never asked"
+    );
+    assert_eq!(active(&sim), 1, "what was read still registers");
+    assert!(!r.stderr.contains(API_TOKEN));
+}
+
+#[test]
+fn refused_credentials_stop_the_poll_at_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(&sim, &base, "");
+    pages(&cms, &bsns(2), 1);
+    cms.lock().unwrap().status = Some(StatusCode::FORBIDDEN);
+    let r = site.run(&["run", "--once"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("refused the credentials"), "{}", r.stderr);
+    assert_eq!(
+        cms.lock().unwrap().seen.len(),
+        1,
+        "no retry, no second page"
+    );
+    assert!(!r.stderr.contains(API_TOKEN));
+}
+
+#[test]
+fn a_delta_bookmark_is_kept_and_the_next_poll_starts_from_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(
+        &sim,
+        &base,
+        "bookmark = { param = \"updated_since\", from = \"/updatedAt\" }",
+    );
+    let mapping = site.dir.path().join("mapping.toml");
+    let text = std::fs::read_to_string(&mapping)
+        .unwrap()
+        .replace("mode = \"snapshot\"", "mode = \"delta\"");
+    std::fs::write(&mapping, text).unwrap();
+    let children = bsns(3);
+    pages(&cms, &children, 3);
+
+    // A crash between plan and commit: nothing taken, no bookmark.
+    let crashed = visync_env(
+        &["run", "-c", site.config.to_str().unwrap(), "--once"],
+        &[("VISYNCTEST_CRASH_AT", "ingest-before-commit:1")],
+    );
+    assert_ne!(crashed.code, 0);
+    assert_eq!(active(&sim), 0);
+    let first = site.run(&["run", "--once"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(active(&sim), 3);
+    let calls = sim.stats()["register_calls"].as_u64().unwrap();
+    {
+        let c = cms.lock().unwrap();
+        assert!(
+            c.seen
+                .iter()
+                .all(|(_, q, _)| !q.contains_key("updated_since")),
+            "no bookmark before the first commit"
+        );
+    }
+    let second = site.run(&["run", "--once"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let c = cms.lock().unwrap();
+    let (_, q, _) = c.seen.last().unwrap();
+    // The greatest updatedAt of the three (records 0..2: 20th..22nd) minus
+    // the five-minute overlap.
+    assert_eq!(
+        q.get("updated_since").map(String::as_str),
+        Some("2026-11-22T09:55:00Z")
+    );
+    assert_eq!(
+        sim.stats()["register_calls"].as_u64().unwrap(),
+        calls,
+        "re-read changes plan as unchanged"
+    );
+    assert_eq!(active(&sim), 3);
+}
