@@ -333,3 +333,228 @@ fn a_delta_bookmark_is_kept_and_the_next_poll_starts_from_it() {
     );
     assert_eq!(active(&sim), 3);
 }
+
+/// A FHIR R4 server: three searchset pages; records what it was asked.
+#[derive(Default)]
+struct Fhir {
+    pages: Vec<serde_json::Value>,
+    seen: Vec<HashMap<String, String>>,
+}
+
+async fn episodes(
+    State(fhir): State<Arc<Mutex<Fhir>>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut f = fhir.lock().unwrap();
+    let page: usize = q
+        .iter()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1);
+    f.seen.push(q.into_iter().collect());
+    let mut r = f.pages[page - 1].to_string().into_response();
+    r.headers_mut()
+        .insert("content-type", "application/fhir+json".parse().unwrap());
+    r
+}
+
+fn episode(id: &str, status: &str, patient: &str, manager: &str, start: &str) -> serde_json::Value {
+    serde_json::json!({"search": {"mode": "match"}, "resource": {
+        "resourceType": "EpisodeOfCare", "id": id, "status": status,
+        "patient": {"reference": patient}, "careManager": {"reference": manager},
+        "period": {"start": start}}})
+}
+
+fn patient(id: &str, bsn: &str, birth: &str) -> serde_json::Value {
+    serde_json::json!({"search": {"mode": "include"}, "resource": {
+        "resourceType": "Patient", "id": id,
+        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}],
+        "name": [{"use": "official", "family": "van Dijk",
+                  "_family": {"extension": [
+                      {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-prefix", "valueString": "van"},
+                      {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-name", "valueString": "Dijk"}]},
+                  "given": ["J."], "_given": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "IN"}]}]}],
+        "gender": "female", "birthDate": birth}})
+}
+
+fn bundle(entries: Vec<serde_json::Value>, next: Option<&str>) -> serde_json::Value {
+    let link: Vec<_> = next
+        .map(|n| serde_json::json!({"relation": "next", "url": n}))
+        .into_iter()
+        .collect();
+    serde_json::json!({"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entries})
+}
+
+#[test]
+fn a_fhir_search_over_three_pages_registers_the_current_episodes_and_rejects_by_episode() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fhir: Arc<Mutex<Fhir>> = Arc::default();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/r4/EpisodeOfCare", axum::routing::get(episodes))
+        .with_state(fhir.clone());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let b = bsns(6);
+    let role = serde_json::json!({"search": {"mode": "include"}, "resource": {
+        "resourceType": "PractitionerRole", "id": "r-1", "practitioner": {"reference": "Practitioner/pr-1"},
+        "telecom": [{"system": "email", "value": "team@jeugdzorg.example"}]}});
+    let practitioner = serde_json::json!({"search": {"mode": "include"}, "resource": {
+        "resourceType": "Practitioner", "id": "pr-1",
+        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/agb-z", "value": "01234567"}],
+        "name": [{"text": "A. de Vries"}]}});
+    let base = format!("http://{addr}/r4");
+    fhir.lock().unwrap().pages = vec![
+        bundle(
+            vec![
+                episode(
+                    "ep-1",
+                    "active",
+                    "Patient/p-1",
+                    "PractitionerRole/r-1",
+                    "2026-11-01",
+                ),
+                // A dateTime late on 31 October UTC: 1 November in Amsterdam.
+                episode(
+                    "ep-2",
+                    "onhold",
+                    &format!("{base}/Patient/p-2"),
+                    "PractitionerRole/r-1",
+                    "2026-10-31T23:30:00Z",
+                ),
+                patient("p-1", &b[0], "2012-03-04"),
+                patient("p-2", &b[1], "2013-05-06"),
+                role,
+                practitioner,
+            ],
+            Some(&format!("{base}/EpisodeOfCare?page=2")),
+        ),
+        bundle(
+            vec![
+                // Its patient came on page 1.
+                episode(
+                    "ep-3",
+                    "active",
+                    "Patient/p-1",
+                    "Practitioner/pr-3",
+                    "2026-11-02",
+                ),
+                serde_json::json!({"search": {"mode": "include"}, "resource": {
+                    "resourceType": "Practitioner", "id": "pr-3",
+                    "name": [{"given": ["B."], "family": "Bakker"}],
+                    "telecom": [{"system": "phone", "value": "050-1234567"}]}}),
+                episode(
+                    "ep-4",
+                    "active",
+                    "Patient/p-4",
+                    "PractitionerRole/r-1",
+                    "2026-11-01",
+                ),
+                patient("p-4", &b[3], "2012-03"),
+                episode(
+                    "ep-5",
+                    "active",
+                    "Patient/p-missing",
+                    "PractitionerRole/r-1",
+                    "2026-11-01",
+                ),
+            ],
+            Some(&format!("{base}/EpisodeOfCare?page=3")),
+        ),
+        bundle(
+            vec![
+                episode(
+                    "ep-6",
+                    "waitlist",
+                    "Patient/p-6",
+                    "PractitionerRole/r-1",
+                    "2026-11-01",
+                ),
+                patient("p-6", &b[5], "2014-01-01"),
+            ],
+            None,
+        ),
+    ];
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    std::fs::write(dir.path().join("fhir-token"), API_TOKEN).unwrap();
+    let sample =
+        std::fs::read_to_string(common::repo().join("mappings/jeugdzorg-fhir.toml")).unwrap();
+    let mapping = sample
+        .replace(
+            "base_url = \"http://127.0.0.1:8090/fhir/r4\"",
+            &format!("base_url = \"{base}\""),
+        )
+        .replace(
+            "token_file = \"jeugdzorg-fhir-token\"",
+            "token_file = \"fhir-token\"",
+        );
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    let config = dir.path().join("visync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+             [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[[sources]]\nmapping = \"mapping.toml\"\n",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+
+    let check = visync_env(&["check", "-c", c, "--json"], &[]);
+    assert_eq!(check.code, 1, "records were rejected: {}", check.stderr);
+    let report = check.json();
+    let rejections: Vec<(String, String, String)> = report["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["location"].as_str().unwrap().to_string(),
+                r["code"].as_str().unwrap().to_string(),
+                r["field"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejections,
+        vec![
+            (
+                "EpisodeOfCare/ep-4".into(),
+                "birth_date_invalid".into(),
+                "birth_date".into()
+            ),
+            (
+                "EpisodeOfCare/ep-5".into(),
+                "missing_field".into(),
+                "bsn".into()
+            ),
+        ]
+    );
+    assert_eq!(report["sources"][0]["records"], 6);
+    assert_eq!(report["sources"][0]["skipped"], 1, "the waitlisted episode");
+    assert_eq!(report["plan"]["register"], 3);
+    assert!(
+        !check.stdout.contains(&b[3]) && !check.stderr.contains(&b[3]),
+        "no BSN in the report"
+    );
+
+    let run = visync_env(&["run", "-c", c, "--once"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(active(&sim), 3);
+    let f = fhir.lock().unwrap();
+    let first = &f.seen[0];
+    assert_eq!(
+        first.get("status").map(String::as_str),
+        Some("active,onhold")
+    );
+    assert_eq!(
+        first.get("type").map(String::as_str),
+        Some("http://example.org/fhir/CodeSystem/vir|aanmelden")
+    );
+    assert_eq!(f.seen.len(), 6, "check and run each read three pages");
+}
