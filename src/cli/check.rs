@@ -180,7 +180,9 @@ impl Input {
                 let outcome =
                     pipeline::read_file(mapping, FileReader::Poll(Box::new(reader)), ctx, hasher)
                         .map_err(|e| e.to_string())?;
-                let st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let st = state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 Ok((outcome, st.failure.as_ref().map(ToString::to_string)))
             }
         }

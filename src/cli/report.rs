@@ -67,8 +67,8 @@ impl SourceReport {
 
 impl Report {
     pub fn add_rejections(&mut self, source: &str, file: &str, rejections: &[RecordRejection]) {
-        self.rejections
-            .extend(rejections.iter().map(|r| RejectionReport {
+        self.rejections.extend(rejections.iter().map(|r| {
+            RejectionReport {
                 source: source.to_string(),
                 file: file.to_string(),
                 location: r
@@ -78,7 +78,8 @@ impl Report {
                 field: r.field.map(|f| f.name()),
                 code: r.code.as_str(),
                 message: r.message.clone(),
-            }));
+            }
+        }));
     }
 
     /// 2 when a file could not be read, 1 when records were rejected, else 0.

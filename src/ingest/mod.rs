@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use crate::app::events::{Event, Events};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -215,10 +214,17 @@ impl Intake<'_> {
             Commit::Poll(poll, _) => {
                 polls::record(&mut tx, source, poll, &at).await?;
                 chain
-                    .append(&mut tx, &at, "poll_taken", None, Some(source), serde_json::json!({
-                        "complete": poll.complete, "pages": poll.pages, "records": poll.records,
-                        "bookmark_advanced": poll.bookmark.is_some(),
-                    }))
+                    .append(
+                        &mut tx,
+                        &at,
+                        "poll_taken",
+                        None,
+                        Some(source),
+                        serde_json::json!({
+                            "complete": poll.complete, "pages": poll.pages, "records": poll.records,
+                            "bookmark_advanced": poll.bookmark.is_some(),
+                        }),
+                    )
                     .await?;
             }
         }
@@ -267,15 +273,7 @@ impl Intake<'_> {
             }
         }
         if plan.withdrawals_held {
-            signals::hold(
-                &mut *tx,
-                source,
-                label,
-                applied.held,
-                active as u64,
-                at,
-            )
-            .await?;
+            signals::hold(&mut *tx, source, label, applied.held, active as u64, at).await?;
             tracing::warn!(
                 source, file = label, withdrawals = applied.held, active,
                 "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
@@ -385,7 +383,6 @@ impl Intake<'_> {
             Action::Withdraw(_) => return Ok(None),
         }))
     }
-
 }
 
 /// What a pass reads: a file, a poll, or a poll's spool.
@@ -434,4 +431,3 @@ struct Writes<'t> {
     at: &'t str,
     now: chrono::DateTime<chrono::Utc>,
 }
-

@@ -113,7 +113,12 @@ impl Intake<'_> {
         let complete = st.complete && st.failure.is_none();
         let failure = st.failure.as_ref().map(ToString::to_string);
         if let Some(f) = &failure {
-            tracing::error!(source, url = shown, pages = st.pages, "the poll is incomplete, nothing is withdrawn: {f}");
+            tracing::error!(
+                source,
+                url = shown,
+                pages = st.pages,
+                "the poll is incomplete, nothing is withdrawn: {f}"
+            );
         }
         let (mut plan, active) = self.plan(&mut outcome.desired).await?;
         if !complete {
@@ -124,7 +129,11 @@ impl Intake<'_> {
             pages: st.pages,
             records: st.records,
             error: failure.clone(),
-            bookmark: if complete && delta { st.bookmark.clone() } else { None },
+            bookmark: if complete && delta {
+                st.bookmark.clone()
+            } else {
+                None
+            },
         };
 
         // Pass 2 from the spool, and the commit.
@@ -132,7 +141,9 @@ impl Intake<'_> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
-            .ok_or_else(|| super::io(&dir)(std::io::Error::other("the poll's spool was not finished")))?;
+            .ok_or_else(|| {
+                super::io(&dir)(std::io::Error::other("the poll's spool was not finished"))
+            })?;
         let applied = match self
             .apply(
                 Input::Spool(file),
@@ -183,10 +194,19 @@ impl Intake<'_> {
         });
         let a = &s.applied;
         tracing::info!(
-            source, url, complete = s.complete, pages = s.pages, records = s.records,
-            accepted = s.accepted, rejected = s.rejected, skipped = s.skipped,
-            registered = a.registered, updated = a.updated, withdrawn = a.withdrawn,
-            renewed = a.renewed, held = a.held,
+            source,
+            url,
+            complete = s.complete,
+            pages = s.pages,
+            records = s.records,
+            accepted = s.accepted,
+            rejected = s.rejected,
+            skipped = s.skipped,
+            registered = a.registered,
+            updated = a.updated,
+            withdrawn = a.withdrawn,
+            renewed = a.renewed,
+            held = a.held,
             "poll taken"
         );
     }

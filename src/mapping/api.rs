@@ -31,7 +31,12 @@ pub fn spec(
         ));
     }
     let url = |key: &str, v: Option<&String>| -> Result<url::Url, MappingError> {
-        let v = v.ok_or_else(|| err(key, "is missing: an API source needs the URL it polls".into()))?;
+        let v = v.ok_or_else(|| {
+            err(
+                key,
+                "is missing: an API source needs the URL it polls".into(),
+            )
+        })?;
         let u = url::Url::parse(v).map_err(|_| err(key, format!("\"{v}\" is not a URL")))?;
         crate::config::check_transport(&u).map_err(|m| err(key, m))?;
         Ok(u)
@@ -39,33 +44,53 @@ pub fn spec(
     let kind = match tag {
         ApiTag::Json => {
             if src.base_url.is_some() || src.search.is_some() {
-                return Err(err("[source] base_url", "base_url and search are for fhir sources; http-json has url".into()));
+                return Err(err(
+                    "[source] base_url",
+                    "base_url and search are for fhir sources; http-json has url".into(),
+                ));
             }
             let records = src.records.clone().unwrap_or_default();
             if !records.is_empty() && !records.starts_with('/') {
                 return Err(err("[source] records", format!("\"{records}\" is not a JSON pointer: write it as \"/data\" (\"\" for a page that is the array)")));
             }
-            let bookmark = src
-                .bookmark
-                .as_ref()
-                .map(|b| Bookmark { param: b.param.clone(), from: b.from.clone() });
+            let bookmark = src.bookmark.as_ref().map(|b| Bookmark {
+                param: b.param.clone(),
+                from: b.from.clone(),
+            });
             if let Some(b) = &bookmark {
                 if !b.from.starts_with('/') {
-                    return Err(err("[source] bookmark", format!("from = \"{}\" is not a JSON pointer", b.from)));
+                    return Err(err(
+                        "[source] bookmark",
+                        format!("from = \"{}\" is not a JSON pointer", b.from),
+                    ));
                 }
             }
             if bookmark.is_none() && src.mode.as_deref() == Some("delta") {
                 return Err(err("[source] bookmark", "a delta http-json source needs bookmark = { param = ..., from = ... }: without it every poll would read everything as new".into()));
             }
-            ApiKind::Json { url: url("[source] url", src.url.as_ref())?, records, next: next(src, err)?, bookmark }
+            ApiKind::Json {
+                url: url("[source] url", src.url.as_ref())?,
+                records,
+                next: next(src, err)?,
+                bookmark,
+            }
         }
         ApiTag::Fhir => {
-            if src.url.is_some() || src.records.is_some() || src.next.is_some() || src.bookmark.is_some() {
+            if src.url.is_some()
+                || src.records.is_some()
+                || src.next.is_some()
+                || src.bookmark.is_some()
+            {
                 return Err(err("[source] url", "url, records, next and bookmark are for http-json; a fhir source has base_url (paging and bookmarks are FHIR's)".into()));
             }
             ApiKind::Fhir {
                 base_url: url("[source] base_url", src.base_url.as_ref())?,
-                search: src.search.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                search: src
+                    .search
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 count: src.page_size.unwrap_or(500).clamp(1, 5000),
             }
         }
@@ -87,7 +112,9 @@ pub fn spec(
 }
 
 fn next(src: &RawSource, err: Err<'_>) -> Result<Next, MappingError> {
-    let Some(n) = &src.next else { return Ok(Next::None) };
+    let Some(n) = &src.next else {
+        return Ok(Next::None);
+    };
     let key = "[source] next";
     Ok(match (&n.link_header, &n.pointer, &n.cursor, &n.param) {
         (Some(rel), None, None, None) => Next::LinkHeader(rel.clone()),
@@ -100,11 +127,26 @@ fn next(src: &RawSource, err: Err<'_>) -> Result<Next, MappingError> {
 fn auth(a: &RawAuth, dir: &Path, err: Err<'_>) -> Result<Auth, MappingError> {
     let key = "[source.auth]";
     match (a.kind.as_str(), &a.token_file, &a.user, &a.password_file) {
-        ("bearer", Some(t), None, None) => Ok(Auth::Bearer { token_file: dir.join(t) }),
-        ("basic", None, Some(u), Some(p)) => Ok(Auth::Basic { user: u.clone(), password_file: dir.join(p) }),
-        ("bearer", ..) => Err(err(key, "kind = \"bearer\" takes token_file (a file holding the token; never the token itself)".into())),
-        ("basic", ..) => Err(err(key, "kind = \"basic\" takes user and password_file (a file holding the password)".into())),
-        (other, ..) => Err(err(key, format!("kind = \"{other}\" is not an auth kind: use \"bearer\" or \"basic\""))),
+        ("bearer", Some(t), None, None) => Ok(Auth::Bearer {
+            token_file: dir.join(t),
+        }),
+        ("basic", None, Some(u), Some(p)) => Ok(Auth::Basic {
+            user: u.clone(),
+            password_file: dir.join(p),
+        }),
+        ("bearer", ..) => Err(err(
+            key,
+            "kind = \"bearer\" takes token_file (a file holding the token; never the token itself)"
+                .into(),
+        )),
+        ("basic", ..) => Err(err(
+            key,
+            "kind = \"basic\" takes user and password_file (a file holding the password)".into(),
+        )),
+        (other, ..) => Err(err(
+            key,
+            format!("kind = \"{other}\" is not an auth kind: use \"bearer\" or \"basic\""),
+        )),
     }
 }
 

@@ -76,7 +76,9 @@ impl Mapping {
             return Err(reject(
                 t.invalid_code().unwrap_or(Code::MissingField),
                 t,
-                format!("\"{from}\" is an object or a list, not a value: point at the value inside it"),
+                format!(
+                    "\"{from}\" is an object or a list, not a value: point at the value inside it"
+                ),
             ));
         }
         let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {

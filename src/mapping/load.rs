@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::format::{Item, StrftimeItems};
 use chrono::NaiveDate;
 
+use super::api::{self, ApiTag};
 use super::raw::{OneOrMany, RawField, RawMapping, RawProfessionals, RawSource, RawTest};
 use super::{
     Code, Condition, Contact, DateFormat, FieldRule, Filter, Mapping, MappingTest, Mode, Piece,
@@ -15,7 +16,6 @@ use super::{
 };
 use crate::domain::{Gender, WithdrawReason};
 use crate::located::{line_of, FileKind, LocatedError};
-use super::api::{self, ApiTag};
 use crate::source::{Format, Key, ReaderSpec};
 
 /// What is wrong with a mapping file, where, and what to do: the error type
@@ -147,17 +147,33 @@ fn source_section(
 /// The reader's format: CSV with its delimiter, or XML with its record path;
 /// the keys of the other format are refused rather than ignored.
 fn source_format(l: &Loader<'_>, src: &RawSource) -> Result<Format, MappingError> {
-    if l.api.is_none() && (src.url.is_some() || src.base_url.is_some() || src.schedule.is_some() || src.auth.is_some()) {
+    if l.api.is_none()
+        && (src.url.is_some()
+            || src.base_url.is_some()
+            || src.schedule.is_some()
+            || src.auth.is_some())
+    {
         return Err(l.err(None, "[source] url", "url, base_url, schedule and auth are for API sources (kind = \"http-json\" or \"fhir\"); a file source is read from its drop folder"));
     }
     Ok(match src.kind.as_str() {
         "csv" => {
             if src.record.is_some() {
-                return Err(l.err(None, "[source] record", "is for XML sources; a CSV record is a line"));
+                return Err(l.err(
+                    None,
+                    "[source] record",
+                    "is for XML sources; a CSV record is a line",
+                ));
             }
             Format::Csv {
-                delimiter: parse_delimiter(src.delimiter.as_deref().unwrap_or(","))
-                    .ok_or_else(|| l.err(None, "[source] delimiter", "must be one ASCII character, or \"tab\""))?,
+                delimiter: parse_delimiter(src.delimiter.as_deref().unwrap_or(",")).ok_or_else(
+                    || {
+                        l.err(
+                            None,
+                            "[source] delimiter",
+                            "must be one ASCII character, or \"tab\"",
+                        )
+                    },
+                )?,
             }
         }
         "xml" => {
@@ -169,16 +185,31 @@ fn source_format(l: &Loader<'_>, src: &RawSource) -> Result<Format, MappingError
                 return Err(l.err(None, "[source] delimiter", "is for CSV sources"));
             }
             Format::Xml {
-                record: record.split('/').map(|s| s.rsplit(':').next().unwrap_or(s).to_string()).collect(),
+                record: record
+                    .split('/')
+                    .map(|s| s.rsplit(':').next().unwrap_or(s).to_string())
+                    .collect(),
             }
         }
         "http-json" | "fhir" => {
-            let tag = if src.kind == "fhir" { ApiTag::Fhir } else { ApiTag::Json };
+            let tag = if src.kind == "fhir" {
+                ApiTag::Fhir
+            } else {
+                ApiTag::Json
+            };
             let dir = l.path.parent().unwrap_or(Path::new("."));
             let err = |key: &str, m: String| l.err(None, key, m);
             Format::Api(Arc::new(api::spec(src, tag, dir, &err)?))
         }
-        other => return Err(l.err(None, "[source] kind", format!("\"{other}\" is not a source kind: use \"csv\", \"xml\", \"http-json\" or \"fhir\""))),
+        other => {
+            return Err(l.err(
+                None,
+                "[source] kind",
+                format!(
+                "\"{other}\" is not a source kind: use \"csv\", \"xml\", \"http-json\" or \"fhir\""
+            ),
+            ))
+        }
     })
 }
 
@@ -561,12 +592,21 @@ fn load_professionals(
 
 /// A test's input as text by source expression. For `http-json` it is one
 /// JSON record, read by the mapping's pointers as a poll would read it.
-fn test_input(l: &Loader<'_>, key: &str, t: &RawTest) -> Result<Vec<(String, String)>, MappingError> {
+fn test_input(
+    l: &Loader<'_>,
+    key: &str,
+    t: &RawTest,
+) -> Result<Vec<(String, String)>, MappingError> {
     if l.api == Some(ApiTag::Json) {
         let record = serde_json::to_value(&t.input)
             .map_err(|_| l.err(None, key, "input is not a JSON record"))?;
         let values = crate::source::api::json_values(&record, &l.keys);
-        return Ok(l.keys.iter().zip(values).map(|(k, v)| (k.expr.clone(), v)).collect());
+        return Ok(l
+            .keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (k.expr.clone(), v))
+            .collect());
     }
     t.input
         .iter()

@@ -66,7 +66,11 @@ impl FhirRecords {
         let entries = match bundle.get("entry") {
             Some(Value::Array(e)) => e.as_slice(),
             None if bundle.get("total").and_then(Value::as_u64).unwrap_or(0) == 0 => &[],
-            _ => return Err(malformed("has no entry list, yet says it has results".into())),
+            _ => {
+                return Err(malformed(
+                    "has no entry list, yet says it has results".into(),
+                ))
+            }
         };
         let patient_keys: Vec<usize> = (0..keys.len())
             .filter(|&i| keys[i].expr.starts_with("patient"))
@@ -158,7 +162,9 @@ impl FhirRecords {
 fn shown_id(id: &str) -> &str {
     if !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         id
     } else {
@@ -214,7 +220,11 @@ fn eval(expr: &str, r: &Resources<'_>) -> String {
         MANAGER_ID => manager_id(r),
         MANAGER_NAME => r.practitioner.and_then(person_name),
         MANAGER_PHONE | MANAGER_EMAIL => {
-            let system = if expr == MANAGER_PHONE { "phone" } else { "email" };
+            let system = if expr == MANAGER_PHONE {
+                "phone"
+            } else {
+                "email"
+            };
             [r.manager, r.practitioner]
                 .into_iter()
                 .flatten()
@@ -247,8 +257,7 @@ fn name_part(patient: &Value, part: &str) -> Option<String> {
             .map(str::to_string)
     };
     match part {
-        FAMILY => family_ext(OWN_NAME)
-            .or_else(|| name.get("family")?.as_str().map(str::to_string)),
+        FAMILY => family_ext(OWN_NAME).or_else(|| name.get("family")?.as_str().map(str::to_string)),
         PREFIX => family_ext(OWN_PREFIX),
         _ => {
             let given = name.get("given")?.as_array()?;
@@ -391,7 +400,9 @@ fn parse_path(expr: &str) -> Option<Vec<Step>> {
                 Some((k, v)) if !k.is_empty() => Step::Where(k.to_string(), v.to_string()),
                 _ => Step::Index(sel.parse().ok()?),
             });
-            rest = inner[end + 1..].strip_prefix('.').unwrap_or(&inner[end + 1..]);
+            rest = inner[end + 1..]
+                .strip_prefix('.')
+                .unwrap_or(&inner[end + 1..]);
         } else {
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
             let name = &rest[..end];
