@@ -331,7 +331,21 @@ fn a_delta_bookmark_is_kept_and_the_next_poll_starts_from_it() {
         calls,
         "re-read changes plan as unchanged"
     );
+    drop(c);
     assert_eq!(active(&sim), 3);
+    let status = site.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let poll = &status.json()["polls"][0];
+    assert_eq!(poll["source"], "zorgapp");
+    assert_eq!(poll["complete"], true);
+    assert_eq!(poll["records"], 3);
+    assert!(poll["bookmark_age_secs"].is_i64(), "{poll}");
+    let text = site.run(&["status"]);
+    assert!(
+        text.stdout.contains("last poll of zorgapp"),
+        "{}",
+        text.stdout
+    );
 }
 
 /// A FHIR R4 server: three searchset pages; records what it was asked.

@@ -27,6 +27,8 @@ struct Status {
     sources: Vec<SourceTotals>,
     signals: std::collections::BTreeMap<String, i64>,
     last_files: Vec<LastFile>,
+    /// API sources: the last poll, and how old the bookmark is.
+    polls: Vec<Poll>,
     held: Vec<Hold>,
     quarantined: Vec<Quarantined>,
     notices: NoticeCounts,
@@ -40,6 +42,14 @@ struct NoticesWaiting {
     source: String,
     notices: u64,
     error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Poll {
+    #[serde(flatten)]
+    last: crate::store::polls::PollStatus,
+    /// Seconds since a delta source's bookmark last advanced.
+    bookmark_age_secs: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -71,7 +81,7 @@ pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> Result<u8, CliError>
                 next,
                 ..Status::default()
             },
-            Some(store) => collect(store, next).await?,
+            Some(store) => collect(store, next, now).await?,
         };
         if args.json {
             println!(
@@ -85,8 +95,29 @@ pub fn run(args: StatusArgs, clock: crate::clock::Clock) -> Result<u8, CliError>
     })
 }
 
-async fn collect(store: &Store, next: Next) -> Result<Status, crate::store::StoreError> {
+async fn collect(
+    store: &Store,
+    next: Next,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Status, crate::store::StoreError> {
+    // A store from before API sources has no polls table until the daemon
+    // (which migrates) has run once: no polls to show.
+    let polls = store
+        .polls()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|last| Poll {
+            bookmark_age_secs: last
+                .bookmark_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds()),
+            last,
+        })
+        .collect();
     Ok(Status {
+        polls,
         queue: store.queue_counts().await?,
         sources: store.source_totals().await?,
         signals: store.signal_counts().await?,
@@ -167,6 +198,24 @@ fn text(s: &Status, empty: bool) -> String {
             out,
             "last file of {}: {} ({}, {})",
             f.source, f.file, f.outcome, f.taken_at
+        );
+    }
+    for p in &s.polls {
+        let l = &p.last;
+        let _ = writeln!(
+            out,
+            "last poll of {}: {} ({} records{}); last complete {}{}",
+            l.source,
+            l.last_poll_at,
+            l.records,
+            match &l.error {
+                Some(e) => format!(", INCOMPLETE: {e}"),
+                None => String::new(),
+            },
+            l.last_complete_at.as_deref().unwrap_or("never"),
+            p.bookmark_age_secs
+                .map(|s| format!("; bookmark {} min old", s / 60))
+                .unwrap_or_default()
         );
     }
     for h in &s.held {

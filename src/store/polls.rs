@@ -17,7 +17,7 @@ pub struct PollRecord {
 }
 
 /// A source's last poll, for `status`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct PollStatus {
     pub source: String,
     pub last_poll_at: String,
