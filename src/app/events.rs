@@ -144,6 +144,9 @@ pub enum Event {
     /// The index refused our credentials or certificate (`refused: true`),
     /// or accepted them again.
     IndexAuth { refused: bool },
+    /// An API source refused our credentials (401/403, `refused: true`),
+    /// or accepted them again on the next poll.
+    SourceAuth { source: String, refused: bool },
     /// SIGHUP: the new config took effect, or was refused (the old one runs on).
     ConfigReload { ok: bool },
     /// The sources configured now (after a reload): what is said about a

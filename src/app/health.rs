@@ -41,6 +41,8 @@ pub struct Health {
 struct State {
     /// The index's last answer on our credentials was a refusal.
     auth_refused: bool,
+    /// API sources whose last poll was refused our credentials.
+    source_auth_refused: BTreeSet<String>,
     /// Configured folders that are missing now, by (source, role).
     missing: BTreeSet<(String, FolderRole)>,
     jobs: BTreeMap<JobKind, JobHealth>,
@@ -104,6 +106,11 @@ impl Health {
         if state.auth_refused {
             reasons.push("the index refused our credentials or certificate".to_string());
         }
+        for source in &state.source_auth_refused {
+            reasons.push(format!(
+                "the API of source {source} refused our credentials: check its [source.auth]"
+            ));
+        }
         for (source, role) in &state.missing {
             let role = role_name(*role);
             reasons.push(format!("the {role} folder of source {source} is missing"));
@@ -136,6 +143,13 @@ impl Health {
         let mut state = self.lock();
         match event {
             Event::IndexAuth { refused } => state.auth_refused = *refused,
+            Event::SourceAuth { source, refused } => {
+                if *refused {
+                    state.source_auth_refused.insert(source.clone());
+                } else {
+                    state.source_auth_refused.remove(source);
+                }
+            }
             Event::Folder {
                 source,
                 role,
@@ -158,6 +172,7 @@ impl Health {
                 // A return channel is keyed by source name too.
                 let kept = |s: &String| names.contains(s);
                 state.missing.retain(|(s, _)| kept(s));
+                state.source_auth_refused.retain(|s| kept(s));
                 state
                     .jobs
                     .retain(|j, _| !matches!(j, JobKind::Intake(s) if !kept(s)));
@@ -250,6 +265,26 @@ mod tests {
             serde_json::to_string(&report).unwrap(),
             r#"{"status":"ok","jobs":{}}"#
         );
+    }
+
+    /// An API source's 401/403 is a configuration problem (api-sources.md):
+    /// unhealthy, naming the source, until a poll is accepted again.
+    #[test]
+    fn an_api_source_refusing_our_credentials_makes_it_unhealthy() {
+        let h = health();
+        h.emit(&Event::SourceAuth {
+            source: "zorgapp".into(),
+            refused: true,
+        });
+        assert_eq!(
+            h.report(t(0, 0), HOUR).reasons,
+            ["the API of source zorgapp refused our credentials: check its [source.auth]"]
+        );
+        h.emit(&Event::SourceAuth {
+            source: "zorgapp".into(),
+            refused: false,
+        });
+        assert!(h.report(t(0, 0), HOUR).is_ok());
     }
 
     #[test]

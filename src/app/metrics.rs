@@ -4,7 +4,8 @@
 //!
 //! Besides the table's metrics (which "other metrics may be added" allows):
 //! `visync_folder_missing{source,role}` (0/1), `visync_index_auth_refused`
-//! (0/1) and `visync_job_running{job}` (0/1), so that an alert can say
+//! (0/1), `visync_source_auth_refused{source}` (0/1: an API source refused us)
+//! and `visync_job_running{job}` (0/1), so that an alert can say
 //! what `/healthz` says, and a job that never ends can be seen.
 //!
 //! Must not: carry personal data in a label (labels are source names,
@@ -144,6 +145,11 @@ impl Metrics {
                     .set(flag(!present));
             }
             Event::IndexAuth { refused } => gauge!("visync_index_auth_refused").set(flag(*refused)),
+            // Beside the index's: an API source that refuses our credentials.
+            Event::SourceAuth { source, refused } => {
+                gauge!("visync_source_auth_refused", "source" => source.clone())
+                    .set(flag(*refused));
+            }
             Event::ConfigReload { ok } => {
                 if !ok {
                     counter!("visync_config_reload_failures_total").increment(1);

@@ -169,6 +169,10 @@ impl Intake<'_> {
             skipped: outcome.skipped,
             applied,
         };
+        self.events.emit(Event::SourceAuth {
+            source: source.to_string(),
+            refused: summary.auth_failed,
+        });
         self.tell_polled(&shown, &summary);
         Ok(summary)
     }
