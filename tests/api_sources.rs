@@ -23,6 +23,10 @@ struct Cms {
     /// Pages that answer 500.
     failing: Vec<usize>,
     status: Option<StatusCode>,
+    /// Answer every page with this body instead (garbage).
+    raw: Option<String>,
+    /// Never answer (a server that hangs).
+    hang: bool,
     /// Every request: the page asked for, its query, whether the token came.
     seen: Vec<(usize, HashMap<String, String>, bool)>,
 }
@@ -35,20 +39,45 @@ async fn page(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let answer = answer(&cms, n, q, &headers);
+    match answer {
+        Some(r) => r,
+        None => {
+            // The fault itself, not a synchronisation: visync's timeout
+            // must end it.
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+    }
+}
+
+/// The page's answer; `None`: hang.
+fn answer(
+    cms: &Shared,
+    n: usize,
+    q: HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let mut c = cms.lock().unwrap();
     let authorised = headers.get("authorization").and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {API_TOKEN}"));
     c.seen.push((n, q, authorised));
     if let Some(s) = c.status {
-        return s.into_response();
+        return Some(s.into_response());
     }
     if !authorised {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return Some(StatusCode::UNAUTHORIZED.into_response());
     }
     if c.failing.contains(&n) {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        return Some(StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
-    let body = c.pages.get(n - 1).cloned().unwrap_or_default();
+    if c.hang {
+        return None;
+    }
+    let body = c
+        .raw
+        .clone()
+        .unwrap_or_else(|| c.pages.get(n - 1).cloned().unwrap_or_default());
     let mut r = body.into_response();
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
@@ -56,7 +85,7 @@ async fn page(
         r.headers_mut()
             .insert("link", format!("<{next}>; rel=\"next\"").parse().unwrap());
     }
-    r
+    Some(r)
 }
 
 /// Starts a fake CMS on a loopback port; its base URL.
@@ -571,4 +600,88 @@ fn a_fhir_search_over_three_pages_registers_the_current_episodes_and_rejects_by_
         Some("http://example.org/fhir/CodeSystem/vir|aanmelden")
     );
     assert_eq!(f.seen.len(), 6, "check and run each read three pages");
+}
+
+#[test]
+fn garbage_hostile_and_hanging_pages_end_the_poll_with_a_clear_error_and_withdraw_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(
+        &sim,
+        &base,
+        "attempts = 1\ntimeout_secs = 1\nmax_page_bytes = 4096",
+    );
+    let children = bsns(4);
+    pages(&cms, &children, 2);
+    assert_eq!(site.run(&["run", "--once"]).code, 0);
+    assert_eq!(active(&sim), 4);
+
+    let cases: Vec<(&str, Box<dyn Fn(&mut Cms)>, &str)> = vec![
+        (
+            "an HTML error page",
+            Box::new(|c| c.raw = Some("<html><body>Bad gateway</body></html>".into())),
+            "not JSON",
+        ),
+        (
+            "truncated JSON",
+            Box::new(|c| c.raw = Some("{\"data\": [{\"client\":".into())),
+            "truncated",
+        ),
+        (
+            "no records array",
+            Box::new(|c| c.raw = Some("{\"items\": []}".into())),
+            "no array of records at \"/data\"",
+        ),
+        (
+            "a page over max_page_bytes",
+            Box::new(|c| {
+                c.raw = Some(format!(
+                    "{{\"data\": [], \"pad\": \"{}\"}}",
+                    "x".repeat(5000)
+                ))
+            }),
+            "larger than max_page_bytes",
+        ),
+        (
+            "a next link back to page 1",
+            Box::new(|c| c.next[1] = Some("/api/page/1".into())),
+            "already read",
+        ),
+        (
+            "a server that hangs",
+            Box::new(|c| c.hang = true),
+            "timed out",
+        ),
+    ];
+    for (what, fault, says) in cases {
+        pages(&cms, &children[..2], 2);
+        {
+            let mut c = cms.lock().unwrap();
+            c.next = vec![Some("/api/page/2".into()), None];
+            let first = c.pages[0].clone();
+            c.pages.push(first);
+            c.raw = None;
+            c.hang = false;
+            fault(&mut c);
+        }
+        let r = site.run(&["run", "--once"]);
+        assert_eq!(r.code, 1, "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(says),
+            "{what}: expected \"{says}\" in:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("page "),
+            "{what} names the page: {}",
+            r.stderr
+        );
+        assert_eq!(active(&sim), 4, "{what}: nothing withdrawn");
+        for b in &children {
+            assert!(!r.stderr.contains(b.as_str()), "{what}: no BSN in the log");
+        }
+        assert!(!r.stderr.contains(API_TOKEN));
+    }
 }
