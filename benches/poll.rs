@@ -1,0 +1,245 @@
+//! `cargo bench --bench poll`: one `visync check` poll of a FHIR source of
+//! 100,000 episodes in searchset pages of 500 (with their patients and care
+//! managers included) from a loopback server in this process, beside the
+//! same involvements as a CSV export read by `check`. It prints records per
+//! second and peak RSS of both, and the poll's peak RSS at a fifth of the
+//! episodes: memory must not grow with the number of pages (the patients'
+//! extracted keys are kept across pages, by design: an episode may name a
+//! patient of an earlier page; that is all that grows).
+//!
+//! `BENCH_EPISODES=N` for another size. Run without `--bench` (as `cargo
+//! test --all-targets` does) it polls 2,000 episodes: a smoke test.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::IntoResponse;
+
+const PER_PAGE: usize = 500;
+const MANAGERS: usize = 50;
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let episodes: usize = match std::env::var("BENCH_EPISODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) if bench => n,
+        _ if bench => 100_000,
+        _ => 2_000,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("visync-bench-poll.")
+        .tempdir()
+        .expect("a temporary folder");
+    let bsns = bsns(episodes);
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let base = serve(&rt, Arc::new(bsns.clone()));
+
+    let fhir_cfg = fhir_config(dir.path(), &format!("{base}/all"));
+    let (csv_cfg, csv_rows) = csv_config(dir.path(), &bsns);
+    let (poll_secs, poll_kib) = best_of(3, || check(&fhir_cfg, dir.path(), episodes));
+    let (csv_secs, csv_kib) = best_of(3, || check(&csv_cfg, dir.path(), csv_rows));
+    let small = episodes / 5;
+    let small_cfg = fhir_config(dir.path(), &format!("{base}/small{small}"));
+    let (_, small_kib) = best_of(1, || check(&small_cfg, dir.path(), small));
+
+    let rate = |n: usize, s: f64| n as f64 / s;
+    println!("{episodes} episodes, pages of {PER_PAGE}:");
+    println!(
+        "  FHIR poll (check): {poll_secs:.2} s, {:.0} records/s, peak RSS {:.1} MiB",
+        rate(episodes, poll_secs),
+        poll_kib / 1024.0
+    );
+    println!(
+        "  CSV file (check):  {csv_secs:.2} s, {:.0} records/s, peak RSS {:.1} MiB",
+        rate(episodes, csv_secs),
+        csv_kib / 1024.0
+    );
+    println!(
+        "  poll / CSV time:   {:.2}x (target 2x)",
+        poll_secs / csv_secs
+    );
+    println!(
+        "  poll peak RSS at {small} episodes: {:.1} MiB; at {episodes}: {:.1} MiB",
+        small_kib / 1024.0,
+        poll_kib / 1024.0
+    );
+}
+
+fn best_of(n: usize, mut f: impl FnMut() -> (f64, f64)) -> (f64, f64) {
+    let (mut secs, mut kib) = (f64::INFINITY, 0.0f64);
+    for _ in 0..n {
+        let (s, k) = f();
+        secs = secs.min(s);
+        kib = kib.max(k);
+    }
+    (secs, kib)
+}
+
+/// `n` valid BSNs from the 99999xxxx test range, then onwards.
+fn bsns(n: usize) -> Vec<String> {
+    (100_000_000u64..)
+        .map(|v| format!("{v:09}"))
+        .filter(|s| {
+            let d: Vec<u64> = s.bytes().map(|b| u64::from(b - b'0')).collect();
+            let sum: u64 = (0..8).map(|i| d[i] * (9 - i as u64)).sum::<u64>();
+            sum >= d[8] && (sum - d[8]) % 11 == 0
+        })
+        .take(n)
+        .collect()
+}
+
+/// Serves `/EpisodeOfCare?page=N` (and `/small{K}/...` for the first K):
+/// each page made on request, so the server holds no page.
+fn serve(rt: &tokio::runtime::Runtime, bsns: Arc<Vec<String>>) -> String {
+    async fn page(
+        State(bsns): State<Arc<Vec<String>>>,
+        axum::extract::Path(prefix): axum::extract::Path<String>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> impl IntoResponse {
+        let total = prefix
+            .strip_prefix("small")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(bsns.len());
+        let n: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let from = n * PER_PAGE;
+        let to = (from + PER_PAGE).min(total);
+        let mut entries = Vec::with_capacity(2 * PER_PAGE + MANAGERS);
+        for i in from..to {
+            entries.push(
+                serde_json::json!({"search": {"mode": "match"}, "resource": {
+                "resourceType": "EpisodeOfCare", "id": format!("ep-{i}"), "status": "active",
+                "patient": {"reference": format!("Patient/p-{i}")},
+                "careManager": {"reference": format!("Practitioner/pr-{}", i % MANAGERS)},
+                "period": {"start": "2026-11-01"}}}),
+            );
+            entries.push(serde_json::json!({"search": {"mode": "include"}, "resource": {
+                "resourceType": "Patient", "id": format!("p-{i}"),
+                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsns[i]}],
+                "name": [{"use": "official", "family": "Jansen", "given": ["Anna"]}],
+                "gender": "female", "birthDate": "2012-03-04"}}));
+        }
+        for m in 0..MANAGERS {
+            entries.push(serde_json::json!({"search": {"mode": "include"}, "resource": {
+                "resourceType": "Practitioner", "id": format!("pr-{m}"),
+                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/agb-z", "value": format!("0100{m:04}")}],
+                "name": [{"text": "A. de Vries"}],
+                "telecom": [{"system": "email", "value": "team@zorg.example"}]}}));
+        }
+        let link: Vec<_> = (to < total)
+            .then(|| serde_json::json!({"relation": "next", "url": format!("/{prefix}/EpisodeOfCare?page={}", n + 1)}))
+            .into_iter()
+            .collect();
+        serde_json::json!({"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entries})
+            .to_string()
+    }
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("an address");
+    let app = axum::Router::new()
+        .route("/{prefix}/EpisodeOfCare", axum::routing::get(page))
+        .with_state(bsns);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn config(dir: &Path, name: &str, mapping: &str, watch: Option<&str>) -> std::path::PathBuf {
+    let m = dir.join(format!("{name}.toml"));
+    fs::write(&m, mapping).expect("write the mapping");
+    let c = dir.join(format!("{name}-visync.toml"));
+    let watch = watch
+        .map(|w| format!("watch = \"{w}\"\n"))
+        .unwrap_or_default();
+    fs::write(
+        &c,
+        format!(
+            "[organisation]\ncode = \"01234567\"\nname = \"Bench\"\n[state]\nurl = \"sqlite://{}/state/none.db\"\n[[sources]]\nmapping = \"{}\"\n{watch}",
+            dir.display(),
+            m.display()
+        ),
+    )
+    .expect("write the config");
+    c
+}
+
+fn fhir_config(dir: &Path, base: &str) -> std::path::PathBuf {
+    let name = format!("fhir{}", base.len() + base.rfind('/').unwrap_or(0));
+    config(
+        dir,
+        &name,
+        &format!("[source]\nname = \"bench-fhir\"\nkind = \"fhir\"\nbase_url = \"{base}\"\npage_size = {PER_PAGE}\n"),
+        None,
+    )
+}
+
+/// The same involvements as a CSV export; (config, rows).
+fn csv_config(dir: &Path, bsns: &[String]) -> (std::path::PathBuf, usize) {
+    let drop = dir.join("drop");
+    fs::create_dir_all(&drop).expect("the drop folder");
+    let mut text = String::from(
+        "bsn;achternaam;voornaam;geboren;geslacht;agb;naam;email;dossier;start;status\n",
+    );
+    for (i, b) in bsns.iter().enumerate() {
+        text.push_str(&format!(
+            "{b};Jansen;Anna;2012-03-04;female;0100{:04};A. de Vries;team@zorg.example;EpisodeOfCare/ep-{i};2026-11-01;active\n",
+            i % MANAGERS
+        ));
+    }
+    fs::write(drop.join("export.csv"), text).expect("write the export");
+    let mapping = "[source]\nname = \"bench-csv\"\nkind = \"csv\"\ndelimiter = \";\"\n[fields]\nbsn = \"bsn\"\nfamily_name = \"achternaam\"\n\
+        given_names = { from = \"voornaam\", optional = true }\nbirth_date = \"geboren\"\ngender = \"geslacht\"\nprofessional_id = \"agb\"\n\
+        professional_name = \"naam\"\nprofessional_email = \"email\"\ncase_ref = \"dossier\"\nstart_date = \"start\"\n\
+        withdraw_reason = { from = \"status\", map = { finished = \"risk_ended\" } }\n[filter]\nskip = [{ from = \"status\", in = [\"waitlist\"] }]\n";
+    (
+        config(
+            dir,
+            "csv",
+            mapping,
+            Some(drop.to_str().expect("a UTF-8 path")),
+        ),
+        bsns.len(),
+    )
+}
+
+/// One `visync check` under /usr/bin/time: (wall seconds, peak RSS in KiB).
+fn check(config: &Path, dir: &Path, rows: usize) -> (f64, f64) {
+    let times = dir.join("time.txt");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M", "-o"])
+        .arg(&times)
+        .arg(env!("CARGO_BIN_EXE_visync"))
+        .args(["--today", "2026-11-28", "check", "--json", "-c"])
+        .arg(config)
+        .output()
+        .expect("run /usr/bin/time");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "check: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(
+        report["sources"][0]["records"], rows,
+        "check read every record"
+    );
+    assert_eq!(
+        report["plan"]["register"], rows,
+        "every record is a registration"
+    );
+    let text = fs::read_to_string(&times).expect("the time output");
+    let nums: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    (nums[0], nums[1])
+}
