@@ -685,3 +685,63 @@ fn garbage_hostile_and_hanging_pages_end_the_poll_with_a_clear_error_and_withdra
         assert!(!r.stderr.contains(API_TOKEN));
     }
 }
+
+/// The README's FHIR sample works as it says: its two Bundles, served from
+/// `samples/fhir` as a static server would, through the shipped mapping.
+#[test]
+fn the_fhir_sample_checks_as_the_readme_says() {
+    async fn file(Path(name): Path<String>) -> Response {
+        let path = common::repo().join("samples/fhir/fhir/r4").join(name);
+        match std::fs::read(path) {
+            Ok(body) => body.into_response(),
+            Err(_) => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/fhir/r4/{name}", axum::routing::get(file));
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = common::repo();
+    let mapping = std::fs::read_to_string(repo.join("mappings/jeugdzorg-fhir.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8090", &addr.to_string())
+        .replace(
+            "token_file = \"jeugdzorg-fhir-token\"",
+            &format!(
+                "token_file = \"{}\"",
+                repo.join("mappings/jeugdzorg-fhir-token").display()
+            ),
+        );
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    let config = std::fs::read_to_string(repo.join("samples/fhir/visync.toml"))
+        .unwrap()
+        .replace("../../mappings/jeugdzorg-fhir.toml", "mapping.toml");
+    std::fs::write(dir.path().join("visync.toml"), config).unwrap();
+    let r = visync_env(
+        &[
+            "check",
+            "-c",
+            dir.path().join("visync.toml").to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1, "one record is rejected: {}", r.stderr);
+    let report = r.json();
+    let s = &report["sources"][0];
+    assert_eq!(
+        (s["records"].as_u64(), s["accepted"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(
+        (s["rejected"].as_u64(), s["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["rejections"][0]["location"], "EpisodeOfCare/ep-1003");
+    assert_eq!(report["rejections"][0]["code"], "birth_date_invalid");
+}

@@ -143,7 +143,14 @@ impl Mapping {
             .find_map(|f| f.parse(&v))
             .map(Some)
             .ok_or_else(|| {
-                let formats: Vec<&str> = rule.formats.iter().map(|f| f.pattern.as_str()).collect();
+                let formats: Vec<&str> = rule
+                    .formats
+                    .iter()
+                    .map(|f| match f.pattern.as_str() {
+                        "fhir" => "FHIR date (YYYY-MM-DD, not partial) or dateTime",
+                        p => p,
+                    })
+                    .collect();
                 reject(
                     code,
                     t,
