@@ -745,3 +745,29 @@ fn the_fhir_sample_checks_as_the_readme_says() {
     assert_eq!(report["rejections"][0]["location"], "EpisodeOfCare/ep-1003");
     assert_eq!(report["rejections"][0]["code"], "birth_date_invalid");
 }
+
+/// An API source with a `watch` is a config error, not a folder silently
+/// ignored.
+#[test]
+fn a_watch_on_an_api_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = common::repo();
+    let config = dir.path().join("visync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n[state]\nurl = \"sqlite://state/visync.db\"\n\
+             [[sources]]\nmapping = \"{}\"\nwatch = \"in\"\n",
+            repo.join("mappings/jeugdzorg-fhir.toml").display()
+        ),
+    )
+    .unwrap();
+    let r = visync_env(&["check", "-c", config.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("\"jeugdzorg-fhir\" is an API source (fhir): remove its `watch`"),
+        "{}",
+        r.stderr
+    );
+}

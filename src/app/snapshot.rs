@@ -29,6 +29,13 @@ pub enum SnapshotError {
         first: PathBuf,
         second: PathBuf,
     },
+    /// An API source is polled; a drop folder beside it would be ignored.
+    #[error("config {}: source \"{name}\" is an API source ({kind}): remove its `watch` (it is polled on its mapping's schedule)", .config.display())]
+    WatchOnApi {
+        config: PathBuf,
+        name: String,
+        kind: &'static str,
+    },
     #[error("config {}: no source is named \"{name}\"", .config.display())]
     NoSuchSource { config: PathBuf, name: String },
     #[error("config {}: there are no [[sources]]", .config.display())]
@@ -93,6 +100,16 @@ impl Sources {
         }
         if !errors.is_empty() {
             return Err(SnapshotError::Mappings(errors));
+        }
+        if let Some((_, m)) = list
+            .iter()
+            .find(|(s, m)| s.watch.is_some() && m.api().is_some())
+        {
+            return Err(SnapshotError::WatchOnApi {
+                config: cfg.path.clone(),
+                name: m.name.clone(),
+                kind: m.kind_name(),
+            });
         }
         let mut seen = HashMap::new();
         for (_, m) in &list {
