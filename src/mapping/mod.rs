@@ -7,6 +7,7 @@
 
 mod api;
 mod apply;
+mod date;
 mod load;
 mod raw;
 mod selftest;
