@@ -168,8 +168,40 @@ fn mapping_errors_say_what_is_wrong() {
         ),
         (
             BASE.replace("kind = \"csv\"", "kind = \"fhir\""),
-            "[source] kind",
-            "not supported by this version",
+            "[source] base_url",
+            "is missing: an API source needs the URL it polls",
+        ),
+        (
+            BASE.replace(
+                "kind = \"csv\"",
+                "kind = \"fhir\"\nbase_url = \"https://fhir.example.org/r4\"",
+            ),
+            "[fields] birth_date",
+            "is not a FHIR path",
+        ),
+        (
+            BASE.replace(
+                "kind = \"csv\"",
+                "kind = \"http-json\"\nurl = \"http://cms.example.org/api\"",
+            ),
+            "[source] url",
+            "plain http is allowed only to loopback",
+        ),
+        (
+            BASE.replace(
+                "kind = \"csv\"",
+                "kind = \"http-json\"\nurl = \"https://cms.example.org/api\"",
+            ),
+            "[fields] birth_date",
+            "is not a JSON pointer",
+        ),
+        (
+            BASE.replace(
+                "kind = \"csv\"",
+                "kind = \"csv\"\nschedule = \"0 * * * * *\"",
+            ),
+            "[source] url",
+            "are for API sources",
         ),
         (
             BASE.replace("case_ref = \"dossier\"\n", ""),
