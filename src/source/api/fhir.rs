@@ -38,8 +38,37 @@ pub const STATUS: &str = "episode.status";
 /// as resources.
 #[derive(Default)]
 pub struct FhirRecords {
-    patients: HashMap<String, Vec<String>>,
+    patients: HashMap<String, Packed>,
     managers: HashMap<String, Value>,
+    /// The keys' paths, parsed once per poll (`None`: a computed key).
+    compiled: Option<Vec<Option<Vec<Step>>>>,
+}
+
+/// A patient's values for the patient keys, in one allocation (plus their
+/// ends): what stays of an included patient for the rest of the poll.
+struct Packed {
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+impl Packed {
+    fn new(values: &[String]) -> Packed {
+        let mut text = String::with_capacity(values.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(values.len());
+        for v in values {
+            text.push_str(v);
+            ends.push(text.len() as u32);
+        }
+        Packed {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
 }
 
 impl FhirRecords {
@@ -72,6 +101,24 @@ impl FhirRecords {
                 ))
             }
         };
+        if self.compiled.is_none() {
+            self.compiled = Some(keys.iter().map(|k| parse_path(&k.expr)).collect());
+        }
+        let compiled = self.compiled.take().unwrap_or_default();
+        let result = self.take_page(entries, page, keys, &compiled, before, out);
+        self.compiled = Some(compiled);
+        result
+    }
+
+    fn take_page(
+        &mut self,
+        entries: &[Value],
+        page: u64,
+        keys: &[Key],
+        compiled: &[Option<Vec<Step>>],
+        before: u64,
+        out: &mut VecDeque<RawRecord>,
+    ) -> Result<(), PageError> {
         let patient_keys: Vec<usize> = (0..keys.len())
             .filter(|&i| keys[i].expr.starts_with("patient"))
             .collect();
@@ -82,11 +129,17 @@ impl FhirRecords {
             match r.get("resourceType").and_then(Value::as_str) {
                 Some("EpisodeOfCare") if !included => episodes.push(r),
                 Some("Patient") => {
-                    let values = patient_keys
+                    let values: Vec<String> = patient_keys
                         .iter()
-                        .map(|&i| eval(&keys[i].expr, &Resources::patient(r)))
+                        .map(|&i| {
+                            eval(
+                                &keys[i].expr,
+                                compiled[i].as_deref(),
+                                &Resources::patient(r),
+                            )
+                        })
                         .collect();
-                    self.patients.insert(reference_of(r), values);
+                    self.patients.insert(reference_of(r), Packed::new(&values));
                 }
                 Some("Practitioner" | "PractitionerRole") => {
                     self.managers.insert(reference_of(r), r.clone());
@@ -96,7 +149,7 @@ impl FhirRecords {
         }
         for (i, episode) in episodes.into_iter().enumerate() {
             let number = before + i as u64 + 1;
-            out.push_back(self.record(episode, keys, &patient_keys, number, page)?);
+            out.push_back(self.record(episode, keys, compiled, &patient_keys, number, page)?);
         }
         Ok(())
     }
@@ -105,6 +158,7 @@ impl FhirRecords {
         &self,
         episode: &Value,
         keys: &[Key],
+        compiled: &[Option<Vec<Step>>],
         patient_keys: &[usize],
         number: u64,
         page: u64,
@@ -134,8 +188,8 @@ impl FhirRecords {
         let mut values = Vec::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
             let v = match patient_keys.iter().position(|&p| p == i) {
-                Some(n) => patient.map(|p| p[n].clone()).unwrap_or_default(),
-                None => eval(&k.expr, &res),
+                Some(n) => patient.map(|p| p.get(n).to_string()).unwrap_or_default(),
+                None => eval(&k.expr, compiled[i].as_deref(), &res),
             };
             if v.len() > MAX_VALUE_BYTES {
                 return Err(PageError::Malformed {
@@ -214,7 +268,7 @@ impl<'a> Resources<'a> {
 }
 
 /// A key's value for one record: empty when absent.
-fn eval(expr: &str, r: &Resources<'_>) -> String {
+fn eval(expr: &str, steps: Option<&[Step]>, r: &Resources<'_>) -> String {
     let text = match expr {
         FAMILY | PREFIX | INITIALS | GIVEN => r.patient.and_then(|p| name_part(p, expr)),
         MANAGER_ID => manager_id(r),
@@ -235,7 +289,7 @@ fn eval(expr: &str, r: &Resources<'_>) -> String {
             .and_then(|e| e.get("id"))
             .and_then(Value::as_str)
             .map(|id| format!("EpisodeOfCare/{id}")),
-        _ => path(expr, r),
+        _ => steps.and_then(|s| path(s, r)),
     };
     text.unwrap_or_default()
 }
@@ -339,8 +393,7 @@ fn telecom(m: &Value, system: &str) -> Option<String> {
 
 /// A path of the spec's form: `episode.`, `patient.`, `manager.` or
 /// `practitioner.`, then element names, `[N]` and `[member=value]`.
-fn path(expr: &str, r: &Resources<'_>) -> Option<String> {
-    let steps = parse_path(expr)?;
+fn path(steps: &[Step], r: &Resources<'_>) -> Option<String> {
     let (root, rest) = steps.split_first()?;
     let mut v = match root {
         Step::Name(n) if n == "episode" => r.episode?,
@@ -483,5 +536,5 @@ pub(super) fn eval_for_test(expr: &str, episode: &Value, patient: &Value) -> Str
         manager: None,
         practitioner: None,
     };
-    eval(expr, &r)
+    eval(expr, parse_path(expr).as_deref(), &r)
 }

@@ -160,6 +160,17 @@ pub struct PollReader {
     spool: Option<Spool>,
     /// The slot of the bookmark key, in delta mode.
     bookmark_slot: Option<usize>,
+    /// The next page, already being fetched while this one is read: the
+    /// API's time and ours overlap.
+    prefetched: Option<(url::Url, tokio::task::JoinHandle<Result<Page, PageError>>)>,
+}
+
+impl Drop for PollReader {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.prefetched.take() {
+            task.abort();
+        }
+    }
 }
 
 impl PollReader {
@@ -194,6 +205,7 @@ impl PollReader {
             spool,
             bookmark_slot,
             spec,
+            prefetched: None,
         })
     }
 
@@ -260,9 +272,24 @@ impl PollReader {
         if !self.visited.insert(url.as_str().to_string()) {
             return Err(PageError::Loop { page: number });
         }
-        let fetched = self
-            .handle
-            .block_on(self.fetcher.get(&url, number, &self.spec))?;
+        let fetched = match self.prefetched.take() {
+            Some((u, task)) if u == url => {
+                self.handle
+                    .block_on(task)
+                    .map_err(|_| PageError::Unavailable {
+                        page: number,
+                        attempts: 1,
+                        message: "the fetch was cancelled".into(),
+                    })??
+            }
+            other => {
+                if let Some((_, task)) = other {
+                    task.abort();
+                }
+                self.handle
+                    .block_on(self.fetcher.get(&url, number, &self.spec))?
+            }
+        };
         self.lock().pages = number;
         let first = self.lock().records;
         let next = match &self.spec.kind {
@@ -280,6 +307,13 @@ impl PollReader {
         };
         if let Some(next) = next {
             let next = self.fetcher.checked_next(&url, &next, number)?;
+            if !self.visited.contains(next.as_str()) {
+                let (fetcher, spec, at) = (self.fetcher.clone(), self.spec.clone(), next.clone());
+                let task = self
+                    .handle
+                    .spawn(async move { fetcher.get(&at, number + 1, &spec).await });
+                self.prefetched = Some((next.clone(), task));
+            }
             self.next_url = Some(next);
         }
         Ok(())

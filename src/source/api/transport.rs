@@ -44,6 +44,7 @@ pub struct Page {
     pub page: u64,
 }
 
+#[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     origin: url::Origin,
