@@ -402,6 +402,32 @@ pub fn bookmark_key(spec: &ApiSpec, delta: bool) -> Option<&str> {
     }
 }
 
+/// One page's body through the page parsers, as a poll takes it: the
+/// records of an `http-json` page (records at `pointer`) or of a FHIR
+/// Bundle, or why the page is refused. Public for the fuzz target
+/// `api_pages` (docs/fuzzing.md): a page is another system's input.
+pub fn read_page(
+    fhir: bool,
+    body: &[u8],
+    pointer: &str,
+    keys: &[Key],
+) -> Result<Vec<RawRecord>, PageError> {
+    let page = Page {
+        headers: reqwest::header::HeaderMap::new(),
+        body: body.to_vec(),
+        page: 1,
+    };
+    let value = json::parse(&page)?;
+    let mut out = VecDeque::new();
+    if fhir {
+        FhirRecords::default().page(&value, 1, keys, 0, &mut out)?;
+        let _ = fhir::next(&value);
+    } else {
+        json::records(&value, 1, pointer, keys, 0, &mut out)?;
+    }
+    Ok(out.into())
+}
+
 /// Records from one JSON value (a `[[tests]]` input, or a page's record):
 /// the keys' values by JSON pointer.
 pub fn json_values(record: &serde_json::Value, keys: &[Key]) -> Vec<String> {
