@@ -33,6 +33,10 @@ pub struct CheckArgs {
     /// Run the [[tests]] of every mapping instead.
     #[arg(long)]
     pub mapping_tests: bool,
+    /// Also write the report as one self-contained HTML page to FILE (no
+    /// personal data unless --reveal), to read or to share.
+    #[arg(long, value_name = "FILE", conflicts_with = "mapping_tests")]
+    pub html: Option<PathBuf>,
     /// Check these files instead of what waits in the drop folders.
     pub files: Vec<PathBuf>,
 }
@@ -85,7 +89,38 @@ pub fn run(args: CheckArgs, clock: Clock) -> Result<u8, CliError> {
         bar.finish_and_clear();
     }
     report.print(args.json);
+    if let Some(path) = &args.html {
+        write_html(&report, &args, &sources, &clock, path)?;
+    }
     Ok(report.exit_code())
+}
+
+/// `--html FILE`: the same report as a page, with the files it came from.
+fn write_html(
+    report: &Report,
+    args: &CheckArgs,
+    sources: &[(SourceConfig, Mapping)],
+    clock: &Clock,
+    path: &Path,
+) -> Result<(), CliError> {
+    let page = super::html::Page {
+        config: &args.config,
+        mappings: sources
+            .iter()
+            .map(|(_, m)| (m.name.clone(), m.path.clone()))
+            .collect(),
+        reveal: args.reveal,
+        today: clock.today(),
+        made: clock.wall(),
+    };
+    super::html::write(path, &super::html::render(report, &page)).map_err(|source| {
+        CliError::WriteReport {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    eprintln!("wrote the HTML report to {}", path.display());
+    Ok(())
 }
 
 /// Decides which files each source reads: the files given (each to the source

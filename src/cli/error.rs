@@ -55,6 +55,13 @@ pub enum CliError {
     IndexSim(#[from] visync_index_sim::SimError),
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// `check --html FILE` could not write its page.
+    #[error("cannot write the HTML report {}: {source}: is its folder there and writable?", .path.display())]
+    WriteReport {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The reference index did not stop cleanly: it ran, so not a config error.
     #[error("the index did not stop cleanly: {0}")]
     IndexSimStop(#[source] visync_index_sim::SimError),
@@ -77,7 +84,8 @@ impl CliError {
             | CliError::DropFolder { .. }
             | CliError::Runtime(_)
             | CliError::IndexSim(_)
-            | CliError::Stdout(_) => exit::CONFIG,
+            | CliError::Stdout(_)
+            | CliError::WriteReport { .. } => exit::CONFIG,
         }
     }
 }

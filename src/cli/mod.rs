@@ -5,6 +5,7 @@
 mod audit;
 mod check;
 mod error;
+mod html;
 mod index_sim;
 mod object;
 mod progress;
