@@ -9,6 +9,8 @@
 //! - `ingest-before-commit`: a file's plan is written, not committed;
 //! - `ingest-after-commit`: committed, the file not yet moved;
 //! - `send-after-call`: the index answered a batch, nothing recorded yet;
+//! - `send-after-single-call`: the index answered a withdrawal or renewal,
+//!   nothing recorded yet;
 //! - `notices-after-store`: a page of notices stored with its cursor;
 //! - `after-return-write`: a return file renamed into place, not yet marked
 //!   delivered.

@@ -17,6 +17,7 @@ pub mod located;
 pub mod mapping;
 pub mod pipeline;
 pub mod plan;
+pub mod reconcile;
 pub mod redact;
 pub mod returns;
 pub mod source;

@@ -49,7 +49,7 @@ enum Done {
     /// With the index client made anew for it, if it was.
     Send(Result<SendSummary, String>, Option<Arc<ObservedIndex>>),
     Notices(Result<NoticesReport, String>),
-    Reconcile,
+    Reconcile(Result<crate::reconcile::Report, String>),
 }
 
 /// The loop's state.
@@ -464,9 +464,8 @@ impl Daemon {
                 JobKind::Reconcile => {
                     self.started.insert(JobKind::Reconcile, ctx.clock.now());
                     self.tasks.spawn(async move {
-                        tracing::info!("the nightly reconciliation is not built into this version yet: nothing to do");
-                        let _ = ctx;
-                        Done::Reconcile
+                        let r = jobs::reconcile(&ctx, false).await;
+                        Done::Reconcile(r.map_err(|e| e.to_string()))
                     });
                 }
             }
@@ -637,9 +636,18 @@ impl Daemon {
                 self.running.remove(&JobKind::Notices);
                 self.remember_run(true).await;
             }
-            Done::Reconcile => {
+            Done::Reconcile(result) => {
                 self.running.remove(&JobKind::Reconcile);
                 self.remember_run(false).await;
+                match result {
+                    // Renewals queued, notices made: out with the next send
+                    // and delivery, not at the next scheduled time.
+                    Ok(r) => {
+                        tracing::info!("{}", r.text().replace('\n', "; "));
+                        self.wanted.extend([JobKind::Send, JobKind::Notices]);
+                    }
+                    Err(e) => tracing::error!("the reconciliation stopped: {e}"),
+                }
             }
         }
         self.tell_status().await;

@@ -1,4 +1,4 @@
-//! The jobs: intake of one source, send, notices. Each is a function of a
+//! The jobs: intake of one source, send, notices, reconcile. Each is a function of a
 //! `Context` that returns a typed report and tells what it did as events.
 //! Who runs them, when, and what an outcome means for an exit status is not
 //! decided here (`run --once` in the CLI, triggers in `daemon.rs`).
@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::ReturnConfig;
 use crate::index::{self, PullSummary, SendSummary};
 use crate::ingest::{IngestError, IngestSummary, Intake};
+use crate::reconcile::Report;
 use crate::returns::{self, DeliverySummary};
 use crate::store::{Store, StoreError};
 
@@ -175,6 +176,21 @@ async fn notices_inner(ctx: &Context) -> Result<NoticesReport, JobError> {
     // Delivered notices lost their contact data: out of the WAL too.
     ctx.store.scrub().await?;
     Ok(NoticesReport { pulled, delivered })
+}
+
+/// Reconcile (the nightly job, and `visync reconcile`): compare with the
+/// index, renewals, expiry, retention (reconcile.md). What it queued goes
+/// out with the next send; the notices it made with the next delivery.
+pub async fn reconcile(ctx: &Context, dry_run: bool) -> Result<Report, JobError> {
+    let job = JobKind::Reconcile;
+    let started = begin(ctx, &job);
+    let today = ctx.clock.today();
+    let now = ctx.clock.now();
+    let cfg = &ctx.snapshot.cfg;
+    let result = crate::reconcile::run(&ctx.store, &*ctx.index, cfg, today, now, dry_run).await;
+    let ok = result.as_ref().is_ok_and(Report::complete);
+    finish(ctx, job, started, ok, true);
+    Ok(result?)
 }
 
 /// The store's counts, told as gauges (after every job, and at start).

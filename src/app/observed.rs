@@ -4,7 +4,7 @@
 //! about metrics or health.
 
 use super::events::{CallResult, Event, Events};
-use crate::index::{CallError, HttpIndex, IndexApi, ItemResult, NoticePage};
+use crate::index::{CallError, HttpIndex, IndexApi, ItemResult, NoticePage, SignalPage};
 
 pub struct ObservedIndex {
     inner: HttpIndex,
@@ -64,6 +64,16 @@ impl IndexApi for ObservedIndex {
     async fn notices(&self, after: Option<&str>, limit: u32) -> Result<NoticePage, CallError> {
         let r = self.inner.notices(after, limit).await;
         self.tell("notices", &r, false);
+        r
+    }
+
+    async fn signals(
+        &self,
+        page_token: Option<&str>,
+        page_size: u32,
+    ) -> Result<SignalPage, CallError> {
+        let r = self.inner.signals(page_token, page_size).await;
+        self.tell("signals", &r, false);
         r
     }
 }

@@ -36,8 +36,12 @@ pub enum AuditAction {
 pub fn run(args: AuditArgs) -> Result<u8, CliError> {
     let cfg = load_config(&args.config)?;
     runtime().block_on(async {
-        let Some(store) = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?
-        else {
+        let mut store = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?;
+        // A decommissioned store keeps its trail and has no key any more.
+        if let (None, crate::config::StateUrl::Sqlite(db)) = (&store, &cfg.state) {
+            store = crate::store::decommission::open_trail(db).await?;
+        }
+        let Some(store) = store else {
             eprintln!("there is no state store yet: nothing has been done, so there is no trail");
             return Ok(exit::OK);
         };

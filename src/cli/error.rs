@@ -53,6 +53,12 @@ pub enum CliError {
     /// written.
     #[error(transparent)]
     IndexSim(#[from] visync_index_sim::SimError),
+    /// A command that only reads found no state store to read.
+    #[error(
+        "the state store {} does not exist yet: nothing has been registered, so there is nothing to reconcile (a dry run creates nothing)",
+        .0.display()
+    )]
+    NoState(PathBuf),
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
     /// `check --html FILE` could not write its page.
@@ -85,6 +91,7 @@ impl CliError {
             | CliError::Runtime(_)
             | CliError::IndexSim(_)
             | CliError::Stdout(_)
+            | CliError::NoState(_)
             | CliError::WriteReport { .. } => exit::CONFIG,
         }
     }

@@ -4,11 +4,13 @@
 
 mod audit;
 mod check;
+mod decommission;
 mod error;
 mod html;
 mod index_sim;
 mod object;
 mod progress;
+mod reconcile;
 mod release;
 mod report;
 mod run;
@@ -57,6 +59,12 @@ pub enum Command {
     Subject(subject::SubjectArgs),
     /// Record an objection: withdraw the child's signals, never register it again.
     Object(object::ObjectArgs),
+    /// The nightly reconciliation now: compare with the index, renewals,
+    /// expiry, retention (`--dry-run`: change nothing).
+    Reconcile(reconcile::ReconcileArgs),
+    /// Withdraw every signal at the index and purge the local state (for a
+    /// region that leaves the index); `--confirm` to do it.
+    Decommission(decommission::DecommissionArgs),
 }
 
 /// Exit statuses shared by the commands.
@@ -83,6 +91,8 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Subject(args) => subject::run(args),
         Command::Object(args) => object::run(args, clock),
+        Command::Reconcile(args) => reconcile::run(args, clock),
+        Command::Decommission(args) => decommission::run(args, clock),
     };
     match result {
         Ok(code) => ExitCode::from(code),

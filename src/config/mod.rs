@@ -33,6 +33,8 @@ pub struct Config {
     pub returns: BTreeMap<String, ReturnConfig>,
     pub schedule: Schedule,
     pub rules: Rules,
+    /// How long local state that the law does not time is kept.
+    pub retention: Retention,
     pub policy: Policy,
     /// `/metrics` and `/healthz`; `None`: `[http] listen = ""` turned them off.
     pub http_listen: Option<SocketAddr>,
@@ -228,6 +230,7 @@ fn validate(raw: raw::RawConfig, path: &Path, dir: &Path) -> Result<Config, Conf
             returns: returns(&raw.returns, &resolve)?,
             schedule: schedule(&raw.schedule)?,
             rules: rules(&raw.rules)?,
+            retention: retention(&raw.rules)?,
             policy: policy(&raw.policy)?,
             http_listen: http_listen(&raw.http)?,
             log_format: raw.log.format.unwrap_or(LogFormat::Text),
@@ -463,6 +466,54 @@ fn rules(raw: &raw::RawRules) -> Result<Rules, Invalid> {
         );
     }
     Ok(rules)
+}
+
+/// Retention of what the law's periods do not cover (`[rules]`,
+/// reconcile.md): delivered notices and the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Delivered (and unroutable) notices are purged this many days after.
+    pub notice_days: u32,
+    /// Audit events are purged this many years after, oldest first.
+    pub audit_years: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            notice_days: 90,
+            audit_years: 7,
+        }
+    }
+}
+
+/// `[rules] notice_days` and `audit_years`: a notice must stay long enough
+/// for a CMS to import it (at least a day), the trail at least a year.
+fn retention(raw: &raw::RawRules) -> Result<Retention, Invalid> {
+    let d = Retention::default();
+    let r = Retention {
+        notice_days: raw.notice_days.unwrap_or(d.notice_days),
+        audit_years: raw.audit_years.unwrap_or(d.audit_years),
+    };
+    if !(1..=3650).contains(&r.notice_days) {
+        return invalid(
+            "[rules] notice_days",
+            format!(
+                "{} is outside 1..=3650: give the days a delivered notice is kept",
+                r.notice_days
+            ),
+        );
+    }
+    if !(1..=50).contains(&r.audit_years) {
+        return invalid(
+            "[rules] audit_years",
+            format!(
+                "{} is outside 1..=50: give the years the audit trail is kept",
+                r.audit_years
+            ),
+        );
+    }
+    Ok(r)
 }
 
 /// `[policy]`: renewal and the withdrawal guard.

@@ -117,6 +117,10 @@ pub struct RawRules {
     pub max_active_years: Option<u32>,
     pub archive_years: Option<u32>,
     pub age_limit: Option<u32>,
+    /// Delivered notices are kept this many days (reconcile.md).
+    pub notice_days: Option<u32>,
+    /// The audit trail is kept this many years (reconcile.md).
+    pub audit_years: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -250,6 +250,22 @@ impl IndexApi for HttpIndex {
         serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))
     }
 
+    async fn signals(
+        &self,
+        page_token: Option<&str>,
+        page_size: u32,
+    ) -> Result<super::SignalPage, CallError> {
+        let mut query = vec![("page_size", page_size.to_string())];
+        if let Some(t) = page_token {
+            query.push(("page_token", t.to_string()));
+        }
+        let (status, headers, bytes) = self.get("/v1/signals", &query).await?;
+        if status != StatusCode::OK {
+            return Err(classify(status, &headers, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))
+    }
+
     async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
         // The payloads are stored as JSON already: join, do not re-encode.
         let body = format!("{{\"signals\":[{}]}}", payloads.join(","));

@@ -88,6 +88,35 @@ pub trait IndexApi {
     async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError>;
     /// This organisation's notices after `after`, oldest first.
     async fn notices(&self, after: Option<&str>, limit: u32) -> Result<NoticePage, CallError>;
+    /// One page of this organisation's own signals, in every state the index
+    /// returns (`GET /v1/signals`): what reconciliation compares with.
+    async fn signals(
+        &self,
+        page_token: Option<&str>,
+        page_size: u32,
+    ) -> Result<SignalPage, CallError>;
+}
+
+/// One page of `GET /v1/signals`: ids, professionals and dates, never a BSN
+/// or a name.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SignalPage {
+    pub signals: Vec<ListedSignal>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+/// A signal as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ListedSignal {
+    pub signal_id: String,
+    pub professional_id: String,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    /// `active`, or anything else (`archived`, `withdrawn`, `expired`): not active.
+    pub state: String,
 }
 
 /// One page of the notices feed.

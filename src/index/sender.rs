@@ -142,6 +142,7 @@ async fn send_single(
                     .await
             }
         };
+        crate::fault::point("send-after-single-call");
         if stop_on_auth(&outcome, summary) {
             return Ok(true);
         }

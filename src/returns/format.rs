@@ -1,10 +1,11 @@
 //! What a CMS receives, in CSV, XML or JSON: the columns of the connector
-//! spec, plus `audience` for `notify_subject` tasks (who must be told).
+//! spec, plus `audience` for `notify_subject` tasks (who must be told) and
+//! `reason` (`age_limit` on a `renewal_due` that cannot be renewed).
 
 use crate::config::ReturnFormat;
 use crate::store::{Counterpart, Notice};
 
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "notice_id",
     "kind",
     "case_ref",
@@ -16,6 +17,7 @@ pub const COLUMNS: [&str; 11] = [
     "counterpart_email",
     "due_date",
     "audience",
+    "reason",
 ];
 
 /// A cell that a spreadsheet would take for a formula is prefixed with `'`.
@@ -28,7 +30,7 @@ pub fn csv_escape(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One row per counterpart (a notice without counterparts is one row).
-fn rows(n: &Notice) -> Vec<[String; 11]> {
+fn rows(n: &Notice) -> Vec<[String; 12]> {
     let none = [Counterpart::default()];
     let cps: &[Counterpart] = if n.counterparts.is_empty() {
         &none
@@ -49,6 +51,7 @@ fn rows(n: &Notice) -> Vec<[String; 11]> {
                 c.email.clone().unwrap_or_default(),
                 n.due_date.clone().unwrap_or_default(),
                 n.audience.clone().unwrap_or_default(),
+                n.reason.clone().unwrap_or_default(),
             ]
         })
         .collect()
@@ -89,6 +92,7 @@ fn json(n: &Notice) -> serde_json::Value {
         "counterparts": n.counterparts,
         "due_date": n.due_date,
         "audience": n.audience,
+        "reason": n.reason,
     })
 }
 
@@ -111,6 +115,7 @@ fn xml(notices: &[Notice]) -> String {
             ("CreatedAt", Some(&n.created_at)),
             ("DueDate", n.due_date.as_ref()),
             ("Audience", n.audience.as_ref()),
+            ("Reason", n.reason.as_ref()),
         ] {
             if let Some(v) = v.filter(|v| !v.is_empty()) {
                 let _ = writeln!(out, "    <{tag}>{}</{tag}>", esc(v));
@@ -163,6 +168,7 @@ mod tests {
             ],
             due_date: None,
             audience: None,
+            reason: None,
         }
     }
 

@@ -1,6 +1,12 @@
 //! The audit trail: every action, as typed events with ids and never a BSN or
 //! a name, chained by hash (each event's hash covers the previous one), so
 //! that `visync audit verify` can show that nothing was changed or removed.
+//!
+//! Retention (`[rules] audit_years`) and decommission remove the oldest
+//! events, a prefix of the chain: the hash of the last one removed is kept
+//! as the trail's *horizon* (the `cursors` row `audit.horizon`), and the
+//! first kept event's `prev_hash` must be it. The chain still shows any
+//! change or removal after the horizon.
 
 use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -69,8 +75,13 @@ impl Chain {
             sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *conn)
                 .await?;
+        // A trail purged to nothing goes on from its horizon.
+        let prev = match prev {
+            Some(p) => p,
+            None => horizon(conn).await?,
+        };
         Ok(Chain {
-            prev: prev.unwrap_or_default(),
+            prev,
             pending: Vec::new(),
         })
     }
@@ -143,6 +154,31 @@ impl Chain {
     }
 }
 
+/// Where the trail kept today begins: the hash of the last event purged
+/// ("" when none ever was).
+pub const HORIZON: &str = "audit.horizon";
+
+async fn horizon(conn: &mut SqliteConnection) -> Result<String, StoreError> {
+    let h: Option<String> = sqlx::query_scalar("SELECT value FROM cursors WHERE name = ?")
+        .bind(HORIZON)
+        .fetch_optional(conn)
+        .await?;
+    Ok(h.unwrap_or_default())
+}
+
+/// Records the hash of the last event purged, in the purge's transaction.
+pub async fn set_horizon(conn: &mut SqliteConnection, hash: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cursors (name, value) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(HORIZON)
+    .bind(hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Events read per query by `verify_audit` and `audit_page`: memory stays
 /// bounded however long the trail.
 const PAGE: i64 = 1000;
@@ -151,7 +187,7 @@ impl Store {
     /// Checks the chain; `Err(id)` names the first event that does not fit
     /// (it, or the one before it, was changed or removed).
     pub async fn verify_audit(&self) -> Result<Result<u64, i64>, StoreError> {
-        let mut prev = String::new();
+        let mut prev = horizon(&mut *self.pool.acquire().await?).await?;
         let (mut after, mut count) = (0i64, 0u64);
         loop {
             let rows = sqlx::query(

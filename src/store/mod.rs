@@ -9,12 +9,16 @@
 //! keeps no BSN or name in clear.
 
 mod audit;
+pub mod decommission;
+mod expiry;
 pub mod files;
 mod key;
 pub mod notices;
 mod objection;
 mod outbox;
 pub mod polls;
+mod reconcile;
+mod retention;
 pub mod signals;
 mod status;
 mod subject;
@@ -27,10 +31,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::{AuditEvent, Chain};
+pub use expiry::{Expiring, Renewal};
 pub use files::{FileRecord, TakenFile};
 pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};
 pub use objection::Objected;
 pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTEMPTS};
+pub use reconcile::{Comparison, Unknown};
+pub use retention::{Cuts, Purged};
 pub use signals::{Applied, SignalRow};
 pub use status::{Hold, Quarantined};
 pub use subject::SubjectRecord;

@@ -29,6 +29,9 @@ pub struct Notice {
     pub counterparts: Vec<Counterpart>,
     pub due_date: Option<String>,
     pub audience: Option<String>,
+    /// Why, where the kind alone does not say (`age_limit` on a
+    /// `renewal_due` that cannot be renewed any further).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -166,7 +169,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Notice>, StoreError> {
         let rows = sqlx::query(
-            "SELECT notice_id, kind, case_ref, professional_id, created_at, counterparts, due_date, audience
+            "SELECT notice_id, kind, case_ref, professional_id, created_at, counterparts, due_date, audience, reason
              FROM notices WHERE state = 'pending' AND source = ? ORDER BY created_at, notice_id LIMIT ?",
         )
         .bind(source)
@@ -187,6 +190,7 @@ impl Store {
                     .unwrap_or_default(),
                 due_date: r.get(6),
                 audience: r.get(7),
+                reason: r.get(8),
             })
             .collect())
     }

@@ -322,6 +322,9 @@ async fn record_one(
             if row.action == OutboxAction::Register {
                 super::notices::notify_subject(conn, &row.signal_id, at).await?;
             }
+            if let (OutboxAction::Renew, Some(end)) = (row.action, &row.end_date) {
+                super::expiry::renewed(conn, &row.signal_id, end, at).await?;
+            }
             chain
                 .append(
                     conn,

@@ -239,13 +239,15 @@ pub async fn register_many(
         return Ok(());
     }
     let now = ts(now);
+    // An involvement the index lost is registered again under its own id.
+    let ids = super::reconcile::ids_for(conn, source, new).await?;
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref, start_date,
                               end_date, last_day, content_hash, audience, state, created_at, updated_at) ",
     );
-    q.push_values(new, |mut row, n| {
+    q.push_values(new.iter().zip(&ids), |mut row, (n, id)| {
         let s = &n.signal;
-        row.push_bind(n.id.as_str())
+        row.push_bind(id.as_str())
             .push_bind(source)
             .push_bind(&n.key.subject.0[..])
             .push_bind(&*n.key.professional)
@@ -263,11 +265,11 @@ pub async fn register_many(
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO outbox (signal_id, source, action, payload, state, not_before, created_at) ",
     );
-    q.push_values(new, |mut row, n| {
-        row.push_bind(n.id.as_str())
+    q.push_values(new.iter().zip(&ids), |mut row, (n, id)| {
+        row.push_bind(id.as_str())
             .push_bind(source)
             .push_bind("register")
-            .push_bind(payload(&n.id, &n.signal))
+            .push_bind(payload(id, &n.signal))
             .push_bind("ready")
             .push_bind(now.as_str())
             .push_bind(now.as_str());

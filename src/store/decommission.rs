@@ -1,0 +1,222 @@
+//! The SQL of `visync decommission` (reconcile.md): every live signal
+//! withdrawn through the outbox, then, once the index confirmed them all,
+//! the store purged down to one summarising audit event and the chain's
+//! horizon. Each step is idempotent, so an interrupted run is run again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::Row;
+
+use super::audit::Chain;
+use super::reconcile::CHUNK;
+use super::{ts, Store, StoreError};
+
+/// The audit event that says a store was decommissioned: what is left.
+pub const DECOMMISSIONED: &str = "decommissioned";
+
+/// The tables a decommission empties; `cursors` keeps the audit horizon.
+const TABLES: [&str; 6] = ["outbox", "notices", "holds", "objections", "files", "signals"];
+
+/// Live signals per source: what a decommission would withdraw.
+pub type PerSource = BTreeMap<String, u64>;
+
+impl Store {
+    /// Signals the index may hold (pending, active, withdrawing, missing),
+    /// per source.
+    pub async fn live_per_source(&self) -> Result<PerSource, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, COUNT(*) FROM signals
+             WHERE state IN ('pending', 'active', 'withdrawing', 'missing') GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
+            .collect())
+    }
+
+    /// Queues the withdrawal (`risk_ended`) of every live signal; held
+    /// withdrawals are released. A registration never tried is dropped (it
+    /// never reached the index); one that was tried is withdrawn instead of
+    /// sent (the index answers 404 if it never got it, which counts as
+    /// done). A `missing` signal is not at the index: withdrawn here.
+    /// Returns how many withdrawals were queued.
+    pub async fn withdraw_all(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let at = ts(now);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE signals SET state = 'withdrawing', withdraw_reason = 'risk_ended', updated_at = ?
+             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = 'held')",
+        )
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE outbox SET state = 'ready', not_before = ? WHERE state = 'held'")
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM holds").execute(&mut *tx).await?;
+        // A run again retries what an earlier one could not get through.
+        sqlx::query(
+            "UPDATE outbox SET state = 'ready', attempts = 0, not_before = ? WHERE state = 'quarantined'",
+        )
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        for sql in [
+            "DELETE FROM outbox WHERE action = 'register' AND attempts = 0",
+            "DELETE FROM signals WHERE state = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
+            "DELETE FROM outbox WHERE action IN ('register', 'update', 'renew')",
+            "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'risk_ended' WHERE state = 'missing'",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let mut queued = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let rows = sqlx::query(
+                "SELECT signal_id, source FROM signals WHERE state IN ('pending', 'active')
+                 ORDER BY signal_id LIMIT ?",
+            )
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(queued);
+            }
+            let mut chain = Chain::load(&mut tx).await?;
+            for r in &rows {
+                let (id, source): (String, String) = (r.get(0), r.get(1));
+                super::signals::withdraw(
+                    &mut tx,
+                    &source,
+                    &id,
+                    crate::domain::WithdrawReason::RiskEnded,
+                    false,
+                    now,
+                )
+                .await?;
+                let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
+                chain
+                    .append(&mut tx, &at, "withdraw_planned", Some(&id), Some(&source), detail)
+                    .await?;
+            }
+            chain.flush(&mut tx).await?;
+            tx.commit().await?;
+            queued += rows.len() as u64;
+        }
+    }
+
+    /// What the index has not confirmed yet: signals still live, by state.
+    pub async fn not_withdrawn(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM signals
+             WHERE state IN ('pending', 'active', 'withdrawing', 'missing') GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
+            .collect())
+    }
+
+    /// Empties the store: every table but the audit trail, which is purged
+    /// to its horizon and gets one event summarising the decommission.
+    pub async fn purge_all(
+        &self,
+        summary: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for table in TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM cursors WHERE name <> ?")
+            .bind(super::audit::HORIZON)
+            .execute(&mut *tx)
+            .await?;
+        let head: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(head) = head {
+            sqlx::query("DELETE FROM audit").execute(&mut *tx).await?;
+            super::audit::set_horizon(&mut tx, &head).await?;
+        }
+        Chain::append_one(&mut tx, &ts(now), DECOMMISSIONED, None, None, summary).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Whether a SQLite store was decommissioned already: it exists, holds no
+/// signal, and its last audit event says so. Read without its key (a
+/// decommission deletes the key; opening the store the usual way would
+/// make a new one).
+pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
+    if !db.exists() {
+        return Ok(false);
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
+        .read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: db.to_path_buf(),
+            source,
+        })?;
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM audit ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&pool)
+            .await
+            .unwrap_or(None);
+    let signals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signals")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(1);
+    pool.close().await;
+    Ok(last.as_deref() == Some(DECOMMISSIONED) && signals == 0)
+}
+
+/// The store opened read-only for its audit trail alone, when its key is
+/// gone (after a decommission): `audit verify` and `audit export` need no
+/// key, and nothing else may be asked of it (no child can be looked up).
+pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
+        .read_only(true)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: db.to_path_buf(),
+            source,
+        })?;
+    // A key no one has: the trail holds no keyed hash to compare with.
+    let mut throwaway = [0u8; 32];
+    getrandom::fill(&mut throwaway).map_err(|e| StoreError::Key {
+        path: db.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(Store {
+        pool,
+        hasher: crate::domain::SubjectHasher::new(&throwaway),
+        writable: false,
+    }))
+}

@@ -1,0 +1,307 @@
+//! The SQL of the comparison with the index (`visync reconcile`, step 1).
+//!
+//! What the index lists goes, page by page, into a temporary table on one
+//! connection (`Comparison`): SQLite keeps it in a temporary file, not in
+//! the state database and not in memory, so a million signals cost neither
+//! memory nor a write to the store (the dry run opens the store read-only
+//! and compares all the same). The decisions are then joins against it.
+//!
+//! Every writing step works in chunks of `CHUNK` rows, each its own
+//! transaction with its audit events: a run killed half-way leaves each
+//! signal either done or not, and the next run goes on where it stopped.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+
+use super::audit::Chain;
+use super::{ts, Store, StoreError};
+use crate::index::ListedSignal;
+
+/// Rows per writing transaction.
+pub const CHUNK: i64 = 500;
+
+/// Active here, and not active at the index (absent, archived, withdrawn).
+/// Left out: signals changed after the listing began (confirmed while it
+/// ran: not listed for certain) and those past their end date (expiry,
+/// step 3, ends them; re-registering them would be wrong). Binds: the
+/// listing's start, today.
+macro_rules! missing {
+    () => {
+        "FROM signals s WHERE s.state = 'active' AND s.updated_at < ? AND s.end_date >= ?
+         AND NOT EXISTS (SELECT 1 FROM temp.reconcile_seen x
+                         WHERE x.signal_id = s.signal_id AND x.state = 'active')"
+    };
+}
+
+/// Active on both sides with another end date at the index (renewed
+/// elsewhere, capped by the index), and nothing of ours on its way that
+/// would change it (a queued renewal or correction wins). Bind: the
+/// listing's start.
+macro_rules! end_differs {
+    () => {
+        "FROM signals s JOIN temp.reconcile_seen x ON x.signal_id = s.signal_id
+         WHERE s.state = 'active' AND x.state = 'active' AND x.end_date IS NOT NULL
+           AND x.end_date <> s.end_date AND s.updated_at < ?
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id)"
+    };
+}
+
+/// One comparison: the connection that holds the temporary table.
+pub struct Comparison {
+    conn: PoolConnection<Sqlite>,
+    /// When the listing began (RFC 3339).
+    started: String,
+    /// Today, as the run sees it.
+    today: String,
+}
+
+/// A signal the index holds as active that this store does not know.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unknown {
+    pub signal_id: String,
+    pub professional_id: String,
+}
+
+impl Store {
+    /// Starts a comparison, listing from `started` on.
+    pub async fn comparison(
+        &self,
+        started: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Comparison, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // A connection back from an earlier comparison that failed may
+        // still hold its table.
+        sqlx::query("DROP TABLE IF EXISTS temp.reconcile_seen")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "CREATE TEMP TABLE reconcile_seen (signal_id TEXT PRIMARY KEY,
+                professional_id TEXT NOT NULL, end_date TEXT, state TEXT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(Comparison {
+            conn,
+            started: ts(started),
+            today: today.to_string(),
+        })
+    }
+}
+
+impl Comparison {
+    /// Adds one page of the index's listing.
+    pub async fn add(&mut self, page: &[ListedSignal]) -> Result<(), StoreError> {
+        // 4 values a row: 250 rows a statement, far under SQLite's limit.
+        for chunk in page.chunks(250) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO temp.reconcile_seen (signal_id, professional_id, end_date, state) ",
+            );
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.signal_id.as_str())
+                    .push_bind(s.professional_id.as_str())
+                    .push_bind(s.end_date.as_deref())
+                    .push_bind(s.state.as_str());
+            });
+            q.build().persistent(false).execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// How many signals are missing at the index (the dry run's count).
+    pub async fn count_missing(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", missing!()))
+            .bind(&self.started)
+            .bind(&self.today)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Marks the missing signals `missing` (the next source data that lists
+    /// the involvement registers it again with the same id) and drops the
+    /// corrections and renewals queued for them: the index would refuse
+    /// them, and the re-registration carries the content anyway.
+    pub async fn mark_missing(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let at = ts(now);
+        let mut done = 0;
+        loop {
+            let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
+            let ids: Vec<String> = sqlx::query_scalar(concat!(
+                "SELECT s.signal_id ",
+                missing!(),
+                " ORDER BY s.signal_id LIMIT ?"
+            ))
+            .bind(&self.started)
+            .bind(&self.today)
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                return Ok(done);
+            }
+            let mut chain = Chain::load(&mut tx).await?;
+            for id in &ids {
+                sqlx::query(
+                    "UPDATE signals SET state = 'missing', updated_at = ? WHERE signal_id = ?",
+                )
+                .bind(&at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM outbox WHERE signal_id = ? AND action IN ('update', 'renew')",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                let source: Option<String> =
+                    sqlx::query_scalar("SELECT source FROM signals WHERE signal_id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                chain
+                    .append(
+                        &mut tx,
+                        &at,
+                        "signal_missing",
+                        Some(id),
+                        source.as_deref(),
+                        serde_json::json!({}),
+                    )
+                    .await?;
+            }
+            chain.flush(&mut tx).await?;
+            tx.commit().await?;
+            done += ids.len() as u64;
+        }
+    }
+
+    /// How many end dates the index has otherwise (the dry run's count).
+    pub async fn count_end_dates(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", end_differs!()))
+            .bind(&self.started)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Takes the index's end dates. The signal is marked renewed, so that
+    /// the next file of the source does not correct the date back ("a
+    /// renewal stands until the source itself sets an end", plan/).
+    pub async fn take_end_dates(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let at = ts(now);
+        let mut done = 0;
+        loop {
+            let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
+            let rows = sqlx::query(concat!(
+                "SELECT s.signal_id, s.source, s.end_date, x.end_date ",
+                end_differs!(),
+                " ORDER BY s.signal_id LIMIT ?"
+            ))
+            .bind(&self.started)
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            let mut chain = Chain::load(&mut tx).await?;
+            for r in &rows {
+                let (id, source): (String, String) = (r.get(0), r.get(1));
+                let (ours, theirs): (String, String) = (r.get(2), r.get(3));
+                sqlx::query(
+                    "UPDATE signals SET end_date = ?, renewed = 1, updated_at = ? WHERE signal_id = ?",
+                )
+                .bind(&theirs)
+                .bind(&at)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                chain
+                    .append(
+                        &mut tx,
+                        &at,
+                        "end_date_taken",
+                        Some(&id),
+                        Some(&source),
+                        serde_json::json!({ "from": ours, "to": theirs }),
+                    )
+                    .await?;
+            }
+            chain.flush(&mut tx).await?;
+            tx.commit().await?;
+            done += rows.len() as u64;
+        }
+    }
+
+    /// Signals the index holds as active that this store does not know, in
+    /// id order: reported, never withdrawn.
+    pub async fn unknown(&mut self) -> Result<Vec<Unknown>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT x.signal_id, x.professional_id FROM temp.reconcile_seen x
+             WHERE x.state = 'active'
+               AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.signal_id = x.signal_id)
+             ORDER BY x.signal_id",
+        )
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Unknown {
+                signal_id: r.get(0),
+                professional_id: r.get(1),
+            })
+            .collect())
+    }
+
+    /// Drops the temporary table (and its file).
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        sqlx::query("DROP TABLE IF EXISTS temp.reconcile_seen")
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The ids new registrations take: a `missing` signal's own id where the
+/// store holds one for the involvement (its row makes way for the new
+/// one: the index is told the same `signal_id` again, reconcile.md), else
+/// the id the planner made.
+pub async fn ids_for(
+    conn: &mut sqlx::SqliteConnection,
+    source: &str,
+    new: &[super::signals::NewSignal],
+) -> Result<Vec<String>, StoreError> {
+    let any: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM signals WHERE state = 'missing' AND source = ?)",
+    )
+    .bind(source)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut ids = Vec::with_capacity(new.len());
+    for n in new {
+        let old: Option<String> = if any {
+            sqlx::query_scalar(
+                "SELECT signal_id FROM signals WHERE state = 'missing' AND source = ?
+                 AND subject_key = ? AND professional_id = ? LIMIT 1",
+            )
+            .bind(source)
+            .bind(&n.key.subject.0[..])
+            .bind(&*n.key.professional)
+            .fetch_optional(&mut *conn)
+            .await?
+        } else {
+            None
+        };
+        if let Some(old) = &old {
+            sqlx::query("DELETE FROM signals WHERE signal_id = ?")
+                .bind(old)
+                .execute(&mut *conn)
+                .await?;
+        }
+        ids.push(old.unwrap_or_else(|| n.id.clone()));
+    }
+    Ok(ids)
+}
