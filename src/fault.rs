@@ -13,7 +13,10 @@
 //!   nothing recorded yet;
 //! - `notices-after-store`: a page of notices stored with its cursor;
 //! - `after-return-write`: a return file renamed into place, not yet marked
-//!   delivered.
+//!   delivered;
+//! - `reconcile-chunk`: a chunk of a reconciliation step (missing, end
+//!   dates, expiry, a retention rule, the audit trail) committed, the
+//!   next not begun.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

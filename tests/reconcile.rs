@@ -292,3 +292,80 @@ fn the_nightly_job_in_the_daemon_marks_what_the_index_lost() {
     assert!(line.contains("1 missing"), "{line}");
     assert_eq!(states(&site)[0].1, "missing");
 }
+
+/// A signal renewed at the index by someone else: its end date is taken,
+/// and the next file of the source does not correct it back.
+#[test]
+fn an_end_date_moved_at_the_index_is_taken() {
+    let sim = Sim::start(&[]);
+    let site = site(&sim, "");
+    let kids = bsns(1);
+    let rows = [(kids[0].as_str(), YOUNG, "E1", "D")];
+    site.drop_file("1.csv", export(&rows).as_bytes());
+    pass(&site);
+    let (id, _) = states(&site).remove(0);
+    let answer = http(
+        &sim.addr,
+        "POST",
+        &format!("/v1/signals/{id}/renew"),
+        Some(TOKEN),
+        r#"{"end_date": "2028-11-20"}"#,
+    );
+    assert!(answer.contains("2028-11-20"), "{answer}");
+
+    let (code, report) = reconcile(&site, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["end_date_taken"], 1, "{report}");
+    let end = query(&site, "SELECT end_date FROM signals");
+    assert_eq!(end[0][0], "2028-11-20");
+    // The same snapshot again plans nothing that would undo it.
+    let mut again = export(&rows);
+    again.push_str(&format!(
+        "{},Kind,{YOUNG},V,E1,E1 Naam,e1@x.example,D,01-11-2026,,N\n",
+        kids[0]
+    ));
+    site.drop_file("2.csv", again.as_bytes());
+    pass(&site);
+    assert_eq!(at_index(&sim, TOKEN)[0].2, "2028-11-20");
+    let (_, report) = reconcile(&site, &[]);
+    assert_eq!(report["end_date_taken"], 0, "{report}");
+}
+
+/// Killed (as by SIGKILL) between two chunks of a step: what was committed
+/// stays, consistent, and the next run completes the rest.
+#[test]
+fn a_reconciliation_killed_between_chunks_is_completed_by_the_next() {
+    let sim = Sim::start(&[]);
+    let site = site(&sim, "");
+    // More than one chunk (500) to expire.
+    let kids = bsns(600);
+    let rows: Vec<Row> = kids
+        .iter()
+        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
+        .collect();
+    site.drop_file("1.csv", export(&rows).as_bytes());
+    pass(&site);
+    sim_clock(&sim, "2028-11-02");
+
+    let killed = site.run_env(
+        &["reconcile", "--as-of", "2028-11-02"],
+        &[("VISYNCTEST_CRASH_AT", "reconcile-chunk")],
+    );
+    assert_ne!(killed.code, 0, "{}", killed.stderr);
+    assert!(
+        killed.stderr.contains("aborting here on purpose"),
+        "{}",
+        killed.stderr
+    );
+    let expired = |site: &Site| {
+        query(site, "SELECT COUNT(*) FROM signals WHERE state = 'expired'")[0][0].clone()
+    };
+    assert_eq!(expired(&site), "500", "the first chunk committed, whole");
+
+    let (code, report) = reconcile(&site, &["--as-of", "2028-11-02"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["expired"], 100, "the rest: {report}");
+    assert_eq!(expired(&site), "600");
+    let verify = site.run(&["audit", "verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+}

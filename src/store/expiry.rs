@@ -133,6 +133,7 @@ impl Store {
             }
             chain.flush(&mut tx).await?;
             tx.commit().await?;
+            crate::fault::point("reconcile-chunk");
             done += rows.len() as u64;
         }
     }

@@ -174,6 +174,7 @@ impl Comparison {
             }
             chain.flush(&mut tx).await?;
             tx.commit().await?;
+            crate::fault::point("reconcile-chunk");
             done += ids.len() as u64;
         }
     }
@@ -232,6 +233,7 @@ impl Comparison {
             }
             chain.flush(&mut tx).await?;
             tx.commit().await?;
+            crate::fault::point("reconcile-chunk");
             done += rows.len() as u64;
         }
     }

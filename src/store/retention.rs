@@ -190,6 +190,7 @@ impl Store {
             }
             chain.flush(&mut tx).await?;
             tx.commit().await?;
+            crate::fault::point("reconcile-chunk");
             done += rows.len() as u64;
         }
     }
@@ -238,6 +239,7 @@ impl Store {
                 .rows_affected();
             super::audit::set_horizon(&mut tx, &hash).await?;
             tx.commit().await?;
+            crate::fault::point("reconcile-chunk");
             done += n;
         }
     }
