@@ -192,6 +192,44 @@ mod tests {
             .contains(";Org C;C <&> D;;c@x.example;"));
     }
 
+    /// `renewal_due` (with its reason) and `renewed` reach a CMS in every
+    /// format, with their due dates (issue 12).
+    #[test]
+    fn renewal_notices_go_out_in_every_format() {
+        let due = Notice {
+            notice_id: "renewal_due-s1-2029-03-03".into(),
+            kind: "renewal_due".into(),
+            counterparts: vec![],
+            due_date: Some("2029-03-03".into()),
+            reason: Some("age_limit".into()),
+            ..notice()
+        };
+        let renewed = Notice {
+            notice_id: "renewed-s2-2030-10-15".into(),
+            kind: "renewed".into(),
+            counterparts: vec![],
+            due_date: Some("2030-10-15".into()),
+            ..notice()
+        };
+        let both = [due, renewed];
+        let csv = String::from_utf8(render(ReturnFormat::Csv, b';', &both)).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].ends_with(";due_date;audience;reason"), "{}", lines[0]);
+        assert!(lines[1].starts_with("renewal_due-s1-2029-03-03;renewal_due;"));
+        assert!(lines[1].ends_with(";2029-03-03;;age_limit"), "{}", lines[1]);
+        assert!(lines[2].ends_with(";2030-10-15;;"), "{}", lines[2]);
+        let xml = String::from_utf8(render(ReturnFormat::Xml, b';', &both)).unwrap();
+        assert!(xml.contains("kind=\"renewal_due\""), "{xml}");
+        assert!(xml.contains("<DueDate>2029-03-03</DueDate>"), "{xml}");
+        assert!(xml.contains("<Reason>age_limit</Reason>"), "{xml}");
+        assert!(xml.contains("kind=\"renewed\""), "{xml}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&render(ReturnFormat::Json, b';', &both)).unwrap();
+        assert_eq!(json["notices"][0]["reason"], "age_limit");
+        assert_eq!(json["notices"][1]["kind"], "renewed");
+        assert_eq!(json["notices"][1]["due_date"], "2030-10-15");
+    }
+
     #[test]
     fn xml_is_escaped_and_json_carries_every_field() {
         let x = String::from_utf8(render(ReturnFormat::Xml, b';', &[notice()])).unwrap();
