@@ -214,7 +214,11 @@ mod tests {
         let both = [due, renewed];
         let csv = String::from_utf8(render(ReturnFormat::Csv, b';', &both)).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].ends_with(";due_date;audience;reason"), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(";due_date;audience;reason"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].starts_with("renewal_due-s1-2029-03-03;renewal_due;"));
         assert!(lines[1].ends_with(";2029-03-03;;age_limit"), "{}", lines[1]);
         assert!(lines[2].ends_with(";2030-10-15;;"), "{}", lines[2]);
