@@ -15,6 +15,7 @@ pub mod index;
 pub mod ingest;
 pub mod located;
 pub mod mapping;
+pub mod onboard;
 pub mod pipeline;
 pub mod plan;
 pub mod reconcile;

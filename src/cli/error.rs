@@ -61,6 +61,9 @@ pub enum CliError {
     NoState(PathBuf),
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// `mapping init`: the sample cannot be drafted from, or the draft not written.
+    #[error(transparent)]
+    Onboard(#[from] crate::onboard::InitError),
     /// `check --html FILE` could not write its page.
     #[error("cannot write the HTML report {}: {source}: is its folder there and writable?", .path.display())]
     WriteReport {
@@ -92,7 +95,8 @@ impl CliError {
             | CliError::IndexSim(_)
             | CliError::Stdout(_)
             | CliError::NoState(_)
-            | CliError::WriteReport { .. } => exit::CONFIG,
+            | CliError::WriteReport { .. }
+            | CliError::Onboard(_) => exit::CONFIG,
         }
     }
 }

@@ -8,6 +8,7 @@ mod decommission;
 mod error;
 mod html;
 mod index_sim;
+mod mapping;
 mod object;
 mod progress;
 mod reconcile;
@@ -45,6 +46,8 @@ pub struct Cli {
 pub enum Command {
     /// Dry run: read, map, validate and plan without changing anything.
     Check(check::CheckArgs),
+    /// Mappings: `init` drafts one from a sample export.
+    Mapping(mapping::MappingArgs),
     /// The reference regional index, for acceptance tests and loopback tests.
     IndexSim(index_sim::IndexSimArgs),
     /// Take files, plan, and send to the index (`--once`: one pass).
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
     let clock = cli.today.map_or(Clock::System, Clock::on);
     let result = match cli.command {
         Command::Check(args) => check::run(args, clock),
+        Command::Mapping(args) => mapping::run(args, clock),
         Command::IndexSim(args) => index_sim::run(args),
         Command::Run(args) => run::run(args, clock),
         Command::Status(args) => status::run(args, clock),

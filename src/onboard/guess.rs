@@ -1,0 +1,459 @@
+//! Which column fills which signal field, decided by evidence: hit rates,
+//! order, value sets, cardinality, uniqueness; header words break ties and
+//! find names (a name's values prove nothing about which name it is).
+//! Each guess carries its evidence as counts, for the summary and the
+//! draft's comments: never a value.
+
+use chrono::NaiveDate;
+
+use super::profile::{self, words, Profile, GENDER_CODES, GENDER_NUMERIC, YES_NO};
+use super::Sample;
+use crate::mapping::Target;
+
+const BSN: &[&str] = &[
+    "bsn",
+    "burgerservicenummer",
+    "sofinummer",
+    "citizenservice",
+    "ssn",
+];
+pub(super) const BIRTH: &[&str] = &["geboorte", "birth", "dob", "gebdat"];
+pub(super) const START: &[&str] = &["start", "begin", "aanvang", "ingang", "aanmeld", "from"];
+pub(super) const END: &[&str] = &["eind", "end", "afsluit", "stop", "until"];
+const GENDER: &[&str] = &["geslacht", "gender", "sex"];
+const DECISION: &[&str] = &[
+    "vir",
+    "verwijsindex",
+    "melden",
+    "meld",
+    "signa",
+    "regist",
+    "consent",
+];
+const PROFESSIONAL: &[&str] = &[
+    "medewerker",
+    "hulpverlener",
+    "behandelaar",
+    "professional",
+    "employee",
+    "caseworker",
+    "worker",
+    "regievoerder",
+    "consulent",
+    "mentor",
+    "practitioner",
+    "zorgverlener",
+    "coach",
+    "staff",
+    "careprovider",
+];
+const CASE: &[&str] = &[
+    "dossier", "case", "zaak", "casus", "traject", "nummer", "number", "ref", "id",
+];
+const FAMILY: &[&str] = &[
+    "achternaam",
+    "geslachtsnaam",
+    "familienaam",
+    "lastname",
+    "surname",
+    "familyname",
+];
+const PREFIX: &[&str] = &["tussenvoegsel", "voorvoegsel", "prefix", "infix"];
+const INITIALS: &[&str] = &["voorletter", "initial"];
+const GIVEN: &[&str] = &["voornam", "voornaam", "givenname", "firstname", "roepnaam"];
+const EMAIL: &[&str] = &["email", "mail"];
+const PHONE: &[&str] = &["telefoon", "tel", "phone", "mobiel", "mobile"];
+const NAME: &[&str] = &["naam", "name"];
+
+/// One field's column and why.
+#[derive(Debug, Clone)]
+pub struct Guess {
+    pub target: Target,
+    pub column: usize,
+    pub evidence: String,
+    pub formats: Vec<String>,
+    /// Exact source codes (from `GENDER_CODES` only) → gender.
+    pub map: Vec<(String, &'static str)>,
+    pub optional: bool,
+}
+
+/// The decision column, proposed as a commented-out filter.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub column: usize,
+    /// The "yes" code as the export writes it (from `YES_NO` only).
+    pub yes: String,
+    pub no: String,
+    pub evidence: String,
+}
+
+pub struct Guesses {
+    pub fields: Vec<Guess>,
+    pub decision: Option<Decision>,
+    /// Things a person must look at: the summary lists them.
+    pub checks: Vec<String>,
+}
+
+impl Guesses {
+    pub fn get(&self, t: Target) -> Option<&Guess> {
+        self.fields.iter().find(|g| g.target == t)
+    }
+
+    pub fn uses(&self, column: usize) -> bool {
+        self.fields.iter().any(|g| g.column == column)
+            || self.decision.as_ref().is_some_and(|d| d.column == column)
+    }
+}
+
+pub(super) fn hinted(column: &str, hints: &[&str]) -> bool {
+    words(column)
+        .iter()
+        .any(|w| hints.iter().any(|h| w.contains(h)))
+}
+
+/// The last word only: `Hulpverlener/Naam` is a professional's name.
+fn last_hinted(column: &str, hints: &[&str]) -> bool {
+    words(column)
+        .last()
+        .is_some_and(|w| hints.iter().any(|h| w.contains(h)))
+}
+
+pub(super) fn pct(n: usize, of: usize) -> String {
+    format!("{n} of {of} ({}%)", (n * 100).checked_div(of).unwrap_or(0))
+}
+
+pub(super) struct Ctx<'a> {
+    pub sample: &'a Sample,
+    pub profiles: Vec<Profile>,
+    pub used: Vec<bool>,
+    pub today: NaiveDate,
+}
+
+impl Ctx<'_> {
+    pub fn name(&self, c: usize) -> &str {
+        &self.sample.columns[c]
+    }
+
+    /// The free column with the best score above zero.
+    pub fn best(&self, score: impl Fn(usize, &Profile) -> f64) -> Option<usize> {
+        (0..self.profiles.len())
+            .filter(|&c| !self.used[c] && self.profiles[c].non_empty > 0)
+            .map(|c| (c, score(c, &self.profiles[c])))
+            .filter(|(_, s)| *s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(c, _)| c)
+    }
+
+    pub fn take(&mut self, out: &mut Vec<Guess>, target: Target, column: usize, evidence: String) {
+        self.used[column] = true;
+        out.push(Guess {
+            target,
+            column,
+            evidence,
+            formats: Vec::new(),
+            map: Vec::new(),
+            optional: !target.is_essential() && target != Target::Gender,
+        });
+    }
+}
+
+/// Proposes a column for each field it can find.
+pub fn guess(sample: &Sample, today: NaiveDate) -> Guesses {
+    let profiles: Vec<Profile> = (0..sample.columns.len())
+        .map(|c| profile::profile(&sample.rows, c))
+        .collect();
+    let mut ctx = Ctx {
+        sample,
+        used: vec![false; profiles.len()],
+        profiles,
+        today,
+    };
+    let mut fields = Vec::new();
+    let mut checks = Vec::new();
+    bsn(&mut ctx, &mut fields);
+    gender(&mut ctx, &mut fields, &mut checks);
+    let decision = decision(&mut ctx);
+    super::guess_dates::dates(&mut ctx, &mut fields, &mut checks);
+    professional_id(&mut ctx, &mut fields);
+    case_ref(&mut ctx, &mut fields);
+    names(&mut ctx, &mut fields, &mut checks);
+    contact(&mut ctx, &mut fields);
+    fields.sort_by_key(|g| g.target);
+    Guesses {
+        fields,
+        decision,
+        checks,
+    }
+}
+
+fn bsn(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
+    let found = ctx.best(|c, p| {
+        let rate = p.rate(p.bsn_hits);
+        if rate < 0.5 || p.filled() < 0.5 {
+            return 0.0;
+        }
+        rate + if hinted(ctx.name(c), BSN) { 0.5 } else { 0.0 }
+    });
+    if let Some(c) = found {
+        let p = &ctx.profiles[c];
+        let mut ev = format!("{} values pass the 11-proof", pct(p.bsn_hits, p.non_empty));
+        if p.bsn_padded > 0 {
+            ev.push_str(&format!("; {} have 8 digits (padded)", p.bsn_padded));
+        }
+        ctx.take(out, Target::Bsn, c, ev);
+    }
+}
+
+/// The gender column by its value set; its map names only known codes.
+fn gender(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>, checks: &mut Vec<String>) {
+    let found = ctx.best(|c, p| {
+        let hint = hinted(ctx.name(c), GENDER);
+        let hits = if hint {
+            p.gender_hits.max(p.gender_numeric)
+        } else {
+            p.gender_hits
+        };
+        // A gender header lets a few stray codes through (they fall to
+        // "unknown"); without one, the values alone must say it.
+        let needed = if hint { 0.5 } else { 0.9 };
+        if p.rate(hits) < needed || p.distinct > 8 || p.distinct < 2 && !hint {
+            return 0.0;
+        }
+        p.rate(hits) + if hint { 1.0 } else { 0.0 }
+    });
+    let Some(c) = found else {
+        return;
+    };
+    let numeric = ctx.profiles[c].gender_hits < ctx.profiles[c].gender_numeric;
+    let vocab = if numeric {
+        GENDER_NUMERIC
+    } else {
+        GENDER_CODES
+    };
+    let mut map: Vec<(String, &'static str)> = Vec::new();
+    let mut unmapped = std::collections::HashSet::new();
+    for row in &ctx.sample.rows {
+        let v = row[c].as_str();
+        if v.is_empty() || map.iter().any(|(k, _)| k == v) {
+            continue;
+        }
+        match vocab.iter().find(|(code, _)| *code == v.to_lowercase()) {
+            Some((_, g)) => map.push((v.to_string(), g)),
+            None => {
+                unmapped.insert(v.to_string());
+            }
+        }
+    }
+    map.sort();
+    let p = &ctx.profiles[c];
+    let hits = if numeric {
+        p.gender_numeric
+    } else {
+        p.gender_hits
+    };
+    let ev = format!(
+        "{} values are gender codes; {} codes in the map",
+        pct(hits, p.non_empty),
+        map.len()
+    );
+    if numeric {
+        checks.push("gender: the codes are numbers, read as ISO 5218 (1 male, 2 female): check the CMS's meaning".into());
+    }
+    if !unmapped.is_empty() {
+        checks.push(format!("gender: {} other value(s) of the column are not in the map and fall to \"unknown\"; add them to the map if they mean something", unmapped.len()));
+    }
+    ctx.take(out, Target::Gender, c, ev);
+    if let Some(g) = out.last_mut() {
+        g.map = map;
+    }
+}
+
+fn decision(ctx: &mut Ctx<'_>) -> Option<Decision> {
+    let c = ctx.best(|c, p| {
+        p.yes_no.map_or(0.0, |_| {
+            1.0 + if hinted(ctx.name(c), DECISION) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+    })?;
+    let pair = YES_NO[ctx.profiles[c].yes_no?];
+    // As the export writes it: the first spelling of each code.
+    let spelled = |code: &str| {
+        ctx.sample
+            .rows
+            .iter()
+            .map(|r| r[c].as_str())
+            .find(|v| v.to_lowercase() == code)
+            .map_or_else(|| code.to_uppercase(), str::to_string)
+    };
+    let (yes, no) = (spelled(pair.0), spelled(pair.1));
+    let p = &ctx.profiles[c];
+    let n_yes = ctx.sample.rows.iter().filter(|r| r[c] == yes).count();
+    ctx.used[c] = true;
+    Some(Decision {
+        column: c,
+        evidence: format!("two values, {} records say yes", pct(n_yes, p.non_empty)),
+        yes,
+        no,
+    })
+}
+
+/// Codes, not text: few spaces, filled, and repeating (one professional has
+/// many cases), with a professional's word in the header counting most.
+fn professional_id(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
+    let found = ctx.best(|c, p| {
+        let name = ctx.name(c);
+        if p.filled() < 0.95
+            || p.rate(p.with_space) > 0.2
+            || p.rate(p.email) > 0.5
+            || p.rate(p.phone) > 0.5
+            || last_hinted(name, NAME)
+        {
+            return 0.0;
+        }
+        let repeats = 1.0 - p.distinct as f64 / p.non_empty as f64;
+        let hint = hinted(name, PROFESSIONAL);
+        if !hint && repeats < 0.3 {
+            return 0.0;
+        }
+        repeats + if hint { 2.0 } else { 0.0 } + p.rate(p.with_digit) * 0.5
+    });
+    if let Some(c) = found {
+        let p = &ctx.profiles[c];
+        let ev = format!("{} distinct codes over {} records", p.distinct, p.non_empty);
+        ctx.take(out, Target::ProfessionalId, c, ev);
+    }
+}
+
+/// Filled and unique in every record: the case's number.
+fn case_ref(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
+    let found = ctx.best(|c, p| {
+        let name = ctx.name(c);
+        if p.filled() < 0.98 || !p.unique() || p.rate(p.with_space) > 0.2 {
+            return 0.0;
+        }
+        if [FAMILY, GIVEN, INITIALS, PREFIX, EMAIL, PHONE]
+            .iter()
+            .any(|h| last_hinted(name, h))
+        {
+            return 0.0;
+        }
+        1.0 + if hinted(name, CASE) { 1.0 } else { 0.0 } + p.rate(p.with_digit)
+    });
+    if let Some(c) = found {
+        let p = &ctx.profiles[c];
+        let ev = format!("unique in {} of {} records", p.distinct, p.rows);
+        ctx.take(out, Target::CaseRef, c, ev);
+    }
+}
+
+/// The child's names, by header words; not a professional's.
+fn names(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>, checks: &mut Vec<String>) {
+    for (target, hints) in [
+        (Target::FamilyName, FAMILY),
+        (Target::NamePrefix, PREFIX),
+        (Target::Initials, INITIALS),
+        (Target::GivenNames, GIVEN),
+    ] {
+        let found = ctx.best(|c, p| {
+            let name = ctx.name(c);
+            if !last_hinted(name, hints) || hinted(name, PROFESSIONAL) {
+                return 0.0;
+            }
+            0.5 + p.rate(p.letters)
+        });
+        let found = found.or_else(|| {
+            // A bare "Naam"/"Name" is the family name when nothing says so.
+            (target == Target::FamilyName)
+                .then(|| {
+                    ctx.best(|c, p| {
+                        let w = words(ctx.name(c));
+                        let bare = w.len() <= 2 && last_hinted(ctx.name(c), NAME);
+                        if bare && !hinted(ctx.name(c), PROFESSIONAL) && p.rate(p.letters) > 0.8 {
+                            0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .flatten()
+        });
+        if let Some(c) = found {
+            let p = &ctx.profiles[c];
+            let ev = format!(
+                "by its header; {} values are letters only",
+                pct(p.letters, p.non_empty)
+            );
+            if target == Target::GivenNames && last_hinted(ctx.name(c), &["roepnaam"]) {
+                checks.push("given_names: a roepnaam is what a child is called, not its given names; map the given names if the export has them".into());
+            }
+            ctx.take(out, target, c, ev);
+        }
+    }
+}
+
+/// The professional's name, phone and e-mail: columns that say so, or
+/// whose values follow the professional's code (one value per code).
+fn contact(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
+    let pid = out
+        .iter()
+        .find(|g| g.target == Target::ProfessionalId)
+        .map(|g| g.column);
+    for (target, hints) in [
+        (Target::ProfessionalEmail, EMAIL),
+        (Target::ProfessionalPhone, PHONE),
+        (Target::ProfessionalName, NAME),
+    ] {
+        let found = ctx.best(|c, p| {
+            let name = ctx.name(c);
+            let shaped = match target {
+                Target::ProfessionalEmail => p.rate(p.email),
+                Target::ProfessionalPhone => p.rate(p.phone),
+                _ => p.rate(p.letters),
+            };
+            let prof = hinted(name, PROFESSIONAL);
+            let follows = pid.is_some_and(|k| follows(&ctx.sample.rows, k, c));
+            let said = prof && (last_hinted(name, hints) || target == Target::ProfessionalName);
+            if shaped < 0.9
+                || !(said
+                    || follows && prof
+                    || follows && target != Target::ProfessionalName && last_hinted(name, hints))
+            {
+                return 0.0;
+            }
+            shaped + if said { 1.0 } else { 0.0 }
+        });
+        if let Some(c) = found {
+            let p = &ctx.profiles[c];
+            let (n, what) = match target {
+                Target::ProfessionalEmail => (p.email, "e-mail addresses"),
+                Target::ProfessionalPhone => (p.phone, "phone numbers"),
+                _ => (p.letters, "names"),
+            };
+            let mut ev = format!(
+                "by its header; {} values look like {what}",
+                pct(n, p.non_empty)
+            );
+            if pid.is_some_and(|k| follows(&ctx.sample.rows, k, c)) {
+                ev.push_str("; one per professional code");
+            }
+            ctx.take(out, target, c, ev);
+            if target == Target::ProfessionalName {
+                // Required in effect: without a name the index refuses it.
+                if let Some(g) = out.last_mut() {
+                    g.optional = false;
+                }
+            }
+        }
+    }
+}
+
+/// Whether column `c` has one value per value of column `key`.
+fn follows(rows: &[Vec<String>], key: usize, c: usize) -> bool {
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    rows.iter()
+        .filter(|r| !r[key].is_empty() && !r[c].is_empty())
+        .all(|r| *seen.entry(&r[key]).or_insert(&r[c]) == r[c])
+}
