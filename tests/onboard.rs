@@ -1,0 +1,325 @@
+//! `visync mapping init` end to end, data-driven: each folder under
+//! tests/fixtures/onboard/ holds a sample export written for the tests and
+//! expect.toml, the parts of the draft that matter (the column each field
+//! got, date formats, delimiter, encoding, record, the gender map, the
+//! decision column) and the counts `check` must give with the draft. Then
+//! bad input (exit 2, nothing written), --out and --force, and a target that
+//! cannot be found.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/fixtures/onboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expect.toml").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn export_in(case: &Path) -> PathBuf {
+    std::fs::read_dir(case)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_stem().is_some_and(|s| s == "export"))
+        .expect("an export file")
+}
+
+fn init(export: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "mapping",
+        "init",
+        export.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    visync(&args)
+}
+
+/// A field's source expression and date formats, as the draft writes it.
+fn field(v: &toml::Value) -> (String, Vec<String>) {
+    match v {
+        toml::Value::String(s) => (s.clone(), vec![]),
+        toml::Value::Table(t) => {
+            let from = t
+                .get("from")
+                .and_then(|f| f.as_str())
+                .unwrap_or("")
+                .to_string();
+            let dates = match t.get("date") {
+                Some(toml::Value::String(s)) => vec![s.clone()],
+                Some(toml::Value::Array(a)) => {
+                    a.iter().map(|x| x.as_str().unwrap().to_string()).collect()
+                }
+                _ => vec![],
+            };
+            (from, dates)
+        }
+        other => panic!("a field is a string or a table: {other}"),
+    }
+}
+
+/// The commented-out filter line the draft proposes.
+fn proposed_filter(text: &str) -> Option<(String, String)> {
+    let line = text.lines().find(|l| l.starts_with("# only = "))?;
+    let v: toml::Table = toml::from_str(&line[2..]).unwrap();
+    let cond = &v["only"].as_array().unwrap()[0];
+    Some((
+        cond["from"].as_str().unwrap().to_string(),
+        cond["in"].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ))
+}
+
+fn compare_draft(name: &str, draft: &toml::Table, text: &str, expect: &toml::Table) {
+    let src = draft["source"].as_table().unwrap();
+    for (k, v) in expect["source"].as_table().unwrap() {
+        assert_eq!(src.get(k), Some(v), "{name}: [source] {k}");
+    }
+    let fields = draft["fields"].as_table().unwrap();
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in fields {
+        let (from, _) = field(v);
+        if !from.is_empty() {
+            got.insert(k.clone(), from);
+        }
+    }
+    let want: BTreeMap<String, String> = expect["fields"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(got, want, "{name}: which column each field got");
+    for (k, v) in expect["dates"].as_table().unwrap() {
+        let want: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(field(&fields[k]).1, want, "{name}: date formats of {k}");
+    }
+    let map = fields["gender"]["map"].as_table().unwrap();
+    assert_eq!(
+        map,
+        expect["gender"].as_table().unwrap(),
+        "{name}: gender map"
+    );
+    let d = expect["decision"].as_table().unwrap();
+    assert_eq!(
+        proposed_filter(text),
+        Some((
+            d["column"].as_str().unwrap().to_string(),
+            d["yes"].as_str().unwrap().to_string()
+        )),
+        "{name}: the decision column"
+    );
+    assert!(
+        draft.get("filter").and_then(|f| f.get("only")).is_none(),
+        "{name}: proposed, not active"
+    );
+}
+
+#[test]
+fn each_sample_gets_the_expected_draft_which_passes_its_tests_and_checks_as_expected() {
+    let cases = fixtures();
+    assert!(cases.len() >= 5, "{cases:?}");
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let expect: toml::Table =
+            toml::from_str(&std::fs::read_to_string(case.join("expect.toml")).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let export = export_in(&case);
+        let out = dir.path().join("draft.toml");
+        let run = init(&export, &out, &[]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("its 4 tests pass"),
+            "{name}: {}",
+            run.stderr
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        let draft: toml::Table = toml::from_str(&text).unwrap();
+        compare_draft(&name, &draft, &text, &expect);
+
+        // The draft in a config: its own tests pass, and check counts.
+        let watch = dir.path().join("in");
+        std::fs::create_dir(&watch).unwrap();
+        std::fs::copy(&export, watch.join(export.file_name().unwrap())).unwrap();
+        let config = config_for(dir.path(), Path::new("draft.toml"), Some(Path::new("in")));
+        let c = config.to_str().unwrap();
+        let tests = visync(&["check", "-c", c, "--mapping-tests"]);
+        assert_eq!(tests.code, 0, "{name}: {}{}", tests.stdout, tests.stderr);
+        assert!(
+            tests.stdout.contains("4 passed, 0 failed"),
+            "{name}: {}",
+            tests.stdout
+        );
+        let html = dir.path().join("report.html");
+        let check = visync(&["check", "-c", c, "--json", "--html", html.to_str().unwrap()]);
+        let r = check.json();
+        let want = expect["check"].as_table().unwrap();
+        let s = &r["sources"][0];
+        for k in ["records", "accepted", "rejected", "skipped"] {
+            assert_eq!(
+                s[k].as_i64(),
+                want[k].as_integer(),
+                "{name}: {k}\n{}",
+                check.stdout
+            );
+        }
+        let mut codes: BTreeMap<String, i64> = BTreeMap::new();
+        for rej in r["rejections"].as_array().unwrap() {
+            *codes
+                .entry(rej["code"].as_str().unwrap().into())
+                .or_default() += 1;
+        }
+        let want_codes: BTreeMap<String, i64> = want["codes"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_integer().unwrap()))
+            .collect();
+        assert_eq!(codes, want_codes, "{name}: rejections by code");
+        let page = std::fs::read_to_string(&html).unwrap();
+        let records = format!(
+            "data-count=\"records\">{}<",
+            want["records"].as_integer().unwrap()
+        );
+        assert!(page.contains(&records), "{name}: the page has the counts");
+    }
+}
+
+/// Inputs that are no sample: exit 2, a message naming the file, no draft.
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let doctype = "<?xml version=\"1.0\"?>\n<!DOCTYPE x [<!ENTITY a \"b\">]>\n<E><R><T>&a;</T></R><R><T>1</T></R></E>\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", b"".to_vec(), "is empty"),
+        ("blank.csv", b"\n\n  \n".to_vec(), "is empty"),
+        (
+            "one-line.csv",
+            b"BSN;Achternaam;Geboortedatum\n".to_vec(),
+            "no records",
+        ),
+        (
+            "binary.csv",
+            b"BSN;Naam\n\x00\x01\x02\x03".to_vec(),
+            "looks binary",
+        ),
+        ("utf16.csv", b"\xff\xfeB\x00S\x00N\x00".to_vec(), "UTF-16"),
+        ("doctype.xml", doctype.as_bytes().to_vec(), "DOCTYPE"),
+        (
+            "prose.txt",
+            b"Dear all,\nplease find the export attached.\nRegards\n".to_vec(),
+            "not a CSV or XML export",
+        ),
+        (
+            "no-header.csv",
+            b"999990019;Jansen;04-03-2012\n999990020;Vries;17-08-2015\n".to_vec(),
+            "looks like a record",
+        ),
+        (
+            "broken.xml",
+            b"<E><R><T>1</T></R><R><T>2</X></R></E>".to_vec(),
+            "not well-formed",
+        ),
+    ];
+    for (file, bytes, said) in cases {
+        let export = dir.path().join(file);
+        std::fs::write(&export, &bytes).unwrap();
+        let out = dir.path().join(format!("{file}.toml"));
+        let run = init(&export, &out, &[]);
+        assert_eq!(run.code, 2, "{file}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(file) && run.stderr.contains(said),
+            "{file}: {}",
+            run.stderr
+        );
+        assert!(!out.exists(), "{file}: nothing written");
+        assert!(
+            !run.stderr.contains("999990019") && !run.stderr.contains("Jansen"),
+            "{}",
+            run.stderr
+        );
+        // Nor to stdout.
+        let run = visync(&["mapping", "init", export.to_str().unwrap()]);
+        assert_eq!((run.code, run.stdout.as_str()), (2, ""), "{file}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        9,
+        "no stray files"
+    );
+}
+
+#[test]
+fn out_is_never_overwritten_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = export_in(&repo().join("tests/fixtures/onboard/nl-semicolon-cp1252"));
+    let out = dir.path().join("draft.toml");
+    std::fs::write(&out, "# mine\n").unwrap();
+    let run = init(&export, &out, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "# mine\n");
+    let run = init(&export, &out, &["--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read_to_string(&out).unwrap().contains("[fields]"));
+}
+
+#[test]
+fn a_field_it_cannot_find_is_todo_and_check_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.csv");
+    // No family name column, no contact data, no decision column.
+    std::fs::write(
+        &export,
+        "BSN;Geboortedatum;Geslacht;MedewerkerCode;Dossiernummer;Startdatum;Notitie\n\
+         999990019;04-03-2012;M;EMP-1;D-1;01-11-2026;geheim een\n\
+         999990020;17-08-2015;V;EMP-1;D-2;15-10-2026;geheim twee\n\
+         999990032;30-01-2009;V;EMP-2;D-3;01-09-2026;geheim drie\n",
+    )
+    .unwrap();
+    let out = dir.path().join("draft.toml");
+    let run = init(&export, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("# TODO family_name"), "{text}");
+    assert!(text.contains("# TODO professional contact"), "{text}");
+    assert!(
+        text.contains("# TODO: no column looks like that decision"),
+        "{text}"
+    );
+    assert!(
+        run.stderr
+            .contains("not found (TODO in the draft): family_name"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("[fields] family_name"),
+        "{}",
+        run.stderr
+    );
+    assert!(!text.contains("geheim") && !run.stderr.contains("geheim"));
+    let config = config_for(dir.path(), Path::new("draft.toml"), None);
+    let check = visync(&["check", "-c", config.to_str().unwrap(), "--mapping-tests"]);
+    assert_eq!(check.code, 2, "{}", check.stderr);
+    assert!(
+        check.stderr.contains("[fields] family_name: is missing"),
+        "{}",
+        check.stderr
+    );
+}
