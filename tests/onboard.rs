@@ -323,3 +323,115 @@ fn a_field_it_cannot_find_is_todo_and_check_says_what_is_missing() {
         check.stderr
     );
 }
+
+/// The shipped samples (the README's tour): the draft maps each field to the
+/// column the hand-written mapping uses, and proposes its filter's column.
+#[test]
+fn the_shipped_samples_get_the_columns_of_their_hand_written_mappings() {
+    for (export, mapping, unguessed) in [
+        (
+            "samples/caseflow/export-20261128.csv",
+            "mappings/caseflow-csv.toml",
+            vec![],
+        ),
+        (
+            "samples/jeugdnet/export-20261128-0200.xml",
+            "mappings/jeugdnet-xml.toml",
+            vec!["withdraw_reason"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("draft.toml");
+        let run = init(&repo().join(export), &out, &[]);
+        assert_eq!(run.code, 0, "{export}: {}", run.stderr);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let draft: toml::Table = toml::from_str(&text).unwrap();
+        let hand: toml::Table =
+            toml::from_str(&std::fs::read_to_string(repo().join(mapping)).unwrap()).unwrap();
+        let columns = |t: &toml::Table| -> BTreeMap<String, String> {
+            t["fields"]
+                .as_table()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), field(v).0))
+                .filter(|(k, _)| !unguessed.contains(&k.as_str()))
+                .collect()
+        };
+        assert_eq!(columns(&draft), columns(&hand), "{export}");
+        let only = &hand["filter"]["only"].as_array().unwrap()[0];
+        assert_eq!(
+            proposed_filter(&text),
+            Some((
+                only["from"].as_str().unwrap().to_string(),
+                only["in"].as_array().unwrap()[0]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            )),
+            "{export}"
+        );
+    }
+}
+
+/// A large export is read only to its first 5,000 records, and says so.
+#[test]
+fn a_large_export_is_read_to_its_first_records_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("big.csv");
+    let ids = bsns(50);
+    let mut text =
+        String::from("BSN;Achternaam;Geboortedatum;MedewerkerCode;Dossiernummer;Startdatum\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "{};Jansen;04-03-2012;EMP-{};D-{i};01-11-2026\n",
+            ids[i % 50],
+            i % 7
+        ));
+    }
+    std::fs::write(&export, text).unwrap();
+    let out = dir.path().join("draft.toml");
+    let run = init(&export, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("5000 records read (the first 5000"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("5000 of 5000 (100%) values pass the 11-proof"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `--record` names the record element instead of the guess.
+#[test]
+fn record_names_the_xml_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("draft.toml");
+    let export = repo().join("samples/jeugdnet/export-20261128-0200.xml");
+    let run = init(
+        &export,
+        &out,
+        &["--record", "jn:Export/jn:Dossiers/jn:Dossier/jn:Client"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let draft: toml::Table = toml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        draft["source"]["record"].as_str(),
+        Some("Export/Dossiers/Dossier/Client")
+    );
+    assert_eq!(draft["fields"]["bsn"].as_str(), Some("BSN"));
+    let run = init(
+        &export,
+        &dir.path().join("x.toml"),
+        &["--record", "Dossiers/Dossier"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--record must start at the root"),
+        "{}",
+        run.stderr
+    );
+}
