@@ -162,8 +162,11 @@ pub struct PollReader {
     bookmark_slot: Option<usize>,
     /// The next page, already being fetched while this one is read: the
     /// API's time and ours overlap.
-    prefetched: Option<(url::Url, tokio::task::JoinHandle<Result<Page, PageError>>)>,
+    prefetched: Option<(url::Url, Prefetch)>,
 }
+
+/// The next page's fetch and parse, running on the runtime.
+type Prefetch = tokio::task::JoinHandle<Result<(Page, serde_json::Value), PageError>>;
 
 impl Drop for PollReader {
     fn drop(&mut self) {
@@ -272,7 +275,7 @@ impl PollReader {
         if !self.visited.insert(url.as_str().to_string()) {
             return Err(PageError::Loop { page: number });
         }
-        let fetched = match self.prefetched.take() {
+        let (fetched, value) = match self.prefetched.take() {
             Some((u, task)) if u == url => {
                 self.handle
                     .block_on(task)
@@ -286,38 +289,63 @@ impl PollReader {
                 if let Some((_, task)) = other {
                     task.abort();
                 }
-                self.handle
-                    .block_on(self.fetcher.get(&url, number, &self.spec))?
+                let fetcher = self.fetcher.clone();
+                self.handle.block_on(fetch_parsed(
+                    fetcher,
+                    url.clone(),
+                    number,
+                    self.spec.clone(),
+                ))?
             }
         };
         self.lock().pages = number;
-        let first = self.lock().records;
+        // The next page first, so that its fetch and parse (on the
+        // runtime's threads) overlap this page's records.
         let next = match &self.spec.kind {
-            ApiKind::Json { records, next, .. } => {
-                let value = json::parse(&fetched)?;
-                json::records(&value, number, records, &self.keys, first, &mut self.queue)?;
-                json::next(&fetched, &value, next, &url)
-            }
-            ApiKind::Fhir { .. } => {
-                let bundle = json::parse(&fetched)?;
-                self.fhir
-                    .page(&bundle, number, &self.keys, first, &mut self.queue)?;
-                fhir::next(&bundle)
-            }
+            ApiKind::Json { next, .. } => json::next(&fetched, &value, next, &url),
+            ApiKind::Fhir { .. } => fhir::next(&value),
         };
-        if let Some(next) = next {
-            let next = self.fetcher.checked_next(&url, &next, number)?;
+        // A refused link ends the poll after this page's records.
+        let checked = next
+            .map(|n| self.fetcher.checked_next(&url, &n, number))
+            .transpose();
+        if let Ok(Some(next)) = &checked {
             if !self.visited.contains(next.as_str()) {
-                let (fetcher, spec, at) = (self.fetcher.clone(), self.spec.clone(), next.clone());
-                let task = self
-                    .handle
-                    .spawn(async move { fetcher.get(&at, number + 1, &spec).await });
+                let task = self.handle.spawn(fetch_parsed(
+                    self.fetcher.clone(),
+                    next.clone(),
+                    number + 1,
+                    self.spec.clone(),
+                ));
                 self.prefetched = Some((next.clone(), task));
             }
-            self.next_url = Some(next);
+            self.next_url = Some(next.clone());
         }
-        Ok(())
+        let first = self.lock().records;
+        match &self.spec.kind {
+            ApiKind::Json { records, .. } => {
+                json::records(&value, number, records, &self.keys, first, &mut self.queue)?
+            }
+            ApiKind::Fhir { .. } => {
+                self.fhir
+                    .page(&value, number, &self.keys, first, &mut self.queue)?
+            }
+        }
+        checked.map(|_| ())
     }
+}
+
+/// A page fetched and parsed, its body dropped: what a prefetch hands over.
+async fn fetch_parsed(
+    fetcher: transport::Fetcher,
+    url: url::Url,
+    number: u64,
+    spec: Arc<ApiSpec>,
+) -> Result<(Page, serde_json::Value), PageError> {
+    let mut page = fetcher.get(&url, number, &spec).await?;
+    let value = json::parse(&page)?;
+    page.body = Vec::new();
+    Ok((page, value))
 }
 
 /// Bookmark order: timestamps and numbers compare as such where both
