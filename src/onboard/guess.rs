@@ -30,7 +30,7 @@ const DECISION: &[&str] = &[
     "regist",
     "consent",
 ];
-const PROFESSIONAL: &[&str] = &[
+pub(super) const PROFESSIONAL: &[&str] = &[
     "medewerker",
     "hulpverlener",
     "behandelaar",
@@ -50,7 +50,7 @@ const PROFESSIONAL: &[&str] = &[
 const CASE: &[&str] = &[
     "dossier", "case", "zaak", "casus", "traject", "nummer", "number", "ref", "id",
 ];
-const FAMILY: &[&str] = &[
+pub(super) const FAMILY: &[&str] = &[
     "achternaam",
     "geslachtsnaam",
     "familienaam",
@@ -58,12 +58,12 @@ const FAMILY: &[&str] = &[
     "surname",
     "familyname",
 ];
-const PREFIX: &[&str] = &["tussenvoegsel", "voorvoegsel", "prefix", "infix"];
-const INITIALS: &[&str] = &["voorletter", "initial"];
-const GIVEN: &[&str] = &["voornam", "voornaam", "givenname", "firstname", "roepnaam"];
-const EMAIL: &[&str] = &["email", "mail"];
-const PHONE: &[&str] = &["telefoon", "tel", "phone", "mobiel", "mobile"];
-const NAME: &[&str] = &["naam", "name"];
+pub(super) const PREFIX: &[&str] = &["tussenvoegsel", "voorvoegsel", "prefix", "infix"];
+pub(super) const INITIALS: &[&str] = &["voorletter", "initial"];
+pub(super) const GIVEN: &[&str] = &["voornam", "voornaam", "givenname", "firstname", "roepnaam"];
+pub(super) const EMAIL: &[&str] = &["email", "mail"];
+pub(super) const PHONE: &[&str] = &["telefoon", "tel", "phone", "mobiel", "mobile"];
+pub(super) const NAME: &[&str] = &["naam", "name"];
 
 /// One field's column and why.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ pub(super) fn hinted(column: &str, hints: &[&str]) -> bool {
 }
 
 /// The last word only: `Hulpverlener/Naam` is a professional's name.
-fn last_hinted(column: &str, hints: &[&str]) -> bool {
+pub(super) fn last_hinted(column: &str, hints: &[&str]) -> bool {
     words(column)
         .last()
         .is_some_and(|w| hints.iter().any(|h| w.contains(h)))
@@ -176,8 +176,8 @@ pub fn guess(sample: &Sample, today: NaiveDate) -> Guesses {
     super::guess_dates::dates(&mut ctx, &mut fields, &mut checks);
     professional_id(&mut ctx, &mut fields);
     case_ref(&mut ctx, &mut fields);
-    names(&mut ctx, &mut fields, &mut checks);
-    contact(&mut ctx, &mut fields);
+    super::guess_people::names(&mut ctx, &mut fields, &mut checks);
+    super::guess_people::contact(&mut ctx, &mut fields);
     fields.sort_by_key(|g| g.target);
     Guesses {
         fields,
@@ -347,113 +347,4 @@ fn case_ref(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
         let ev = format!("unique in {} of {} records", p.distinct, p.rows);
         ctx.take(out, Target::CaseRef, c, ev);
     }
-}
-
-/// The child's names, by header words; not a professional's.
-fn names(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>, checks: &mut Vec<String>) {
-    for (target, hints) in [
-        (Target::FamilyName, FAMILY),
-        (Target::NamePrefix, PREFIX),
-        (Target::Initials, INITIALS),
-        (Target::GivenNames, GIVEN),
-    ] {
-        let found = ctx.best(|c, p| {
-            let name = ctx.name(c);
-            if !last_hinted(name, hints) || hinted(name, PROFESSIONAL) {
-                return 0.0;
-            }
-            0.5 + p.rate(p.letters)
-        });
-        let found = found.or_else(|| {
-            // A bare "Naam"/"Name" is the family name when nothing says so.
-            (target == Target::FamilyName)
-                .then(|| {
-                    ctx.best(|c, p| {
-                        let w = words(ctx.name(c));
-                        let bare = w.len() <= 2 && last_hinted(ctx.name(c), NAME);
-                        if bare && !hinted(ctx.name(c), PROFESSIONAL) && p.rate(p.letters) > 0.8 {
-                            0.5
-                        } else {
-                            0.0
-                        }
-                    })
-                })
-                .flatten()
-        });
-        if let Some(c) = found {
-            let p = &ctx.profiles[c];
-            let ev = format!(
-                "by its header; {} values are letters only",
-                pct(p.letters, p.non_empty)
-            );
-            if target == Target::GivenNames && last_hinted(ctx.name(c), &["roepnaam"]) {
-                checks.push("given_names: a roepnaam is what a child is called, not its given names; map the given names if the export has them".into());
-            }
-            ctx.take(out, target, c, ev);
-        }
-    }
-}
-
-/// The professional's name, phone and e-mail: columns that say so, or
-/// whose values follow the professional's code (one value per code).
-fn contact(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
-    let pid = out
-        .iter()
-        .find(|g| g.target == Target::ProfessionalId)
-        .map(|g| g.column);
-    for (target, hints) in [
-        (Target::ProfessionalEmail, EMAIL),
-        (Target::ProfessionalPhone, PHONE),
-        (Target::ProfessionalName, NAME),
-    ] {
-        let found = ctx.best(|c, p| {
-            let name = ctx.name(c);
-            let shaped = match target {
-                Target::ProfessionalEmail => p.rate(p.email),
-                Target::ProfessionalPhone => p.rate(p.phone),
-                _ => p.rate(p.letters),
-            };
-            let prof = hinted(name, PROFESSIONAL);
-            let follows = pid.is_some_and(|k| follows(&ctx.sample.rows, k, c));
-            let said = prof && (last_hinted(name, hints) || target == Target::ProfessionalName);
-            if shaped < 0.9
-                || !(said
-                    || follows && prof
-                    || follows && target != Target::ProfessionalName && last_hinted(name, hints))
-            {
-                return 0.0;
-            }
-            shaped + if said { 1.0 } else { 0.0 }
-        });
-        if let Some(c) = found {
-            let p = &ctx.profiles[c];
-            let (n, what) = match target {
-                Target::ProfessionalEmail => (p.email, "e-mail addresses"),
-                Target::ProfessionalPhone => (p.phone, "phone numbers"),
-                _ => (p.letters, "names"),
-            };
-            let mut ev = format!(
-                "by its header; {} values look like {what}",
-                pct(n, p.non_empty)
-            );
-            if pid.is_some_and(|k| follows(&ctx.sample.rows, k, c)) {
-                ev.push_str("; one per professional code");
-            }
-            ctx.take(out, target, c, ev);
-            if target == Target::ProfessionalName {
-                // Required in effect: without a name the index refuses it.
-                if let Some(g) = out.last_mut() {
-                    g.optional = false;
-                }
-            }
-        }
-    }
-}
-
-/// Whether column `c` has one value per value of column `key`.
-fn follows(rows: &[Vec<String>], key: usize, c: usize) -> bool {
-    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    rows.iter()
-        .filter(|r| !r[key].is_empty() && !r[c].is_empty())
-        .all(|r| *seen.entry(&r[key]).or_insert(&r[c]) == r[c])
 }

@@ -15,6 +15,7 @@
 mod draft;
 mod guess;
 mod guess_dates;
+mod guess_people;
 mod profile;
 mod sniff;
 mod summary;
