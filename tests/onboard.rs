@@ -231,6 +231,11 @@ fn bad_input_is_refused_and_nothing_is_written() {
             "looks like a record",
         ),
         (
+            "page.json",
+            b"{\"items\": [{\"bsn\": \"999990019\"}]}\n".to_vec(),
+            "looks like JSON",
+        ),
+        (
             "broken.xml",
             b"<E><R><T>1</T></R><R><T>2</X></R></E>".to_vec(),
             "not well-formed",
@@ -259,7 +264,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     }
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        9,
+        10,
         "no stray files"
     );
 }
@@ -431,6 +436,39 @@ fn record_names_the_xml_record() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("--record must start at the root"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A Windows-1252 byte past the head that judged the encoding: the sample is
+/// read again as Windows-1252, and the draft says so.
+#[test]
+fn windows_1252_past_the_head_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("late.csv");
+    let ids = bsns(40);
+    let mut text =
+        b"BSN;Achternaam;Geboortedatum;MedewerkerCode;Dossiernummer;Startdatum\n".to_vec();
+    for i in 0..8_000 {
+        let name: &[u8] = if i == 4_990 {
+            b"M\xfcller-Vermeulen"
+        } else {
+            b"Jansen-Vermeulen"
+        };
+        text.extend_from_slice(format!("{};", ids[i % 40]).as_bytes());
+        text.extend_from_slice(name);
+        text.extend_from_slice(format!(";04-03-2012;EMP-{};D-{i};01-11-2026\n", i % 7).as_bytes());
+    }
+    assert!(4_990 * 60 > 256 * 1024, "past the head");
+    std::fs::write(&export, text).unwrap();
+    let out = dir.path().join("draft.toml");
+    let run = init(&export, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let draft = std::fs::read_to_string(&out).unwrap();
+    assert!(draft.contains("encoding = \"windows-1252\""), "{draft}");
+    assert!(
+        run.stderr.contains("not valid UTF-8 further on"),
         "{}",
         run.stderr
     );

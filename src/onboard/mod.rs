@@ -121,6 +121,7 @@ pub fn init(opts: &Options) -> Result<Draft, InitError> {
 fn read_sample(opts: &Options) -> Result<Sample, InitError> {
     let path = &opts.export;
     let head = sniff::head(path)?;
+    sniff::refuse_json(path, &head)?;
     let kind = opts.kind.unwrap_or_else(|| sniff::kind_of(&head));
     match kind {
         Kind::Csv => {
@@ -138,49 +139,50 @@ fn read_sample(opts: &Options) -> Result<Sample, InitError> {
 /// real reader. A CSV sample that turns out not to be UTF-8 past its head is
 /// read again as Windows-1252.
 fn read_values(path: &Path, columns: Vec<String>, dialect: Dialect) -> Result<Sample, InitError> {
-    match read_with(path, &columns, &dialect) {
+    let unreadable = |source| InitError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (rows, truncated, dialect) = match read_with(path, &columns, &dialect) {
+        Ok((rows, truncated)) => (rows, truncated, dialect),
         Err(ReadError::Encoding { .. }) => {
-            let Dialect::Csv {
-                delimiter,
-                consistent,
-                quoted,
-                encoding,
-                ..
-            } = dialect
-            else {
-                unreachable!("only CSV is decoded per value")
-            };
-            debug_assert!(encoding == encoding_rs::UTF_8);
-            let dialect = Dialect::Csv {
-                delimiter,
-                encoding: encoding_rs::WINDOWS_1252,
-                encoding_why: "not valid UTF-8 further on",
-                consistent,
-                quoted,
-            };
-            read_with(path, &columns, &dialect).map_err(|source| InitError::Unreadable {
-                path: path.to_path_buf(),
-                source,
-            })
+            let again = as_windows_1252(dialect);
+            let (rows, truncated) = read_with(path, &columns, &again).map_err(unreadable)?;
+            (rows, truncated, again)
         }
-        other => other.map_err(|source| InitError::Unreadable {
+        Err(source) => return Err(unreadable(source)),
+    };
+    if rows.is_empty() {
+        return Err(InitError::NoRecords {
             path: path.to_path_buf(),
-            source,
-        }),
+        });
     }
-    .and_then(|(rows, truncated)| {
-        if rows.is_empty() {
-            return Err(InitError::NoRecords {
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(Sample {
-            columns,
-            rows,
-            dialect,
-            truncated,
-        })
+    Ok(Sample {
+        columns,
+        rows,
+        dialect,
+        truncated,
     })
+}
+
+/// The same CSV dialect read as Windows-1252 (only CSV decodes per value,
+/// so only CSV meets an encoding error).
+fn as_windows_1252(dialect: Dialect) -> Dialect {
+    match dialect {
+        Dialect::Csv {
+            delimiter,
+            consistent,
+            quoted,
+            ..
+        } => Dialect::Csv {
+            delimiter,
+            encoding: encoding_rs::WINDOWS_1252,
+            encoding_why: "not valid UTF-8 further on",
+            consistent,
+            quoted,
+        },
+        xml => xml,
+    }
 }
 
 type Rows = (Vec<Vec<String>>, bool);

@@ -44,6 +44,19 @@ pub fn head(path: &Path) -> Result<Vec<u8>, InitError> {
     Ok(head)
 }
 
+/// JSON is no export a file source reads: an API's pages are mapped as an
+/// `http-json` source instead (docs/mapping.md).
+pub fn refuse_json(path: &Path, head: &[u8]) -> Result<(), InitError> {
+    let body = head.strip_prefix(BOM).unwrap_or(head);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => Err(InitError::NotAnExport {
+            path: path.to_path_buf(),
+            why: "it looks like JSON; an API that serves JSON is an http-json source, written by hand (docs/mapping.md)".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// XML when the first thing after a byte-order mark and white space is `<`.
 pub fn kind_of(head: &[u8]) -> Kind {
     let body = head.strip_prefix(BOM).unwrap_or(head);
