@@ -771,3 +771,40 @@ fn a_watch_on_an_api_source_is_refused() {
         r.stderr
     );
 }
+
+/// The daemon polls an API source at start, then on its schedule: a child
+/// the CMS adds later reaches the index without any file or restart.
+#[test]
+fn the_daemon_polls_at_start_and_on_the_sources_schedule() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    // Every second: the test waits on the daemon's STATUS lines, not on
+    // the clock.
+    let site = site(&sim, &base, "");
+    let mapping = site.dir.path().join("mapping.toml");
+    let text = std::fs::read_to_string(&mapping).unwrap().replace(
+        "schedule = \"0 */15 * * * *\"",
+        "schedule = \"* * * * * *\"",
+    );
+    std::fs::write(&mapping, text).unwrap();
+    let config = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        // No rescan to fall back on: only the schedule can poll again.
+        config.replace("[[sources]]", "[http]\nlisten = \"\"\n\n[[sources]]")
+            + "rescan_secs = 3600\n",
+    )
+    .unwrap();
+    let children = bsns(4);
+    pages(&cms, &children[..2], 2);
+    let mut d = common::daemon::Daemon::start_config(&site.config, &[]);
+    d.ready();
+    d.status("2 confirmed");
+    pages(&cms, &children, 2);
+    d.status("4 confirmed");
+    assert_eq!(active(&sim), 4);
+    let (code, _) = d.stop();
+    assert_eq!(code, 0);
+}
