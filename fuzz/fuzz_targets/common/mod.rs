@@ -38,10 +38,11 @@ pub fn drain(spec: &ReaderSpec, bytes: &[u8]) {
         }
     };
     // A CSV value is limited before decoding, and Windows-1252 can grow to
-    // three bytes a byte; an XML value is limited as decoded.
+    // three bytes a byte; an XML value is limited as decoded. (An API source
+    // is polled, not read from bytes: `from_reader` refused it above.)
     let limit = match spec.format {
         Format::Csv { .. } => 3 * MAX_VALUE_BYTES,
-        Format::Xml { .. } => MAX_VALUE_BYTES,
+        Format::Xml { .. } | Format::Api(_) => MAX_VALUE_BYTES,
     };
     let mut rec = RawRecord::default();
     let mut last = None;
