@@ -243,3 +243,74 @@ fn link_headers_are_read_by_relation() {
     );
     assert_eq!(link_header(&h, "first"), None);
 }
+
+#[test]
+fn next_pages_by_body_url_and_by_cursor() {
+    use super::json;
+    use super::transport::Page;
+    use super::Next;
+    let page = Page {
+        headers: reqwest::header::HeaderMap::new(),
+        body: Vec::new(),
+        page: 1,
+    };
+    let url = url::Url::parse("https://cms.example.org/api/items?vir=true&cursor=old").unwrap();
+    let body =
+        json!({"links": {"next": "/api/items?page=2"}, "meta": {"next_cursor": "c2"}, "data": []});
+    assert_eq!(
+        json::next(&page, &body, &Next::Pointer("/links/next".into()), &url).as_deref(),
+        Some("/api/items?page=2")
+    );
+    assert_eq!(
+        json::next(
+            &page,
+            &body,
+            &Next::Cursor {
+                pointer: "/meta/next_cursor".into(),
+                param: "cursor".into()
+            },
+            &url
+        )
+        .as_deref(),
+        Some("https://cms.example.org/api/items?vir=true&cursor=c2"),
+        "the cursor replaces the old one, the other parameters stay"
+    );
+    let last = json!({"links": {"next": null}, "meta": {"next_cursor": ""}, "data": []});
+    assert_eq!(
+        json::next(&page, &last, &Next::Pointer("/links/next".into()), &url),
+        None
+    );
+    let cursor = Next::Cursor {
+        pointer: "/meta/next_cursor".into(),
+        param: "cursor".into(),
+    };
+    assert_eq!(
+        json::next(&page, &last, &cursor, &url),
+        None,
+        "an empty cursor ends"
+    );
+}
+
+#[test]
+fn json_values_read_numbers_and_booleans_as_text_and_refuse_structures() {
+    let record = json!({"a": 12, "b": true, "c": null, "d": {"x": 1}, "e": [1], "f": "tekst"});
+    let keys: Vec<Key> = ["/a", "/b", "/c", "/d", "/e", "/f", "/missing"]
+        .iter()
+        .map(|k| Key {
+            expr: k.to_string(),
+            required: false,
+        })
+        .collect();
+    assert_eq!(
+        super::json_values(&record, &keys),
+        [
+            "12",
+            "true",
+            "",
+            super::STRUCTURED,
+            super::STRUCTURED,
+            "tekst",
+            ""
+        ]
+    );
+}
