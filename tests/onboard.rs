@@ -473,3 +473,30 @@ fn windows_1252_past_the_head_is_read_again() {
         run.stderr
     );
 }
+
+/// Numbers that fail the 11-proof under a BSN header (an anonymised
+/// sample): the column is taken by its header, and the summary says to check.
+#[test]
+fn a_bsn_column_of_made_up_numbers_is_taken_by_its_header_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("anon.csv");
+    let mut text = String::from("Dossier;BSN;Achternaam;Geboortedatum;Medewerker;Startdatum\n");
+    for i in 0..10 {
+        text.push_str(&format!(
+            "D-{i};12345678{i};Jansen;04-03-2012;EMP-{};01-11-2026\n",
+            i % 3
+        ));
+    }
+    std::fs::write(&export, text).unwrap();
+    let out = dir.path().join("draft.toml");
+    let run = init(&export, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let draft = std::fs::read_to_string(&out).unwrap();
+    assert!(draft.contains("bsn = \"BSN\""), "{draft}");
+    assert!(
+        run.stderr.contains("taken by its header only"),
+        "{}",
+        run.stderr
+    );
+    assert!(!draft.contains("12345678"), "{draft}");
+}
