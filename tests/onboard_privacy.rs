@@ -1,7 +1,8 @@
 //! The draft and the summary of `visync mapping init` never carry what the
-//! export holds: a property over generated exports (random BSNs outside the
-//! test range, random family names, random free-text columns, any of the four
-//! delimiters) that no such value appears in the draft or on stderr.
+//! export holds: a property over generated exports, CSV (any of the four
+//! delimiters) and XML (values in elements and attributes), with random BSNs
+//! outside the test range, random family names and random free text, that no
+//! such value appears in the draft or on stderr.
 
 mod common;
 
@@ -113,4 +114,36 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn nor_does_anything_of_an_xml_export(rows in rows()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.xml");
+        std::fs::write(&path, xml(&rows)).unwrap();
+        let out = dir.path().join("draft.toml");
+        let run = visync(&["mapping", "init", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        prop_assert_eq!(run.code, 0, "{}", run.stderr);
+        let draft = std::fs::read_to_string(&out).unwrap();
+        prop_assert!(draft.contains("bsn = \"Kind/@bsn\""), "{}", draft);
+        for r in &rows {
+            for v in [&r.bsn, &r.family, &r.note, &r.diagnosis] {
+                prop_assert!(!draft.contains(v.as_str()), "{} in the draft", v);
+                prop_assert!(!run.stderr.contains(v.as_str()), "{} in the summary", v);
+            }
+        }
+    }
+}
+
+fn xml(rows: &[Row]) -> String {
+    let mut text =
+        String::from("<?xml version=\"1.0\"?>\n<x:Export xmlns:x=\"urn:test\"><x:Zaken>\n");
+    for (i, r) in rows.iter().enumerate() {
+        text.push_str(&format!(
+            "<x:Zaak nummer=\"Z-{i}\"><x:Kind bsn=\"{}\"><x:Achternaam>{}</x:Achternaam><x:Geboortedatum>{}-{:02}-{:02}</x:Geboortedatum></x:Kind>\
+             <x:Medewerker code=\"M{}\"/><x:Start>2026-{:02}-{:02}</x:Start><x:Notitie>{}</x:Notitie><x:Diagnose reden=\"{}\"/></x:Zaak>\n",
+            r.bsn, r.family, 2008 + i % 14, 1 + i % 12, 1 + i % 28, i % 3, 1 + i % 10, 1 + i % 28, r.note, r.diagnosis
+        ));
+    }
+    text.push_str("</x:Zaken></x:Export>\n");
+    text
 }
