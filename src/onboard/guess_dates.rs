@@ -146,3 +146,48 @@ fn evidence(
     }
     ev
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{guess::guess, Dialect, Sample};
+    use crate::mapping::Target;
+
+    /// Columns without telling names: birth, start and end by order and
+    /// filling alone, whatever the column order.
+    #[test]
+    fn birth_start_and_end_by_order_not_by_name() {
+        let rows: Vec<Vec<String>> = (0..12)
+            .map(|i| {
+                vec![
+                    format!("2026-{:02}-01", 1 + i % 9),
+                    if i % 4 == 0 {
+                        format!("2027-0{}-15", 1 + i % 5)
+                    } else {
+                        String::new()
+                    },
+                    format!("{:02}-03-20{:02}", 1 + i, 8 + i),
+                ]
+            })
+            .collect();
+        let sample = Sample {
+            columns: vec!["d1".into(), "d2".into(), "d3".into()],
+            rows,
+            dialect: Dialect::Csv {
+                delimiter: b';',
+                encoding: encoding_rs::UTF_8,
+                encoding_why: "",
+                consistent: (1, 1),
+                quoted: false,
+            },
+            truncated: false,
+        };
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let g = guess(&sample, today);
+        let col = |t| g.get(t).map(|x| sample.columns[x.column].as_str());
+        assert_eq!(col(Target::BirthDate), Some("d3"));
+        assert_eq!(col(Target::StartDate), Some("d1"));
+        assert_eq!(col(Target::EndDate), Some("d2"));
+        assert_eq!(g.get(Target::BirthDate).unwrap().formats, vec!["%d-%m-%Y"]);
+        assert!(g.get(Target::EndDate).unwrap().optional);
+    }
+}
