@@ -82,23 +82,26 @@ impl Store {
     /// queued for it (the index would refuse it).
     pub async fn expire(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let (day, at) = (today.to_string(), ts(now));
-        let mut done = 0;
+        // Chunks in id order, each from where the last ended.
+        let (mut done, mut after) = (0, String::new());
         loop {
             let mut tx = self.begin().await?;
             let rows = sqlx::query(concat!(
                 "SELECT signal_id, source, end_date < ? ",
                 expirable!(),
-                " ORDER BY signal_id LIMIT ?"
+                " AND signal_id > ? ORDER BY signal_id LIMIT ?"
             ))
             .bind(&day)
             .bind(&day)
             .bind(&day)
+            .bind(&after)
             .bind(CHUNK)
             .fetch_all(&mut *tx)
             .await?;
-            if rows.is_empty() {
+            let Some(last) = rows.last() else {
                 return Ok(done);
-            }
+            };
+            after = last.get(0);
             let mut chain = Chain::load(&mut tx).await?;
             for r in &rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));

@@ -125,22 +125,26 @@ impl Comparison {
     /// them, and the re-registration carries the content anyway.
     pub async fn mark_missing(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
-        let mut done = 0;
+        // Chunks in id order, each from where the last ended: one pass over
+        // the signals in all, not one per chunk.
+        let (mut done, mut after) = (0, String::new());
         loop {
             let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
             let ids: Vec<String> = sqlx::query_scalar(concat!(
                 "SELECT s.signal_id ",
                 missing!(),
-                " ORDER BY s.signal_id LIMIT ?"
+                " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
             ))
             .bind(&self.started)
             .bind(&self.today)
+            .bind(&after)
             .bind(CHUNK)
             .fetch_all(&mut *tx)
             .await?;
-            if ids.is_empty() {
+            let Some(last) = ids.last() else {
                 return Ok(done);
-            }
+            };
+            after = last.clone();
             let mut chain = Chain::load(&mut tx).await?;
             for id in &ids {
                 sqlx::query(
@@ -193,21 +197,23 @@ impl Comparison {
     /// renewal stands until the source itself sets an end", plan/).
     pub async fn take_end_dates(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
-        let mut done = 0;
+        let (mut done, mut after) = (0, String::new());
         loop {
             let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
             let rows = sqlx::query(concat!(
                 "SELECT s.signal_id, s.source, s.end_date, x.end_date ",
                 end_differs!(),
-                " ORDER BY s.signal_id LIMIT ?"
+                " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
             ))
             .bind(&self.started)
+            .bind(&after)
             .bind(CHUNK)
             .fetch_all(&mut *tx)
             .await?;
-            if rows.is_empty() {
+            let Some(last) = rows.last() else {
                 return Ok(done);
-            }
+            };
+            after = last.get(0);
             let mut chain = Chain::load(&mut tx).await?;
             for r in &rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));

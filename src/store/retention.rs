@@ -142,20 +142,23 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         let at = ts(now);
         let sql = format!(
-            "{CUT}SELECT signal_id, source, subject_key FROM signals, cut WHERE {clause}
-             ORDER BY signal_id LIMIT {CHUNK}"
+            "{CUT}SELECT signal_id, source, subject_key FROM signals, cut WHERE ({clause})
+             AND signal_id > ? ORDER BY signal_id LIMIT {CHUNK}"
         );
-        let (mut done, mut notices) = (0, 0);
+        // Chunks in id order, each from where the last ended.
+        let (mut done, mut notices, mut after) = (0, 0, String::new());
         loop {
             let mut tx = self.begin().await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(&cuts.today)
                 .bind(&cuts.archive)
+                .bind(&after)
                 .fetch_all(&mut *tx)
                 .await?;
-            if rows.is_empty() {
+            let Some(last) = rows.last() else {
                 return Ok((done, notices));
-            }
+            };
+            after = last.get(0);
             let mut chain = Chain::load(&mut tx).await?;
             for r in &rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
