@@ -343,11 +343,13 @@ fn professional_id(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
     }
 }
 
-/// Filled and unique in every record: the case's number.
+/// Filled and (nearly) unique in every record: the case's number. A case
+/// with two professionals is listed twice, so one in ten may repeat.
 fn case_ref(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
     let found = ctx.best(|c, p| {
         let name = ctx.name(c);
-        if p.filled() < 0.98 || !p.unique() || p.rate(p.with_space) > 0.2 {
+        let distinct = p.rate(p.distinct);
+        if p.filled() < 0.98 || distinct < 0.9 || p.rate(p.with_space) > 0.2 {
             return 0.0;
         }
         if [FAMILY, GIVEN, INITIALS, PREFIX, EMAIL, PHONE]
@@ -356,11 +358,11 @@ fn case_ref(ctx: &mut Ctx<'_>, out: &mut Vec<Guess>) {
         {
             return 0.0;
         }
-        1.0 + if hinted(name, CASE) { 1.0 } else { 0.0 } + p.rate(p.with_digit)
+        distinct + if hinted(name, CASE) { 1.0 } else { 0.0 } + p.rate(p.with_digit)
     });
     if let Some(c) = found {
         let p = &ctx.profiles[c];
-        let ev = format!("unique in {} of {} records", p.distinct, p.rows);
+        let ev = format!("{} distinct values in {} records", p.distinct, p.rows);
         ctx.take(out, Target::CaseRef, c, ev);
     }
 }

@@ -131,10 +131,6 @@ impl Profile {
             self.non_empty as f64 / self.rows as f64
         }
     }
-
-    pub fn unique(&self) -> bool {
-        self.non_empty > 0 && self.distinct == self.non_empty
-    }
 }
 
 /// Profiles column `col` of the rows.
