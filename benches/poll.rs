@@ -87,7 +87,7 @@ fn bsns(n: usize) -> Vec<String> {
         .filter(|s| {
             let d: Vec<u64> = s.bytes().map(|b| u64::from(b - b'0')).collect();
             let sum: u64 = (0..8).map(|i| d[i] * (9 - i as u64)).sum::<u64>();
-            sum >= d[8] && (sum - d[8]) % 11 == 0
+            sum >= d[8] && (sum - d[8]).is_multiple_of(11)
         })
         .take(n)
         .collect()
@@ -133,7 +133,7 @@ fn render(bsns: &[String], total: usize, prefix: &str) -> Vec<String> {
         let from = n * PER_PAGE;
         let to = (from + PER_PAGE).min(total);
         let mut entries = Vec::with_capacity(2 * PER_PAGE + MANAGERS);
-        for i in from..to {
+        for (i, bsn) in bsns.iter().enumerate().take(to).skip(from) {
             entries.push(
                 serde_json::json!({"search": {"mode": "match"}, "resource": {
                 "resourceType": "EpisodeOfCare", "id": format!("ep-{i}"), "status": "active",
@@ -141,11 +141,13 @@ fn render(bsns: &[String], total: usize, prefix: &str) -> Vec<String> {
                 "careManager": {"reference": format!("Practitioner/pr-{}", i % MANAGERS)},
                 "period": {"start": "2026-11-01"}}}),
             );
-            entries.push(serde_json::json!({"search": {"mode": "include"}, "resource": {
+            entries.push(
+                serde_json::json!({"search": {"mode": "include"}, "resource": {
                 "resourceType": "Patient", "id": format!("p-{i}"),
-                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsns[i]}],
+                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}],
                 "name": [{"use": "official", "family": "Jansen", "given": ["Anna"]}],
-                "gender": "female", "birthDate": "2012-03-04"}}));
+                "gender": "female", "birthDate": "2012-03-04"}}),
+            );
         }
         for m in 0..MANAGERS {
             entries.push(serde_json::json!({"search": {"mode": "include"}, "resource": {

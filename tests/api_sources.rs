@@ -618,7 +618,8 @@ fn garbage_hostile_and_hanging_pages_end_the_poll_with_a_clear_error_and_withdra
     assert_eq!(site.run(&["run", "--once"]).code, 0);
     assert_eq!(active(&sim), 4);
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Cms)>, &str)> = vec![
+    type Fault = Box<dyn Fn(&mut Cms)>;
+    let cases: Vec<(&str, Fault, &str)> = vec![
         (
             "an HTML error page",
             Box::new(|c| c.raw = Some("<html><body>Bad gateway</body></html>".into())),

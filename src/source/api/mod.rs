@@ -351,12 +351,11 @@ async fn fetch_parsed(
 /// Bookmark order: timestamps and numbers compare as such where both
 /// parse, else as text (ISO 8601 text orders as time).
 fn later(a: &str, b: &str) -> bool {
-    match (
+    if let (Ok(x), Ok(y)) = (
         chrono::DateTime::parse_from_rfc3339(a),
         chrono::DateTime::parse_from_rfc3339(b),
     ) {
-        (Ok(x), Ok(y)) => return x > y,
-        _ => {}
+        return x > y;
     }
     match (a.parse::<i64>(), b.parse::<i64>()) {
         (Ok(x), Ok(y)) => x > y,
