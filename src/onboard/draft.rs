@@ -98,8 +98,8 @@ fn source(t: &mut String, sample: &Sample) {
             t.push_str("mode = \"snapshot\"            # CHECK: snapshot if each export lists ALL open cases; delta if only changes\n");
             let _ = writeln!(
                 t,
-                "encoding = {}     # {encoding_why}",
-                q(&encoding.name().to_lowercase())
+                "{:<29}# {encoding_why}",
+                format!("encoding = {}", q(&encoding.name().to_lowercase()))
             );
             let d = if *delimiter == b'\t' {
                 "tab".to_string()
@@ -108,8 +108,8 @@ fn source(t: &mut String, sample: &Sample) {
             };
             let _ = writeln!(
                 t,
-                "delimiter = {}               # {} of {} lines of the sample's head have the header's number of columns",
-                q(&d),
+                "{:<29}# {} of {} lines of the sample's head have the header's number of columns",
+                format!("delimiter = {}", q(&d)),
                 consistent.0,
                 consistent.1
             );
@@ -188,7 +188,7 @@ fn hint(target: Target) -> &'static str {
             "no date column fits; check the date formats (docs/mapping.md)"
         }
         Target::ProfessionalId => "a column of codes that repeat, one per professional",
-        Target::CaseRef => "a column unique in every record",
+        Target::CaseRef => "a column filled in every record, its values (nearly) unique",
         _ => "no column found",
     }
 }
