@@ -56,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(r.location, Some(Location::Record(i as u64 + 1)));
         assert!(r.values.iter().all(|v| v.len() <= MAX_VALUE_BYTES));
         if let Some(res) = &r.resource {
-            assert!(res.starts_with("EpisodeOfCare/"), "a location names the episode");
+            assert!(
+                res.starts_with("EpisodeOfCare/"),
+                "a location names the episode"
+            );
         }
     }
 });
