@@ -59,8 +59,10 @@ fn answer(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let mut c = cms.lock().unwrap();
-    let authorised = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {API_TOKEN}"));
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    // Bearer API_TOKEN, or Basic visync:API_TOKEN.
+    let authorised = given == Some(&format!("Bearer {API_TOKEN}"))
+        || given == Some("Basic dmlzeW5jOmFwaS10b2tlbi1kby1ub3QtbGVhaw==");
     c.seen.push((n, q, authorised));
     if let Some(s) = c.status {
         return Some(s.into_response());
@@ -808,4 +810,29 @@ fn the_daemon_polls_at_start_and_on_the_sources_schedule() {
     assert_eq!(active(&sim), 4);
     let (code, _) = d.stop();
     assert_eq!(code, 0);
+}
+
+#[test]
+fn basic_auth_reads_the_password_from_its_file() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    let site = site(&sim, &base, "");
+    let mapping = site.dir.path().join("mapping.toml");
+    let text = std::fs::read_to_string(&mapping).unwrap().replace(
+        "kind = \"bearer\"\ntoken_file = \"api-token\"",
+        "kind = \"basic\"\nuser = \"visync\"\npassword_file = \"api-token\"",
+    );
+    assert!(
+        text.contains("kind = \"basic\""),
+        "the sample's auth was replaced"
+    );
+    std::fs::write(&mapping, text).unwrap();
+    pages(&cms, &bsns(2), 2);
+    let r = site.run(&["run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(active(&sim), 2);
+    assert!(cms.lock().unwrap().seen.iter().all(|(_, _, auth)| *auth));
+    assert!(!r.stderr.contains(API_TOKEN));
 }
