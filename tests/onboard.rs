@@ -501,3 +501,24 @@ fn a_bsn_column_of_made_up_numbers_is_taken_by_its_header_with_a_warning() {
     );
     assert!(!draft.contains("12345678"), "{draft}");
 }
+
+/// Without --out the draft goes to stdout and the summary to stderr, which
+/// still says whether the draft loads (checked from a temporary copy).
+#[test]
+fn without_out_the_draft_goes_to_stdout() {
+    let export = repo().join("samples/caseflow/export-20261128.csv");
+    let run = visync(&["mapping", "init", export.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let draft: toml::Table = toml::from_str(&run.stdout).expect("stdout is the draft");
+    assert_eq!(draft["fields"]["bsn"].as_str(), Some("BSN"));
+    assert!(
+        !run.stdout.contains("visync mapping init:"),
+        "no summary in the draft"
+    );
+    assert!(
+        run.stderr.contains("the draft loads and its 4 tests pass"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("/tmp"), "{}", run.stderr);
+}
