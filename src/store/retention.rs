@@ -247,3 +247,7 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod tests;
