@@ -15,7 +15,10 @@ const YOUNG: &str = "04-03-2012";
 fn registered(sim: &Sim) -> Site {
     let site = site(sim, "");
     let kids = bsns(3);
-    let rows: Vec<Row> = kids.iter().map(|b| (b.as_str(), YOUNG, "E1", "D")).collect();
+    let rows: Vec<Row> = kids
+        .iter()
+        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
+        .collect();
     site.drop_file("1.csv", export(&rows).as_bytes());
     pass(&site);
     assert_eq!(sim.stats()["active_signals"], 3);
@@ -29,8 +32,19 @@ fn rows_in(site: &Site, table: &str) -> u64 {
 }
 
 fn assert_purged(site: &Site, sim: &Sim) {
-    assert_eq!(sim.stats()["active_signals"], 0, "nothing active at the index");
-    for table in ["signals", "notices", "outbox", "holds", "objections", "files"] {
+    assert_eq!(
+        sim.stats()["active_signals"],
+        0,
+        "nothing active at the index"
+    );
+    for table in [
+        "signals",
+        "notices",
+        "outbox",
+        "holds",
+        "objections",
+        "files",
+    ] {
         assert_eq!(rows_in(site, table), 0, "{table} is empty");
     }
     assert_eq!(
@@ -42,10 +56,17 @@ fn assert_purged(site: &Site, sim: &Sim) {
         [["audit.horizon".to_string()]],
         "only the chain's head is kept"
     );
-    assert!(!site.dir.path().join("state/subject.key").exists(), "the key is gone");
+    assert!(
+        !site.dir.path().join("state/subject.key").exists(),
+        "the key is gone"
+    );
     let verify = site.run(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
-    assert!(verify.stdout.contains("intact: 1 events"), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains("intact: 1 events"),
+        "{}",
+        verify.stdout
+    );
 }
 
 #[test]
@@ -55,9 +76,17 @@ fn decommission_says_what_it_would_do_then_withdraws_everything_and_purges() {
 
     let dry = site.run(&["decommission"]);
     assert_eq!(dry.code, 1, "{}", dry.stderr);
-    assert!(dry.stderr.contains("would withdraw 3 signals"), "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("would withdraw 3 signals"),
+        "{}",
+        dry.stderr
+    );
     assert!(dry.stderr.contains("source \"codes\": 3"), "{}", dry.stderr);
-    assert_eq!(sim.stats()["active_signals"], 3, "nothing done without --confirm");
+    assert_eq!(
+        sim.stats()["active_signals"],
+        3,
+        "nothing done without --confirm"
+    );
     assert_eq!(rows_in(&site, "signals"), 3);
 
     let done = site.run(&["decommission", "--confirm"]);
@@ -66,8 +95,15 @@ fn decommission_says_what_it_would_do_then_withdraws_everything_and_purges() {
 
     let again = site.run(&["decommission", "--confirm"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("nothing to decommission"), "{}", again.stderr);
-    assert!(!site.dir.path().join("state/subject.key").exists(), "no new key made");
+    assert!(
+        again.stderr.contains("nothing to decommission"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !site.dir.path().join("state/subject.key").exists(),
+        "no new key made"
+    );
 }
 
 #[test]
@@ -79,7 +115,11 @@ fn a_decommission_the_index_refuses_is_reported_and_finishes_when_run_again() {
 
     let refused = site.run(&["decommission", "--confirm"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains("NOT finished: 3 signals"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("NOT finished: 3 signals"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(sim.stats()["active_signals"], 3);
     assert_eq!(rows_in(&site, "signals"), 3, "nothing purged");
 
@@ -101,9 +141,17 @@ fn a_decommission_killed_mid_send_finishes_when_run_again() {
         &[("VISYNCTEST_CRASH_AT", "send-after-single-call:2")],
     );
     assert_ne!(killed.code, 0, "{}", killed.stderr);
-    assert!(killed.stderr.contains("aborting here on purpose"), "{}", killed.stderr);
+    assert!(
+        killed.stderr.contains("aborting here on purpose"),
+        "{}",
+        killed.stderr
+    );
     assert_eq!(rows_in(&site, "signals"), 3, "nothing purged yet");
-    assert_eq!(sim.stats()["active_signals"], 1, "two withdrawals reached the index");
+    assert_eq!(
+        sim.stats()["active_signals"],
+        1,
+        "two withdrawals reached the index"
+    );
 
     let done = site.run(&["decommission", "--confirm"]);
     assert_eq!(done.code, 0, "{}", done.stderr);

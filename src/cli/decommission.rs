@@ -78,7 +78,9 @@ fn paths(cfg: &Config) -> Result<(PathBuf, PathBuf), CliError> {
 
 fn say_what_it_would_do(live: &decommission::PerSource) {
     let total: u64 = live.values().sum();
-    eprintln!("visync decommission would withdraw {total} signals at the index (reason risk_ended):");
+    eprintln!(
+        "visync decommission would withdraw {total} signals at the index (reason risk_ended):"
+    );
     for (source, n) in live {
         eprintln!("  source \"{source}\": {n}");
     }
@@ -98,8 +100,7 @@ async fn decommission(
 ) -> Result<u8, CliError> {
     let store = &ctx.store;
     let queued = store.withdraw_all(ctx.clock.now()).await?;
-    let deadline =
-        ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
+    let deadline = ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
     let sent = match jobs::send(ctx, deadline).await {
         Ok(s) => s,
         Err(e) => {

@@ -19,7 +19,14 @@ use super::{ts, Store, StoreError};
 pub const DECOMMISSIONED: &str = "decommissioned";
 
 /// The tables a decommission empties; `cursors` keeps the audit horizon.
-const TABLES: [&str; 6] = ["outbox", "notices", "holds", "objections", "files", "signals"];
+const TABLES: [&str; 6] = [
+    "outbox",
+    "notices",
+    "holds",
+    "objections",
+    "files",
+    "signals",
+];
 
 /// Live signals per source: what a decommission would withdraw.
 pub type PerSource = BTreeMap<String, u64>;
@@ -105,7 +112,14 @@ impl Store {
                 .await?;
                 let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
                 chain
-                    .append(&mut tx, &at, "withdraw_planned", Some(&id), Some(&source), detail)
+                    .append(
+                        &mut tx,
+                        &at,
+                        "withdraw_planned",
+                        Some(&id),
+                        Some(&source),
+                        detail,
+                    )
                     .await?;
             }
             chain.flush(&mut tx).await?;
@@ -167,8 +181,8 @@ pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
     if !db.exists() {
         return Ok(false);
     }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
-        .read_only(true);
+    let options =
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?.read_only(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
