@@ -643,7 +643,11 @@ impl Daemon {
                     // Renewals queued, notices made: out with the next send
                     // and delivery, not at the next scheduled time.
                     Ok(r) => {
-                        tracing::info!("{}", r.text().replace('\n', "; "));
+                        let line = r.text().replace('\n', "; ");
+                        match r.complete() {
+                            true => tracing::info!("{line}"),
+                            false => tracing::warn!("{line}"),
+                        }
                         self.wanted.extend([JobKind::Send, JobKind::Notices]);
                     }
                     Err(e) => tracing::error!("the reconciliation stopped: {e}"),
