@@ -121,6 +121,25 @@ fn signals_the_index_lost_are_missing_and_registered_again_with_their_own_ids() 
     pass(&site);
     let back: Vec<String> = at_index(&sim, TOKEN).into_iter().map(|s| s.0).collect();
     assert_eq!(back, ids, "the same signal ids at the index");
+    // The audit trail names those ids too, not ids the planner made up.
+    let trail = site.run(&["audit", "export"]);
+    assert_eq!(trail.code, 0, "{}", trail.stderr);
+    let planned: Vec<String> = trail
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "register_planned")
+        .map(|e| e["signal_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(planned.len(), 6, "three registrations, twice");
+    let mut again = planned[3..].to_vec();
+    again.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(
+        again, want,
+        "re-registered under their own ids in the trail"
+    );
     assert!(
         states(&site).iter().all(|(_, s)| s == "active"),
         "{:?}",

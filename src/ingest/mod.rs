@@ -186,6 +186,7 @@ impl Intake<'_> {
             // A new snapshot supersedes a held one: its own plan decides again.
             signals::drop_holds(&mut tx, source).await?;
         }
+        let missing = signals::has_missing(&mut tx, source).await?;
         let mut w = Writes {
             tx: &mut tx,
             chain: &mut chain,
@@ -193,6 +194,7 @@ impl Intake<'_> {
             source,
             at: &at,
             now,
+            missing,
         };
         self.withdraw(&mut w, &plan, commit.label(), active).await?;
         let c = &plan.counts;
@@ -351,7 +353,12 @@ impl Intake<'_> {
                 // Time-ordered (v7, as the protocol's example): new
                 // signals append to the end of the signal_id index
                 // rather than land at random pages of it.
-                let id = uuid::Uuid::now_v7().to_string();
+                let old = if w.missing {
+                    signals::missing_id(&mut *tx, source, &key).await?
+                } else {
+                    None
+                };
+                let id = old.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
                 new.push(signals::NewSignal {
                     id: id.clone(),
                     key,
@@ -430,4 +437,6 @@ struct Writes<'t> {
     source: &'t str,
     at: &'t str,
     now: chrono::DateTime<chrono::Utc>,
+    /// The source has `missing` signals, which a registration takes back.
+    missing: bool,
 }

@@ -210,6 +210,36 @@ impl Store {
     }
 }
 
+/// Whether the source has signals the index lost (`missing`, reconcile.md):
+/// only then can a registration take an old id back.
+pub async fn has_missing(conn: &mut SqliteConnection, source: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM signals WHERE state = 'missing' AND source = ?)",
+    )
+    .bind(source)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The id of an involvement's `missing` signal: registered again, it keeps
+/// that id (the store swaps the row at the insert), so the audit event
+/// names the id the index is told.
+pub async fn missing_id(
+    conn: &mut SqliteConnection,
+    source: &str,
+    key: &InvolvementKey,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT signal_id FROM signals WHERE state = 'missing' AND source = ?
+         AND subject_key = ? AND professional_id = ? LIMIT 1",
+    )
+    .bind(source)
+    .bind(&key.subject.0[..])
+    .bind(&*key.professional)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// The live signal id of an involvement.
 pub async fn live_id(
     conn: &mut SqliteConnection,
