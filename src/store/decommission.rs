@@ -101,26 +101,18 @@ impl Store {
             let mut chain = Chain::load(&mut tx).await?;
             for r in &rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                super::signals::withdraw(
+                let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
+                super::signals::withdraw_planned(
                     &mut tx,
+                    &mut chain,
+                    &at,
                     &source,
                     &id,
                     crate::domain::WithdrawReason::RiskEnded,
-                    false,
                     now,
+                    detail,
                 )
                 .await?;
-                let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
-                chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        "withdraw_planned",
-                        Some(&id),
-                        Some(&source),
-                        detail,
-                    )
-                    .await?;
             }
             chain.flush(&mut tx).await?;
             tx.commit().await?;

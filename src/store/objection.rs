@@ -83,19 +83,18 @@ impl Store {
                     )
                     .await?;
             } else {
-                signals::withdraw(&mut tx, &source, &id, WithdrawReason::Objection, false, now)
-                    .await?;
+                signals::withdraw_planned(
+                    &mut tx,
+                    &mut chain,
+                    &at,
+                    &source,
+                    &id,
+                    WithdrawReason::Objection,
+                    now,
+                    serde_json::json!({ "reason": "objection" }),
+                )
+                .await?;
                 done.withdrawn += 1;
-                chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        "withdraw_planned",
-                        Some(&id),
-                        Some(&source),
-                        serde_json::json!({ "reason": "objection" }),
-                    )
-                    .await?;
             }
         }
         if !done.already {

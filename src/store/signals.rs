@@ -240,6 +240,26 @@ pub async fn missing_id(
     .await?)
 }
 
+/// A withdrawal decided outside a file's plan (an objection, a
+/// decommission): the signal withdrawn, its outbox row queued, and the
+/// decision in the audit trail, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn withdraw_planned(
+    conn: &mut SqliteConnection,
+    chain: &mut super::Chain,
+    at: &str,
+    source: &str,
+    id: &str,
+    reason: WithdrawReason,
+    now: DateTime<Utc>,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    withdraw(&mut *conn, source, id, reason, false, now).await?;
+    chain
+        .append(conn, at, "withdraw_planned", Some(id), Some(source), detail)
+        .await
+}
+
 /// The live signal id of an involvement.
 pub async fn live_id(
     conn: &mut SqliteConnection,
