@@ -137,6 +137,41 @@ pub fn key_at(text: &str, offset: usize) -> String {
     }
 }
 
+/// The line of a key written as `[section] key` (or `[[array]] #N key`, or a
+/// top-level `key`) in a TOML text: where an operator finds the value a
+/// message is about. `None` when the file does not write it (a default).
+/// Best effort, for messages only: dotted keys and inline tables are not
+/// followed.
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let (table, nth, name) = match key.rsplit_once(' ') {
+        None => ("", 1, key),
+        Some((head, name)) => match head.rsplit_once(" #") {
+            Some((table, n)) => (table, n.parse().ok()?, name),
+            None => (head, 1, name),
+        },
+    };
+    let mut current = "";
+    let mut seen = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            current = line.split('#').next().unwrap_or(line).trim();
+            if current == table {
+                seen += 1;
+            }
+            continue;
+        }
+        let in_table = current == table && (table.is_empty() || seen == nth);
+        let this_key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"'));
+        if in_table && this_key == Some(name) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,7 +150,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })?;
     let raw = parse_with_overrides(path, &text)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    validate(raw, path, dir)
+    validate(raw, path, dir).map_err(|mut e| {
+        // The line, when the value came from the file: not when an
+        // environment override set it.
+        let overridden = overrides(std::env::vars()).iter().any(|(var, _)| {
+            let k = var.trim_start_matches("VISYNC_").to_ascii_lowercase();
+            k.rsplit("__").next() == e.key.rsplit(' ').next()
+        });
+        if !overridden {
+            e.line = crate::located::line_of_key(&text, &e.key);
+        }
+        e
+    })
 }
 
 /// The file alone first, so that its errors can name a line and a key; then

@@ -142,3 +142,41 @@ fn a_word_outside_its_closed_set_is_named_with_its_line_and_key() {
         assert!(e.to_string().starts_with("config "), "{e}");
     }
 }
+
+/// Regression (issue 10): a value the file parsed but visync cannot use
+/// was named by its key only; it is named by its line too, the same as a
+/// syntax error, so an operator finds it in a long config.
+#[test]
+fn an_unusable_value_is_named_with_its_line() {
+    for (extra, line, key) in [
+        ("[rules]\narchive_years = 40\n", 5, "[rules] archive_years"),
+        (
+            "[[sources]]\nmapping = \"a.toml\"\n[[sources]]\nmapping = \"b.toml\"\nrescan_secs = 0\n",
+            8,
+            "[[sources]] #2 rescan_secs",
+        ),
+        (
+            "[index]\nbatch_size = 500\nurl = \"http://index.example.org\"\n",
+            6,
+            "[index] url",
+        ),
+    ] {
+        let (_d, path) = write(&format!("{MINIMAL}{extra}"));
+        let e = load(&path).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(line), key), "{e}");
+        assert!(e.to_string().contains(&format!("line {line}")), "{e}");
+    }
+    // A value the file does not write has no line to name.
+    assert_eq!(
+        crate::located::line_of_key(MINIMAL, "[rules] archive_years"),
+        None
+    );
+    assert_eq!(
+        crate::located::line_of_key("x = 1\n[a]\nx = 2\n", "x"),
+        Some(1)
+    );
+    assert_eq!(
+        crate::located::line_of_key("x = 1\n[a]\nx = 2\n", "[a] x"),
+        Some(3)
+    );
+}
