@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::events::{Event, Events, FolderRole, JobKind};
 use super::health::Health;
-use super::jobs::{self, Context, NoticesReport};
+use super::jobs::{self, Context, JobError, NoticesReport};
 use super::log::LogSink;
 use super::metrics::Metrics;
 use super::schedule::Cron;
@@ -43,13 +43,14 @@ const JOB_RETRY: Duration = Duration::from_secs(5);
 /// the daemon was down happens once at start.
 const LAST_RUN: &str = "daemon.last_run.";
 
-/// What a finished job hands back to the loop.
+/// What a finished job hands back to the loop: its report, or the typed
+/// error that stopped it (logged with its sources, never stringified early).
 enum Done {
-    Intake(String, Result<IngestSummary, String>),
+    Intake(String, Result<IngestSummary, JobError>),
     /// With the index client made anew for it, if it was.
-    Send(Result<SendSummary, String>, Option<Arc<ObservedIndex>>),
-    Notices(Result<NoticesReport, String>),
-    Reconcile(Result<crate::reconcile::Report, String>),
+    Send(Result<SendSummary, JobError>, Option<Arc<ObservedIndex>>),
+    Notices(Result<NoticesReport, JobError>),
+    Reconcile(Result<crate::reconcile::Report, JobError>),
 }
 
 /// The loop's state.
@@ -431,7 +432,7 @@ impl Daemon {
                     let fresh = self.fresh.remove(&source).unwrap_or_default();
                     self.tasks.spawn(async move {
                         let r = jobs::intake(&ctx, &source, &fresh).await;
-                        Done::Intake(source, r.map_err(|e| e.to_string()))
+                        Done::Intake(source, r)
                     });
                 }
                 JobKind::Send => {
@@ -451,21 +452,20 @@ impl Daemon {
                         // Never wait on a backoff inside the job: the loop
                         // sets a timer for it instead.
                         let now = ctx.clock.now();
-                        let result = jobs::send(&ctx, now).await.map_err(|e| e.to_string());
+                        let result = jobs::send(&ctx, now).await;
                         Done::Send(result, fresh)
                     });
                 }
                 JobKind::Notices => {
                     self.started.insert(JobKind::Notices, ctx.clock.now());
-                    self.tasks.spawn(async move {
-                        Done::Notices(jobs::notices(&ctx).await.map_err(|e| e.to_string()))
-                    });
+                    self.tasks
+                        .spawn(async move { Done::Notices(jobs::notices(&ctx).await) });
                 }
                 JobKind::Reconcile => {
                     self.started.insert(JobKind::Reconcile, ctx.clock.now());
                     self.tasks.spawn(async move {
                         let r = jobs::reconcile(&ctx, false).await;
-                        Done::Reconcile(r.map_err(|e| e.to_string()))
+                        Done::Reconcile(r)
                     });
                 }
             }
@@ -690,7 +690,7 @@ impl Daemon {
         Duration::from_secs(secs.max(1))
     }
 
-    async fn after_send(&mut self, result: &Result<SendSummary, String>) {
+    async fn after_send(&mut self, result: &Result<SendSummary, JobError>) {
         if let Ok(s) = result {
             self.totals.confirmed += s.confirmed;
         }
