@@ -5,14 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 
 use super::audit::Chain;
-use super::reconcile::CHUNK;
+use super::chunked::Chunks;
 use super::{ts, Store, StoreError};
 
 /// The audit event that says a store was decommissioned: what is left.
@@ -85,39 +83,30 @@ impl Store {
             sqlx::query(sql).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        let mut queued = 0;
-        loop {
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(
-                "SELECT signal_id, source FROM signals WHERE state IN ('pending', 'active')
-                 ORDER BY signal_id LIMIT ?",
-            )
-            .bind(CHUNK)
-            .fetch_all(&mut *tx)
-            .await?;
-            if rows.is_empty() {
-                return Ok(queued);
-            }
-            let mut chain = Chain::load(&mut tx).await?;
-            for r in &rows {
+        let select = "SELECT signal_id, source FROM signals WHERE state IN ('pending', 'active')
+                      AND signal_id > ? ORDER BY signal_id LIMIT ?";
+        let mut conn = self.pool.acquire().await?;
+        let mut chunks = Chunks::new(select, "decommission-chunk");
+        while let Some(mut c) = chunks.next(&mut conn, &[]).await? {
+            for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
+                let reason = crate::domain::WithdrawReason::RiskEnded;
                 super::signals::withdraw_planned(
-                    &mut tx,
-                    &mut chain,
+                    &mut c.tx,
+                    &mut c.chain,
                     &at,
                     &source,
                     &id,
-                    crate::domain::WithdrawReason::RiskEnded,
+                    reason,
                     now,
                     detail,
                 )
                 .await?;
             }
-            chain.flush(&mut tx).await?;
-            tx.commit().await?;
-            queued += rows.len() as u64;
+            chunks.commit(c).await?;
         }
+        Ok(chunks.done())
     }
 
     /// What the index has not confirmed yet: signals still live, by state.
@@ -173,16 +162,7 @@ pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
     if !db.exists() {
         return Ok(false);
     }
-    let options =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?.read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(|source| StoreError::Open {
-            path: db.to_path_buf(),
-            source,
-        })?;
+    let pool = super::read_only_pool(db).await?;
     let last: Option<String> =
         sqlx::query_scalar("SELECT kind FROM audit ORDER BY id DESC LIMIT 1")
             .fetch_optional(&pool)
@@ -203,17 +183,7 @@ pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
     if !db.exists() {
         return Ok(None);
     }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
-        .read_only(true)
-        .busy_timeout(std::time::Duration::from_secs(30));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(|source| StoreError::Open {
-            path: db.to_path_buf(),
-            source,
-        })?;
+    let pool = super::read_only_pool(db).await?;
     // A key no one has: the trail holds no keyed hash to compare with.
     let mut throwaway = [0u8; 32];
     getrandom::fill(&mut throwaway).map_err(|e| StoreError::Key {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
-use super::reconcile::CHUNK;
+use super::chunked::{Chunks, CHUNK};
 use super::{ts, Store, StoreError};
 
 /// Past its end date, or past the day before the age limit: expired. A
@@ -82,63 +82,43 @@ impl Store {
     /// queued for it (the index would refuse it).
     pub async fn expire(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let (day, at) = (today.to_string(), ts(now));
-        // Chunks in id order, each from where the last ended.
-        let (mut done, mut after) = (0, String::new());
-        loop {
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(concat!(
-                "SELECT signal_id, source, end_date < ? ",
-                expirable!(),
-                " AND signal_id > ? ORDER BY signal_id LIMIT ?"
-            ))
-            .bind(&day)
-            .bind(&day)
-            .bind(&day)
-            .bind(&after)
-            .bind(CHUNK)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(last) = rows.last() else {
-                return Ok(done);
-            };
-            after = last.get(0);
-            let mut chain = Chain::load(&mut tx).await?;
-            for r in &rows {
+        let select = concat!(
+            "SELECT signal_id, source, end_date < ? ",
+            expirable!(),
+            " AND signal_id > ? ORDER BY signal_id LIMIT ?"
+        );
+        let mut conn = self.pool.acquire().await?;
+        let binds = [day.as_str(), &day, &day];
+        let mut chunks = Chunks::new(select, "reconcile-chunk");
+        while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
+            for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 sqlx::query(
                     "UPDATE signals SET state = 'expired', updated_at = ? WHERE signal_id = ?",
                 )
                 .bind(&at)
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut *c.tx)
                 .await?;
                 sqlx::query(
                     "DELETE FROM outbox WHERE signal_id = ? AND action IN ('update', 'renew')",
                 )
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut *c.tx)
                 .await?;
                 let why = if r.get::<bool, _>(2) {
                     "end_date"
                 } else {
                     "age_limit"
                 };
-                chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        "expired",
-                        Some(&id),
-                        Some(&source),
-                        serde_json::json!({ "reason": why }),
-                    )
+                let detail = serde_json::json!({ "reason": why });
+                c.chain
+                    .append(&mut c.tx, &at, "expired", Some(&id), Some(&source), detail)
                     .await?;
             }
-            chain.flush(&mut tx).await?;
-            tx.commit().await?;
-            crate::fault::point("reconcile-chunk");
-            done += rows.len() as u64;
+            chunks.commit(c).await?;
         }
+        Ok(chunks.done())
     }
 
     /// The next page of signals about to expire: end dates from `today` to

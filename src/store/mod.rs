@@ -9,6 +9,7 @@
 //! keeps no BSN or name in clear.
 
 mod audit;
+mod chunked;
 pub mod decommission;
 mod expiry;
 pub mod files;
@@ -90,6 +91,22 @@ pub struct Store {
     writable: bool,
 }
 
+/// One connection to an existing SQLite store, read-only: the dry run, and
+/// a store whose key is gone (`decommission.rs`).
+pub(crate) async fn read_only_pool(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Where a SQLite store keeps its key, unless the config says otherwise.
 pub fn default_key_file(db: &Path) -> PathBuf {
     db.with_file_name("subject.key")
@@ -151,17 +168,7 @@ impl Store {
             return Ok(None);
         }
         let key = key::load(&key_path)?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let pool = read_only_pool(path).await?;
         Ok(Some(Store {
             pool,
             hasher: SubjectHasher::new(&key),

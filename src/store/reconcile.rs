@@ -6,20 +6,17 @@
 //! memory nor a write to the store (the dry run opens the store read-only
 //! and compares all the same). The decisions are then joins against it.
 //!
-//! Every writing step works in chunks of `CHUNK` rows, each its own
+//! Every writing step works in chunks (`chunked.rs`), each its own
 //! transaction with its audit events: a run killed half-way leaves each
 //! signal either done or not, and the next run goes on where it stopped.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::audit::Chain;
+use super::chunked::Chunks;
 use super::{ts, Store, StoreError};
 use crate::index::ListedSignal;
-
-/// Rows per writing transaction.
-pub const CHUNK: i64 = 500;
 
 /// Active here, and not active at the index (absent, archived, withdrawn).
 /// Left out: signals changed after the listing began (confirmed while it
@@ -125,62 +122,44 @@ impl Comparison {
     /// them, and the re-registration carries the content anyway.
     pub async fn mark_missing(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
-        // Chunks in id order, each from where the last ended: one pass over
-        // the signals in all, not one per chunk.
-        let (mut done, mut after) = (0, String::new());
-        loop {
-            let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
-            let ids: Vec<String> = sqlx::query_scalar(concat!(
-                "SELECT s.signal_id ",
-                missing!(),
-                " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
-            ))
-            .bind(&self.started)
-            .bind(&self.today)
-            .bind(&after)
-            .bind(CHUNK)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(last) = ids.last() else {
-                return Ok(done);
-            };
-            after = last.clone();
-            let mut chain = Chain::load(&mut tx).await?;
-            for id in &ids {
+        let select = concat!(
+            "SELECT s.signal_id, s.source ",
+            missing!(),
+            " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
+        );
+        let binds = [self.started.as_str(), &self.today];
+        let mut chunks = Chunks::new(select, "reconcile-chunk");
+        while let Some(mut c) = chunks.next(&mut self.conn, &binds).await? {
+            for r in &c.rows {
+                let (id, source): (String, String) = (r.get(0), r.get(1));
                 sqlx::query(
                     "UPDATE signals SET state = 'missing', updated_at = ? WHERE signal_id = ?",
                 )
                 .bind(&at)
-                .bind(id)
-                .execute(&mut *tx)
+                .bind(&id)
+                .execute(&mut *c.tx)
                 .await?;
                 sqlx::query(
                     "DELETE FROM outbox WHERE signal_id = ? AND action IN ('update', 'renew')",
                 )
-                .bind(id)
-                .execute(&mut *tx)
+                .bind(&id)
+                .execute(&mut *c.tx)
                 .await?;
-                let source: Option<String> =
-                    sqlx::query_scalar("SELECT source FROM signals WHERE signal_id = ?")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                chain
+                let detail = serde_json::json!({});
+                c.chain
                     .append(
-                        &mut tx,
+                        &mut c.tx,
                         &at,
                         "signal_missing",
-                        Some(id),
-                        source.as_deref(),
-                        serde_json::json!({}),
+                        Some(&id),
+                        Some(&source),
+                        detail,
                     )
                     .await?;
             }
-            chain.flush(&mut tx).await?;
-            tx.commit().await?;
-            crate::fault::point("reconcile-chunk");
-            done += ids.len() as u64;
+            chunks.commit(c).await?;
         }
+        Ok(chunks.done())
     }
 
     /// How many end dates the index has otherwise (the dry run's count).
@@ -197,25 +176,15 @@ impl Comparison {
     /// renewal stands until the source itself sets an end", plan/).
     pub async fn take_end_dates(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
-        let (mut done, mut after) = (0, String::new());
-        loop {
-            let mut tx = Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
-            let rows = sqlx::query(concat!(
-                "SELECT s.signal_id, s.source, s.end_date, x.end_date ",
-                end_differs!(),
-                " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
-            ))
-            .bind(&self.started)
-            .bind(&after)
-            .bind(CHUNK)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(last) = rows.last() else {
-                return Ok(done);
-            };
-            after = last.get(0);
-            let mut chain = Chain::load(&mut tx).await?;
-            for r in &rows {
+        let select = concat!(
+            "SELECT s.signal_id, s.source, s.end_date, x.end_date ",
+            end_differs!(),
+            " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
+        );
+        let binds = [self.started.as_str()];
+        let mut chunks = Chunks::new(select, "reconcile-chunk");
+        while let Some(mut c) = chunks.next(&mut self.conn, &binds).await? {
+            for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 let (ours, theirs): (String, String) = (r.get(2), r.get(3));
                 sqlx::query(
@@ -224,24 +193,23 @@ impl Comparison {
                 .bind(&theirs)
                 .bind(&at)
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut *c.tx)
                 .await?;
-                chain
+                let detail = serde_json::json!({ "from": ours, "to": theirs });
+                c.chain
                     .append(
-                        &mut tx,
+                        &mut c.tx,
                         &at,
                         "end_date_taken",
                         Some(&id),
                         Some(&source),
-                        serde_json::json!({ "from": ours, "to": theirs }),
+                        detail,
                     )
                     .await?;
             }
-            chain.flush(&mut tx).await?;
-            tx.commit().await?;
-            crate::fault::point("reconcile-chunk");
-            done += rows.len() as u64;
+            chunks.commit(c).await?;
         }
+        Ok(chunks.done())
     }
 
     /// Signals the index holds as active that this store does not know, in

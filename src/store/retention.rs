@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::audit::Chain;
-use super::reconcile::CHUNK;
+use super::chunked::{Chunks, CHUNK};
 use super::{ts, Store, StoreError};
 
 /// The dates the rules give for one night, as `YYYY-MM-DD` text.
@@ -141,48 +141,38 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), StoreError> {
         let at = ts(now);
-        let sql = format!(
+        let select = format!(
             "{CUT}SELECT signal_id, source, subject_key FROM signals, cut WHERE ({clause})
-             AND signal_id > ? ORDER BY signal_id LIMIT {CHUNK}"
+             AND signal_id > ? ORDER BY signal_id LIMIT ?"
         );
-        // Chunks in id order, each from where the last ended.
-        let (mut done, mut notices, mut after) = (0, 0, String::new());
-        loop {
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(&cuts.today)
-                .bind(&cuts.archive)
-                .bind(&after)
-                .fetch_all(&mut *tx)
-                .await?;
-            let Some(last) = rows.last() else {
-                return Ok((done, notices));
-            };
-            after = last.get(0);
-            let mut chain = Chain::load(&mut tx).await?;
-            for r in &rows {
+        let mut notices = 0;
+        let mut conn = self.pool.acquire().await?;
+        let binds = [cuts.today.as_str(), &cuts.archive];
+        let mut chunks = Chunks::new(sqlx::AssertSqlSafe(select), "reconcile-chunk");
+        while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
+            for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 notices += sqlx::query("DELETE FROM notices WHERE signal_id = ?")
                     .bind(&id)
-                    .execute(&mut *tx)
+                    .execute(&mut *c.tx)
                     .await?
                     .rows_affected();
                 for table in [
                     "DELETE FROM outbox WHERE signal_id = ?",
                     "DELETE FROM signals WHERE signal_id = ?",
                 ] {
-                    sqlx::query(table).bind(&id).execute(&mut *tx).await?;
+                    sqlx::query(table).bind(&id).execute(&mut *c.tx).await?;
                 }
                 if rule == "age_limit" {
                     sqlx::query("DELETE FROM objections WHERE subject_key = ?")
                         .bind(r.get::<&[u8], _>(2))
-                        .execute(&mut *tx)
+                        .execute(&mut *c.tx)
                         .await?;
                 }
                 let detail = serde_json::json!({ "rule": rule });
-                chain
+                c.chain
                     .append(
-                        &mut tx,
+                        &mut c.tx,
                         &at,
                         "signal_purged",
                         Some(&id),
@@ -191,11 +181,9 @@ impl Store {
                     )
                     .await?;
             }
-            chain.flush(&mut tx).await?;
-            tx.commit().await?;
-            crate::fault::point("reconcile-chunk");
-            done += rows.len() as u64;
+            chunks.commit(c).await?;
         }
+        Ok((chunks.done(), notices))
     }
 
     /// Delivered notices `notice_days` after delivery; unroutable ones (no
