@@ -61,80 +61,122 @@ pub async fn deliver(
             summary.no_channel += n;
             continue;
         };
-        // One client per channel and run: the index's transport, with the
-        // channel's CA and client certificate.
-        let client = match channel {
-            ReturnConfig::Http { ca, identity, .. } => {
-                let identity = identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
-                match crate::index::transport(identity, ca.as_deref()) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        let n = store.count_pending_notices(&source).await?;
-                        tracing::error!(source, notices = n, "cannot make the HTTP client of [returns.{source}]: {e}; the notices wait");
-                        summary.failed += n;
-                        continue;
-                    }
-                }
+        let client = match client(channel) {
+            Ok(c) => c,
+            Err(e) => {
+                let n = store.count_pending_notices(&source).await?;
+                tracing::error!(
+                    source,
+                    notices = n,
+                    "cannot make the HTTP client of [returns.{source}]: {e}; the notices wait"
+                );
+                summary.failed += n;
+                continue;
             }
-            ReturnConfig::Folder { .. } => None,
         };
-        loop {
-            let notices = store.pending_notices(&source, BATCH).await?;
-            if notices.is_empty() {
-                break;
+        let channel = Channel {
+            source: &source,
+            config: channel,
+            client,
+        };
+        deliver_source(store, &channel, clock, events, &mut summary).await?;
+    }
+    Ok(summary)
+}
+
+/// One source's return channel, ready for a run.
+struct Channel<'a> {
+    source: &'a str,
+    config: &'a ReturnConfig,
+    /// For `Http`: made once per channel and run.
+    client: Option<reqwest::Client>,
+}
+
+/// The HTTP client of an `Http` channel: the index's transport, with the
+/// channel's CA and client certificate.
+fn client(channel: &ReturnConfig) -> Result<Option<reqwest::Client>, crate::index::ClientError> {
+    match channel {
+        ReturnConfig::Http { ca, identity, .. } => {
+            let identity = identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            crate::index::transport(identity, ca.as_deref()).map(Some)
+        }
+        ReturnConfig::Folder { .. } => Ok(None),
+    }
+}
+
+/// A source's due notices, batch by batch, until none is left or a batch
+/// fails (the rest waits for the next pass).
+async fn deliver_source(
+    store: &Store,
+    channel: &Channel<'_>,
+    clock: &Clock,
+    events: &Events,
+    summary: &mut DeliverySummary,
+) -> Result<(), StoreError> {
+    let source = channel.source;
+    loop {
+        let notices = store.pending_notices(source, BATCH).await?;
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = notices.iter().map(|n| n.notice_id.clone()).collect();
+        match send(channel, &notices, clock).await {
+            Ok(delivery) => {
+                crate::fault::point("after-return-write");
+                store.delivered(&ids, &delivery, clock.now()).await?;
+                tracing::info!(source, notices = ids.len(), delivery, "notices delivered");
+                summary.delivered += ids.len() as u64;
+                tell_kinds(events, source, &notices);
             }
-            let ids: Vec<String> = notices.iter().map(|n| n.notice_id.clone()).collect();
-            let result = match channel {
-                ReturnConfig::Folder {
-                    path,
-                    format,
-                    delimiter,
-                } => folder::write(path, *format, *delimiter, &notices, clock)
-                    .await
-                    .map_err(|message| http::Failure {
-                        refused: false,
-                        message,
-                    }),
-                ReturnConfig::Http { url, .. } => match &client {
-                    Some(c) => http::post(c, url, &notices).await,
-                    None => Err(http::Failure {
-                        refused: false,
-                        message: "no HTTP client".into(),
-                    }),
-                },
-            };
-            match result {
-                Ok(delivery) => {
-                    crate::fault::point("after-return-write");
-                    store.delivered(&ids, &delivery, clock.now()).await?;
-                    tracing::info!(source, notices = ids.len(), delivery, "notices delivered");
-                    summary.delivered += ids.len() as u64;
-                    tell_kinds(events, &source, &notices);
+            Err(e) => {
+                let quarantined = store
+                    .delivery_failed(&ids, &e.message, e.refused, clock.now())
+                    .await?;
+                if quarantined > 0 {
+                    tracing::error!(
+                        source,
+                        notices = quarantined,
+                        "the CMS keeps refusing these notices ({}): quarantined; fix the endpoint, then `visync release --source {source}`",
+                        e.message
+                    );
+                } else {
+                    tracing::error!(
+                        source,
+                        notices = ids.len(),
+                        "cannot deliver notices: {}; they stay pending",
+                        e.message
+                    );
                 }
-                Err(e) => {
-                    let quarantined = store
-                        .delivery_failed(&ids, &e.message, e.refused, clock.now())
-                        .await?;
-                    if quarantined > 0 {
-                        tracing::error!(
-                            source,
-                            notices = quarantined,
-                            "the CMS keeps refusing these notices ({}): quarantined; fix the endpoint, then `visync release --source {source}`",
-                            e.message
-                        );
-                    } else {
-                        tracing::error!(
-                            source,
-                            notices = ids.len(),
-                            "cannot deliver notices: {}; they stay pending",
-                            e.message
-                        );
-                    }
-                    summary.failed += ids.len() as u64;
-                    break;
-                }
+                summary.failed += ids.len() as u64;
+                return Ok(());
             }
         }
     }
-    Ok(summary)
+}
+
+/// One batch through the channel: where it went, or why not.
+async fn send(
+    channel: &Channel<'_>,
+    notices: &[crate::store::Notice],
+    clock: &Clock,
+) -> Result<String, http::Failure> {
+    match channel.config {
+        ReturnConfig::Folder {
+            path,
+            format,
+            delimiter,
+        } => folder::write(path, *format, *delimiter, notices, clock)
+            .await
+            .map_err(|e| http::Failure {
+                refused: false,
+                message: e.to_string(),
+            }),
+        ReturnConfig::Http { url, .. } => match &channel.client {
+            Some(c) => http::post(c, url, notices).await,
+            None => Err(http::Failure {
+                refused: false,
+                message: "no HTTP client".into(),
+            }),
+        },
+    }
 }
