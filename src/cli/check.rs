@@ -12,7 +12,10 @@ use crate::config::{self, Config, SourceConfig};
 use crate::domain::{SubjectHasher, SubjectKey};
 use crate::mapping::{self, Context, Mapping};
 use crate::pipeline;
-use crate::plan::{Action, InvolvementKey, Stored};
+use crate::plan::{Action, Desired, InvolvementKey, Plan, Stored};
+
+/// The stored state of one source, as the dry run plans against it.
+type StoredState = HashMap<InvolvementKey, Stored>;
 use crate::source::{waiting_files, FileReader};
 use crate::store::Store;
 
@@ -285,44 +288,51 @@ fn check_source(
             // Nothing reads the state after the last file.
             continue;
         }
-        for (key, action, wanted) in outcome.desired.decided() {
-            match action {
-                Action::Register | Action::Update => {
-                    state.insert(
-                        key,
-                        Stored {
-                            content: wanted.content,
-                            active: true,
-                            end_date: wanted.end_date,
-                            renewed: false,
-                        },
-                    );
-                }
-                Action::Renew { end_date } => {
-                    if let Some(s) = state.get_mut(&key) {
-                        s.end_date = end_date;
-                        s.renewed = true;
-                    }
-                }
-                Action::Withdraw(_) => {}
+        take_plan(&mut state, &outcome.desired, &plan);
+    }
+    report.sources.push(source);
+}
+
+/// The state as the real run would leave it after a file's plan: what it
+/// registers, updates and renews, and (unless they are held) what it
+/// withdraws.
+fn take_plan(state: &mut StoredState, desired: &Desired, plan: &Plan) {
+    for (key, action, wanted) in desired.decided() {
+        match action {
+            Action::Register | Action::Update => {
+                state.insert(
+                    key,
+                    Stored {
+                        content: wanted.content,
+                        active: true,
+                        end_date: wanted.end_date,
+                        renewed: false,
+                    },
+                );
             }
-        }
-        if !plan.withdrawals_held {
-            for (key, _) in &plan.withdrawals {
-                if let Some(s) = state.get_mut(key) {
-                    s.active = false;
+            Action::Renew { end_date } => {
+                if let Some(s) = state.get_mut(&key) {
+                    s.end_date = end_date;
+                    s.renewed = true;
                 }
+            }
+            Action::Withdraw(_) => {}
+        }
+    }
+    if !plan.withdrawals_held {
+        for (key, _) in &plan.withdrawals {
+            if let Some(s) = state.get_mut(key) {
+                s.active = false;
             }
         }
     }
-    report.sources.push(source);
 }
 
 /// What the dry run reads from the state store.
 struct State {
     hasher: SubjectHasher,
     objections: HashSet<SubjectKey>,
-    baselines: HashMap<String, HashMap<InvolvementKey, Stored>>,
+    baselines: HashMap<String, StoredState>,
     /// Delta API sources: where the next poll starts.
     bookmarks: HashMap<String, String>,
 }

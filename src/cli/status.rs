@@ -1,6 +1,7 @@
 //! `visync status`: what is waiting, held, stuck, and when things run next.
 //! Read-only: it opens the store without creating one.
 
+use std::fmt::Write;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -159,11 +160,25 @@ async fn collect(
 }
 
 fn text(s: &Status, empty: bool) -> String {
-    use std::fmt::Write;
     let mut out = String::new();
     if empty {
         out.push_str("no state yet: nothing has run with this config\n");
     }
+    text_queue(&mut out, s);
+    text_sources(&mut out, s);
+    text_held(&mut out, s);
+    text_notices(&mut out, s);
+    if let Some(n) = &s.next.notices {
+        let _ = writeln!(out, "next notices poll: {n}");
+    }
+    if let Some(n) = &s.next.reconcile {
+        let _ = writeln!(out, "next reconciliation: {n}");
+    }
+    out
+}
+
+/// The queue and the signals by state.
+fn text_queue(out: &mut String, s: &Status) {
     let q = &s.queue;
     let _ = writeln!(
         out,
@@ -180,6 +195,10 @@ fn text(s: &Status, empty: bool) -> String {
             signals.join(", ")
         }
     );
+}
+
+/// Per source: its totals, its last file and its last poll.
+fn text_sources(out: &mut String, s: &Status) {
     for t in &s.sources {
         let _ = writeln!(
             out,
@@ -218,6 +237,10 @@ fn text(s: &Status, empty: bool) -> String {
                 .unwrap_or_default()
         );
     }
+}
+
+/// What waits for an operator: held withdrawals, quarantined rows.
+fn text_held(out: &mut String, s: &Status) {
     for h in &s.held {
         let _ = writeln!(
             out,
@@ -236,6 +259,10 @@ fn text(s: &Status, empty: bool) -> String {
             r.error.as_deref().unwrap_or("-")
         );
     }
+}
+
+/// The notices, and those that cannot be delivered.
+fn text_notices(out: &mut String, s: &Status) {
     let n = &s.notices;
     let _ = writeln!(
         out,
@@ -259,11 +286,4 @@ fn text(s: &Status, empty: bool) -> String {
             w.error.as_deref().unwrap_or("not delivered yet")
         );
     }
-    if let Some(n) = &s.next.notices {
-        let _ = writeln!(out, "next notices poll: {n}");
-    }
-    if let Some(n) = &s.next.reconcile {
-        let _ = writeln!(out, "next reconciliation: {n}");
-    }
-    out
 }

@@ -69,72 +69,24 @@ impl Start {
 }
 
 impl Intake<'_> {
-    /// Polls the source once and takes what it read.
+    /// Polls the source once and takes what it read: read every page
+    /// (pass 1, spooled), plan, apply from the spool (pass 2, with the poll's
+    /// row and bookmark), tell.
     pub async fn poll(&self) -> Result<PollSummary, IngestError> {
         let Some(spec) = self.mapping.api().cloned() else {
             return Ok(PollSummary::default());
         };
-        let source = self.mapping.name.as_str();
         let shown = spec.shown_url();
-        let delta = self.mapping.mode == Mode::Delta;
-        let bookmark = if delta {
-            self.store.bookmark(source).await?
-        } else {
-            None
-        };
-        let start = api::start_url(&spec, delta, bookmark.as_deref());
-        let state = Arc::new(Mutex::new(PollState::default()));
         let dir = self.spool_dir();
         let (spool, spooled) = Spool::create(&dir).map_err(super::io(&dir))?;
-
-        // Pass 1: read every page, plan.
         let objections = Arc::new(self.store.objections().await?);
-        let first = Start::new(spec.clone(), start, state.clone(), Some(spool));
-        let read = self
-            .read(
-                Input::Poll(Box::new(first)),
-                objections.clone(),
-                pipeline::read_file,
-            )
-            .await;
-        let st = state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let mut outcome = match read {
-            Ok(o) => o,
-            // Only the spool can fail this way (the pages' faults end the
-            // poll as incomplete): a local disk problem, tried again later.
-            Err(e) => {
-                return Err(super::io(&dir)(std::io::Error::other(e.to_string())));
-            }
-        };
+        let (mut outcome, st) = self.read_pages(spec, spool, objections.clone()).await?;
         self.tell_rejections(&shown, &outcome.rejections);
-        let complete = st.complete && st.failure.is_none();
-        let failure = st.failure.as_ref().map(ToString::to_string);
-        if let Some(f) = &failure {
-            tracing::error!(
-                source,
-                url = shown,
-                pages = st.pages,
-                "the poll is incomplete, nothing is withdrawn: {f}"
-            );
-        }
+        let poll = self.poll_record(&st, &shown);
         let (mut plan, active) = self.plan(&mut outcome.desired).await?;
-        if !complete {
+        if !poll.complete {
             plan.without_withdrawals();
         }
-        let poll = PollRecord {
-            complete,
-            pages: st.pages,
-            records: st.records,
-            error: failure.clone(),
-            bookmark: if complete && delta {
-                st.bookmark.clone()
-            } else {
-                None
-            },
-        };
 
         // Pass 2 from the spool, and the commit.
         let file = spooled
@@ -159,8 +111,8 @@ impl Intake<'_> {
             Err(e) => return Err(super::io(&dir)(std::io::Error::other(e.to_string()))),
         };
         let summary = PollSummary {
-            complete,
-            failure,
+            complete: poll.complete,
+            failure: poll.error,
             auth_failed: st.auth_failed(),
             pages: st.pages,
             records: outcome.records,
@@ -170,11 +122,79 @@ impl Intake<'_> {
             applied,
         };
         self.events.emit(Event::SourceAuth {
-            source: source.to_string(),
+            source: self.mapping.name.clone(),
             refused: summary.auth_failed,
         });
         self.tell_polled(&shown, &summary);
         Ok(summary)
+    }
+
+    /// Pass 1: every page from where the bookmark says (a delta source) or
+    /// from the start, mapped and planned as one file, the records spooled
+    /// for pass 2. Returns the outcome and how the reading went.
+    async fn read_pages(
+        &self,
+        spec: Arc<api::ApiSpec>,
+        spool: Spool,
+        objections: Arc<std::collections::HashSet<crate::domain::SubjectKey>>,
+    ) -> Result<(pipeline::FileOutcome, PollState), IngestError> {
+        let delta = self.mapping.mode == Mode::Delta;
+        let bookmark = if delta {
+            self.store.bookmark(&self.mapping.name).await?
+        } else {
+            None
+        };
+        let start = api::start_url(&spec, delta, bookmark.as_deref());
+        let state = Arc::new(Mutex::new(PollState::default()));
+        let first = Start::new(spec, start, state.clone(), Some(spool));
+        let read = self
+            .read(
+                Input::Poll(Box::new(first)),
+                objections,
+                pipeline::read_file,
+            )
+            .await;
+        let st = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match read {
+            Ok(o) => Ok((o, st)),
+            // Only the spool can fail this way (the pages' faults end the
+            // poll as incomplete): a local disk problem, tried again later.
+            Err(e) => {
+                let dir = self.spool_dir();
+                let e = super::io(&dir)(std::io::Error::other(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// The poll's row: complete or why not, and the bookmark a complete
+    /// poll of a delta source leaves. An incomplete poll is logged here.
+    fn poll_record(&self, st: &PollState, shown: &str) -> PollRecord {
+        let complete = st.complete && st.failure.is_none();
+        let failure = st.failure.as_ref().map(ToString::to_string);
+        if let Some(f) = &failure {
+            tracing::error!(
+                source = self.mapping.name.as_str(),
+                url = shown,
+                pages = st.pages,
+                "the poll is incomplete, nothing is withdrawn: {f}"
+            );
+        }
+        let delta = self.mapping.mode == Mode::Delta;
+        PollRecord {
+            complete,
+            pages: st.pages,
+            records: st.records,
+            error: failure,
+            bookmark: if complete && delta {
+                st.bookmark.clone()
+            } else {
+                None
+            },
+        }
     }
 
     /// Where a poll's spool lives: beside the state, whose disk the

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::api::{self, ApiTag};
 pub(super) use super::date::date_format;
 use super::raw::{OneOrMany, RawField, RawMapping, RawProfessionals, RawSource, RawTest};
-use super::{Code, Condition, Contact, FieldRule, Filter, Mapping, MappingTest, Mode, Target};
+use super::{
+    Code, Condition, Contact, DateFormat, FieldRule, Filter, Mapping, MappingTest, Mode, Target,
+};
 use crate::domain::{Gender, WithdrawReason};
 use crate::located::{line_of, FileKind, LocatedError};
 use crate::source::{Format, Key, ReaderSpec};
@@ -304,41 +306,10 @@ fn field_rule(
     if date.is_some() && !target.is_date() {
         return Err(l.err(span, key, "has `date`, but is not a date field"));
     }
-    let patterns: Vec<String> = match date {
-        Some(OneOrMany::One(p)) => vec![p.clone()],
-        Some(OneOrMany::Many(ps)) => ps.clone(),
-        None if target.is_date() && l.api == Some(ApiTag::Fhir) => vec!["fhir".to_string()],
-        None if target.is_date() => vec!["%Y-%m-%d".to_string()],
-        None => vec![],
-    };
-    let mut formats = Vec::new();
-    for p in patterns {
-        formats.push(date_format(&p).ok_or_else(|| l.err(span.clone(), key, format!(
-            "date format \"{p}\" is not a full date format (use strftime codes such as \"%d-%m-%Y\", or \"fhir\" for FHIR dates and dateTimes)"
-        )))?);
-    }
+    let formats = date_formats(l, target, date, &span, key)?;
     // The values a mapping produces for enumerated fields must be valid ones.
-    let check = |v: &str| -> Result<(), MappingError> {
-        match target {
-            Target::Gender if Gender::parse(v).is_none() => Err(l.err(
-                span.clone(),
-                key,
-                format!(
-                    "maps to \"{v}\", which is not a gender: use male, female, other or unknown"
-                ),
-            )),
-            Target::WithdrawReason if WithdrawReason::parse_from_source(v).is_none() => Err(l.err(
-                span.clone(),
-                key,
-                format!(
-                "maps to \"{v}\", which is not a reason: use risk_ended, unjustified or deceased"
-            ),
-            )),
-            _ => Ok(()),
-        }
-    };
     for v in map.iter().flat_map(|m| m.values()).chain(default.iter()) {
-        check(v)?;
+        check_value(l, target, v, &span, key)?;
     }
     let required_column = !optional && default.is_none();
     let slot = from.as_deref().map(|f| l.slot(f, required_column));
@@ -354,6 +325,56 @@ fn field_rule(
         }),
         default,
     })
+}
+
+/// A date field's formats: those the mapping names, or FHIR's or ISO's.
+fn date_formats(
+    l: &Loader<'_>,
+    target: Target,
+    date: Option<&OneOrMany>,
+    span: &Option<std::ops::Range<usize>>,
+    key: &str,
+) -> Result<Vec<DateFormat>, MappingError> {
+    let patterns: Vec<String> = match date {
+        Some(OneOrMany::One(p)) => vec![p.clone()],
+        Some(OneOrMany::Many(ps)) => ps.clone(),
+        None if target.is_date() && l.api == Some(ApiTag::Fhir) => vec!["fhir".to_string()],
+        None if target.is_date() => vec!["%Y-%m-%d".to_string()],
+        None => vec![],
+    };
+    let mut formats = Vec::new();
+    for p in patterns {
+        formats.push(date_format(&p).ok_or_else(|| l.err(span.clone(), key, format!(
+            "date format \"{p}\" is not a full date format (use strftime codes such as \"%d-%m-%Y\", or \"fhir\" for FHIR dates and dateTimes)"
+        )))?);
+    }
+    Ok(formats)
+}
+
+/// A value the mapping produces (a `map` value or a `default`) for an
+/// enumerated field must be one of the field's values.
+fn check_value(
+    l: &Loader<'_>,
+    target: Target,
+    v: &str,
+    span: &Option<std::ops::Range<usize>>,
+    key: &str,
+) -> Result<(), MappingError> {
+    match target {
+        Target::Gender if Gender::parse(v).is_none() => Err(l.err(
+            span.clone(),
+            key,
+            format!("maps to \"{v}\", which is not a gender: use male, female, other or unknown"),
+        )),
+        Target::WithdrawReason if WithdrawReason::parse_from_source(v).is_none() => Err(l.err(
+            span.clone(),
+            key,
+            format!(
+                "maps to \"{v}\", which is not a reason: use risk_ended, unjustified or deceased"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_encoding(label: Option<&str>) -> Option<&'static encoding_rs::Encoding> {
@@ -374,14 +395,56 @@ fn parse_delimiter(s: &str) -> Option<u8> {
     }
 }
 
+/// The lookup table's key in the mapping, for its errors.
+const PROFESSIONALS: &str = "[professionals] file";
+
 fn load_professionals(
     l: &Loader<'_>,
     raw: &RawProfessionals,
     default_encoding: &'static encoding_rs::Encoding,
 ) -> Result<HashMap<String, Contact>, MappingError> {
-    let key = "[professionals] file";
     let dir = l.path.parent().unwrap_or(Path::new("."));
-    let file = dir.join(&raw.file);
+    let (encoding, delimiter) = professionals_dialect(l, raw, default_encoding)?;
+    let t = Table {
+        l,
+        file: dir.join(&raw.file),
+        encoding,
+    };
+    // Streamed through the exports' guard, a record at a time: the table is
+    // held (it must be, to look professionals up), the file is not.
+    let opened = std::fs::File::open(&t.file).map_err(|e| {
+        let message = format!("cannot read {}: {e}", t.file.display());
+        l.err(None, PROFESSIONALS, message)
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(crate::source::guarded_lines(opened));
+    let mut record = csv::ByteRecord::new();
+    let [id, name, phone, email] = t.header(&mut rdr, &mut record)?;
+    let mut table = HashMap::new();
+    while rdr.read_byte_record(&mut record).map_err(|e| t.fail(e))? {
+        let get = |c: Option<usize>| t.value(&record, c);
+        if let Some(id) = get(id)? {
+            let contact = Contact {
+                name: get(name)?,
+                phone: get(phone)?,
+                email: get(email)?,
+            };
+            table.insert(id.to_string(), contact);
+        }
+    }
+    Ok(table)
+}
+
+/// The lookup table's encoding (the mapping's unless it says otherwise)
+/// and delimiter (`;` unless it says otherwise).
+fn professionals_dialect(
+    l: &Loader<'_>,
+    raw: &RawProfessionals,
+    default_encoding: &'static encoding_rs::Encoding,
+) -> Result<(&'static encoding_rs::Encoding, u8), MappingError> {
     let encoding = match raw.encoding.as_deref() {
         Some(e) => parse_encoding(Some(e)).ok_or_else(|| {
             l.err(
@@ -399,77 +462,79 @@ fn load_professionals(
             "must be one ASCII character, or \"tab\"",
         )
     })?;
-    // Streamed through the exports' guard, a record at a time: the table is
-    // held (it must be, to look professionals up), the file is not.
-    let opened = std::fs::File::open(&file)
-        .map_err(|e| l.err(None, key, format!("cannot read {}: {e}", file.display())))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(crate::source::guarded_lines(opened));
-    let fail = |e: csv::Error| {
+    Ok((encoding, delimiter))
+}
+
+/// The professionals lookup file being read, for its errors and values.
+struct Table<'a, 'b> {
+    l: &'a Loader<'b>,
+    file: std::path::PathBuf,
+    encoding: &'static encoding_rs::Encoding,
+}
+
+impl Table<'_, '_> {
+    fn fail(&self, e: csv::Error) -> MappingError {
         let why = match e.into_kind() {
             csv::ErrorKind::Io(io) => crate::source::ReadError::from_io(io).to_string(),
             _ => "cannot be split into fields".to_string(),
         };
-        l.err(None, key, format!("{} {why}", file.display()))
-    };
-    let field = |bytes: &[u8]| {
-        crate::source::decode_strict(bytes, encoding).ok_or_else(|| {
-            l.err(
-                None,
-                key,
-                format!("{} is not valid {}", file.display(), encoding.name()),
-            )
+        let message = format!("{} {why}", self.file.display());
+        self.l.err(None, PROFESSIONALS, message)
+    }
+
+    fn field(&self, bytes: &[u8]) -> Result<String, MappingError> {
+        crate::source::decode_strict(bytes, self.encoding).ok_or_else(|| {
+            let message = format!(
+                "{} is not valid {}",
+                self.file.display(),
+                self.encoding.name()
+            );
+            self.l.err(None, PROFESSIONALS, message)
         })
-    };
-    let mut record = csv::ByteRecord::new();
-    if !rdr.read_byte_record(&mut record).map_err(fail)? {
-        return Err(l.err(None, key, format!("{} is empty", file.display())));
     }
-    let mut header = Vec::with_capacity(record.len());
-    for (i, h) in record.iter().enumerate() {
-        // A UTF-8 byte-order mark before the first name is not part of it.
-        let h = if i == 0 {
-            h.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(h)
-        } else {
-            h
+
+    /// A column's value in a record, trimmed; `None` when empty or absent.
+    fn value(
+        &self,
+        record: &csv::ByteRecord,
+        c: Option<usize>,
+    ) -> Result<Option<Arc<str>>, MappingError> {
+        let Some(bytes) = c.and_then(|c| record.get(c)) else {
+            return Ok(None);
         };
-        header.push(field(h)?.trim().to_ascii_lowercase());
+        let v = self.field(bytes)?;
+        let v = v.trim();
+        Ok((!v.is_empty()).then(|| Arc::from(v)))
     }
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(id), Some(name)) = (col("id"), col("name")) else {
-        return Err(l.err(
-            None,
-            key,
-            format!(
-                "{} needs a header with the columns id, name, phone and email",
-                file.display()
-            ),
-        ));
-    };
-    let (phone, email) = (col("phone"), col("email"));
-    let mut table = HashMap::new();
-    while rdr.read_byte_record(&mut record).map_err(fail)? {
-        let get = |c: Option<usize>| -> Result<Option<Arc<str>>, MappingError> {
-            let Some(bytes) = c.and_then(|c| record.get(c)) else {
-                return Ok(None);
-            };
-            let v = field(bytes)?;
-            let v = v.trim();
-            Ok((!v.is_empty()).then(|| Arc::from(v)))
-        };
-        if let Some(id) = get(Some(id))? {
-            let contact = Contact {
-                name: get(Some(name))?,
-                phone: get(phone)?,
-                email: get(email)?,
-            };
-            table.insert(id.to_string(), contact);
+
+    /// The header's columns: id, name (both required), phone and email.
+    fn header<R: std::io::Read>(
+        &self,
+        rdr: &mut csv::Reader<R>,
+        record: &mut csv::ByteRecord,
+    ) -> Result<[Option<usize>; 4], MappingError> {
+        let file = self.file.display();
+        if !rdr.read_byte_record(record).map_err(|e| self.fail(e))? {
+            return Err(self.l.err(None, PROFESSIONALS, format!("{file} is empty")));
         }
+        let mut header = Vec::with_capacity(record.len());
+        for (i, h) in record.iter().enumerate() {
+            // A UTF-8 byte-order mark before the first name is not part of it.
+            let h = if i == 0 {
+                h.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(h)
+            } else {
+                h
+            };
+            header.push(self.field(h)?.trim().to_ascii_lowercase());
+        }
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let (Some(id), Some(name)) = (col("id"), col("name")) else {
+            let message =
+                format!("{file} needs a header with the columns id, name, phone and email");
+            return Err(self.l.err(None, PROFESSIONALS, message));
+        };
+        Ok([Some(id), Some(name), col("phone"), col("email")])
     }
-    Ok(table)
 }
 
 /// A test's input as text by source expression. For `http-json` it is one

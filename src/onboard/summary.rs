@@ -11,6 +11,15 @@ use crate::mapping::Target;
 
 pub fn summary(opts: &Options, sample: &Sample, g: &Guesses, missing: &[Target]) -> String {
     let mut s = String::new();
+    read(&mut s, opts, sample);
+    fields(&mut s, sample, g);
+    gaps(&mut s, sample, g, missing);
+    checks(&mut s, g);
+    s
+}
+
+/// What was read: the file, its kind and how much, and its dialect.
+fn read(s: &mut String, opts: &Options, sample: &Sample) {
     let file = opts.export.file_name().map_or_else(
         || opts.export.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -65,6 +74,10 @@ pub fn summary(opts: &Options, sample: &Sample, g: &Guesses, missing: &[Target])
             );
         }
     }
+}
+
+/// Which column went to which field, with the evidence.
+fn fields(s: &mut String, sample: &Sample, g: &Guesses) {
     s.push_str("  fields:\n");
     for f in &g.fields {
         let _ = writeln!(
@@ -82,6 +95,10 @@ pub fn summary(opts: &Options, sample: &Sample, g: &Guesses, missing: &[Target])
             "decision", sample.columns[d.column], d.evidence
         );
     }
+}
+
+/// What was not found (a TODO in the draft) and which columns are not used.
+fn gaps(s: &mut String, sample: &Sample, g: &Guesses, missing: &[Target]) {
     let mut not_found: Vec<&str> = missing.iter().map(|t| t.name()).collect();
     if g.get(Target::Gender).is_none() {
         not_found.push("gender (a constant \"unknown\" for now)");
@@ -111,6 +128,10 @@ pub fn summary(opts: &Options, sample: &Sample, g: &Guesses, missing: &[Target])
             unused.join(", ")
         );
     }
+}
+
+/// What a person must check.
+fn checks(s: &mut String, g: &Guesses) {
     s.push_str("  check by hand:\n");
     s.push_str("    - [source] name and mode (snapshot or delta)\n");
     s.push_str("    - that each field above got the right column, and the date formats\n");
@@ -122,5 +143,4 @@ pub fn summary(opts: &Options, sample: &Sample, g: &Guesses, missing: &[Target])
     for c in &g.checks {
         let _ = writeln!(s, "    - {c}");
     }
-    s
 }

@@ -3,7 +3,7 @@
 //! transaction: the objection, the withdrawals and their audit events.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
 use super::{signals, ts, Store, StoreError};
@@ -55,45 +55,12 @@ impl Store {
         for r in live {
             let (id, source, state, unsent): (String, String, String, bool) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            // Whatever was queued for it goes: corrections would only send
-            // the child's data again before the withdrawal.
-            sqlx::query("DELETE FROM outbox WHERE signal_id = ?")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            if state == "pending" && unsent {
-                // Never tried: the index has never seen it.
-                sqlx::query(
-                    "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'objection', updated_at = ?
-                     WHERE signal_id = ?",
-                )
-                .bind(&at)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            // Never tried: the index has never seen it.
+            let never_sent = state == "pending" && unsent;
+            withdraw_one(&mut tx, &mut chain, &id, &source, never_sent, now).await?;
+            if never_sent {
                 done.dropped += 1;
-                chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        "register_dropped",
-                        Some(&id),
-                        Some(&source),
-                        serde_json::json!({ "reason": "objection" }),
-                    )
-                    .await?;
             } else {
-                signals::withdraw_planned(
-                    &mut tx,
-                    &mut chain,
-                    &at,
-                    &source,
-                    &id,
-                    WithdrawReason::Objection,
-                    now,
-                    serde_json::json!({ "reason": "objection" }),
-                )
-                .await?;
                 done.withdrawn += 1;
             }
         }
@@ -138,4 +105,46 @@ impl Store {
         tx.commit().await?;
         Ok(removed)
     }
+}
+
+/// One live signal of a child who objected: whatever was queued for it goes
+/// (corrections would only send the child's data again before the
+/// withdrawal); a registration `never_sent` is dropped here, anything else
+/// is withdrawn at the index.
+async fn withdraw_one(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    id: &str,
+    source: &str,
+    never_sent: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = ts(now);
+    sqlx::query("DELETE FROM outbox WHERE signal_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let detail = serde_json::json!({ "reason": "objection" });
+    if !never_sent {
+        let reason = WithdrawReason::Objection;
+        return signals::withdraw_planned(conn, chain, &at, source, id, reason, now, detail).await;
+    }
+    sqlx::query(
+        "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'objection', updated_at = ?
+         WHERE signal_id = ?",
+    )
+    .bind(&at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    chain
+        .append(
+            conn,
+            &at,
+            "register_dropped",
+            Some(id),
+            Some(source),
+            detail,
+        )
+        .await
 }

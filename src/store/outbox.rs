@@ -291,98 +291,19 @@ async fn record_one(
     now: DateTime<Utc>,
     at: &str,
 ) -> Result<(), StoreError> {
-    let action = match row.action {
-        OutboxAction::Register => "register",
-        OutboxAction::Update => "update",
-        OutboxAction::Withdraw => "withdraw",
-        OutboxAction::Renew => "renew",
-    };
-    let source = Some(row.source.as_str());
     match status {
-        Status::Confirmed => {
-            let state = match row.action {
-                OutboxAction::Withdraw => "withdrawn",
-                _ => "active",
-            };
-            // A later update may already be queued; the signal is live either way.
-            // A withdrawal queued behind a registration keeps its signal
-            // `withdrawing` when the registration is confirmed.
-            let from = if row.action == OutboxAction::Withdraw {
-                "('pending', 'active', 'withdrawing')"
-            } else {
-                "('pending', 'active')"
-            };
-            sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN {from}")))
-                .bind(state)
-                .bind(at)
-                .bind(&row.signal_id)
-                .execute(&mut *conn)
-                .await?;
-            delete(conn, row.id).await?;
-            if row.action == OutboxAction::Register {
-                super::notices::notify_subject(conn, &row.signal_id, at).await?;
-            }
-            if let (OutboxAction::Renew, Some(end)) = (row.action, &row.end_date) {
-                super::expiry::renewed(conn, &row.signal_id, end, at).await?;
-            }
-            chain
-                .append(
-                    conn,
-                    at,
-                    &format!("{action}_confirmed"),
-                    Some(&row.signal_id),
-                    source,
-                    serde_json::json!({}),
-                )
-                .await?;
-        }
+        Status::Confirmed => confirmed(conn, chain, row, at).await,
         Status::Conflict { existing } => {
             // Adopt the index's id: this signal and everything queued for it
             // move to it, and the content is sent again as an update of it.
             adopt(conn, &row.signal_id, existing, at).await?;
+            let detail = serde_json::json!({ "ours": row.signal_id });
+            let source = Some(row.source.as_str());
             chain
-                .append(
-                    conn,
-                    at,
-                    "conflict_adopted",
-                    Some(existing),
-                    source,
-                    serde_json::json!({ "ours": row.signal_id }),
-                )
-                .await?;
+                .append(conn, at, "conflict_adopted", Some(existing), source, detail)
+                .await
         }
-        Status::Refused { code, message } => {
-            let state = match row.action {
-                OutboxAction::Register => "rejected",
-                // The index no longer has it as active (withdrawn, expired, purged).
-                OutboxAction::Withdraw => "withdrawn",
-                OutboxAction::Renew => "expired",
-                // A withdrawn or expired signal cannot be corrected: the next
-                // plan registers the involvement anew.
-                OutboxAction::Update if code == "withdrawn" => "expired",
-                OutboxAction::Update => "active",
-            };
-            sqlx::query(
-                "UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?",
-            )
-            .bind(state)
-            .bind(format!("{code}: {message}"))
-            .bind(at)
-            .bind(&row.signal_id)
-            .execute(&mut *conn)
-            .await?;
-            delete(conn, row.id).await?;
-            chain
-                .append(
-                    conn,
-                    at,
-                    &format!("{action}_refused"),
-                    Some(&row.signal_id),
-                    source,
-                    serde_json::json!({ "code": code }),
-                )
-                .await?;
-        }
+        Status::Refused { code, message } => refused(conn, chain, row, code, message, at).await,
         Status::Retry { after, error } => {
             sqlx::query("UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?")
                 .bind(ts(now + *after))
@@ -390,31 +311,138 @@ async fn record_one(
                 .bind(row.id)
                 .execute(&mut *conn)
                 .await?;
+            Ok(())
         }
-        Status::Failed { error } => {
-            let quarantine = row.attempts + 1 >= MAX_ATTEMPTS;
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
-                .bind(if quarantine { "quarantined" } else { "ready" })
-                .bind(ts(now + backoff(row.attempts + 1)))
-                .bind(error)
-                .bind(row.id)
-                .execute(&mut *conn)
-                .await?;
-            if quarantine {
-                chain
-                    .append(
-                        conn,
-                        at,
-                        "quarantined",
-                        Some(&row.signal_id),
-                        source,
-                        serde_json::json!({ "action": action, "error": error }),
-                    )
-                    .await?;
-            }
-        }
+        Status::Failed { error } => failed(conn, chain, row, error, now, at).await,
     }
-    Ok(())
+}
+
+/// The word for an action in audit events (`register_confirmed`, ...).
+fn action_word(action: OutboxAction) -> &'static str {
+    match action {
+        OutboxAction::Register => "register",
+        OutboxAction::Update => "update",
+        OutboxAction::Withdraw => "withdraw",
+        OutboxAction::Renew => "renew",
+    }
+}
+
+/// The index took the row: the signal is live (or withdrawn), the row goes,
+/// and a confirmed registration or renewal tells the case.
+async fn confirmed(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: &OutboxRow,
+    at: &str,
+) -> Result<(), StoreError> {
+    let state = match row.action {
+        OutboxAction::Withdraw => "withdrawn",
+        _ => "active",
+    };
+    // A later update may already be queued; the signal is live either way.
+    // A withdrawal queued behind a registration keeps its signal
+    // `withdrawing` when the registration is confirmed.
+    let from = if row.action == OutboxAction::Withdraw {
+        "('pending', 'active', 'withdrawing')"
+    } else {
+        "('pending', 'active')"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN {from}")))
+        .bind(state)
+        .bind(at)
+        .bind(&row.signal_id)
+        .execute(&mut *conn)
+        .await?;
+    delete(conn, row.id).await?;
+    if row.action == OutboxAction::Register {
+        super::notices::notify_subject(conn, &row.signal_id, at).await?;
+    }
+    if let (OutboxAction::Renew, Some(end)) = (row.action, &row.end_date) {
+        super::expiry::renewed(conn, &row.signal_id, end, at).await?;
+    }
+    let kind = format!("{}_confirmed", action_word(row.action));
+    let source = Some(row.source.as_str());
+    chain
+        .append(
+            conn,
+            at,
+            &kind,
+            Some(&row.signal_id),
+            source,
+            serde_json::json!({}),
+        )
+        .await
+}
+
+/// The index refused the row for good: the signal takes the state the
+/// refusal leaves it in, with the index's reason, and the row goes.
+async fn refused(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: &OutboxRow,
+    code: &str,
+    message: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    let state = match row.action {
+        OutboxAction::Register => "rejected",
+        // The index no longer has it as active (withdrawn, expired, purged).
+        OutboxAction::Withdraw => "withdrawn",
+        OutboxAction::Renew => "expired",
+        // A withdrawn or expired signal cannot be corrected: the next
+        // plan registers the involvement anew.
+        OutboxAction::Update if code == "withdrawn" => "expired",
+        OutboxAction::Update => "active",
+    };
+    sqlx::query("UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?")
+        .bind(state)
+        .bind(format!("{code}: {message}"))
+        .bind(at)
+        .bind(&row.signal_id)
+        .execute(&mut *conn)
+        .await?;
+    delete(conn, row.id).await?;
+    let kind = format!("{}_refused", action_word(row.action));
+    let source = Some(row.source.as_str());
+    let detail = serde_json::json!({ "code": code });
+    chain
+        .append(conn, at, &kind, Some(&row.signal_id), source, detail)
+        .await
+}
+
+/// An attempt failed in a way a retry may mend: the row waits out its
+/// backoff, or is quarantined after `MAX_ATTEMPTS`.
+async fn failed(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: &OutboxRow,
+    error: &str,
+    now: DateTime<Utc>,
+    at: &str,
+) -> Result<(), StoreError> {
+    let quarantine = row.attempts + 1 >= MAX_ATTEMPTS;
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
+        .bind(if quarantine { "quarantined" } else { "ready" })
+        .bind(ts(now + backoff(row.attempts + 1)))
+        .bind(error)
+        .bind(row.id)
+        .execute(&mut *conn)
+        .await?;
+    if !quarantine {
+        return Ok(());
+    }
+    let detail = serde_json::json!({ "action": action_word(row.action), "error": error });
+    let source = Some(row.source.as_str());
+    chain
+        .append(
+            conn,
+            at,
+            "quarantined",
+            Some(&row.signal_id),
+            source,
+            detail,
+        )
+        .await
 }
 
 async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<(), StoreError> {

@@ -50,77 +50,108 @@ fn cuts(today: &str, archive: &str) -> Cuts {
     }
 }
 
-/// Every rule of reconcile.md's step 4 on one store: the dry run's
-/// count is the run's, and exactly the rows the rules name go.
-#[tokio::test]
-async fn each_rule_purges_what_it_names_and_nothing_else() {
-    let t = "2026-11-28T02:30:00.000Z";
-    let (_dir, store) = store_with(&[
-        // At once: unjustified, objection, deceased.
+/// When the rows were written, unless a test says otherwise.
+const T: &str = "2026-11-28T02:30:00.000Z";
+
+/// A withdrawn signal, by reason, withdrawn at `updated`, of `child`.
+fn withdrawn(id: &'static str, reason: &'static str, updated: &'static str, child: u8) -> Row {
+    let end = "2027-01-01";
+    (
+        id,
+        "withdrawn",
+        Some(reason),
+        end,
+        "2035-01-01",
+        updated,
+        child,
+    )
+}
+
+/// A signal in `state` that ends on `end`, of a child far from the limit.
+fn ending(id: &'static str, state: &'static str, end: &'static str, child: u8) -> Row {
+    (id, state, None, end, "2035-01-01", T, child)
+}
+
+/// What no rule names (kept by every test): active with its last day
+/// today, and a withdrawal the index has not confirmed.
+fn kept() -> [Row; 2] {
+    let w = "2035-01-01";
+    [
+        ("active", "active", None, "2027-06-01", "2026-11-28", T, 8),
         (
-            "unjustified",
-            "withdrawn",
+            "withdrawing",
+            "withdrawing",
             Some("unjustified"),
             "2027-01-01",
-            "2035-01-01",
-            t,
-            1,
+            w,
+            T,
+            9,
         ),
-        (
-            "objection",
-            "withdrawn",
-            Some("objection"),
-            "2027-01-01",
-            "2035-01-01",
-            t,
-            2,
-        ),
-        (
-            "deceased",
-            "withdrawn",
-            Some("deceased"),
-            "2027-01-01",
-            "2035-01-01",
-            t,
-            3,
-        ),
-        // Archived: ended on or before the cut goes, after it stays.
-        (
-            "expired-old",
-            "expired",
-            None,
-            "2021-11-27",
-            "2035-01-01",
-            t,
-            4,
-        ),
-        (
-            "expired-young",
-            "expired",
-            None,
-            "2021-11-28",
-            "2035-01-01",
-            t,
-            4,
-        ),
-        (
-            "ended-old",
-            "withdrawn",
-            Some("risk_ended"),
-            "2027-01-01",
-            "2035-01-01",
-            "2021-11-28T09:00:00.000Z",
-            5,
-        ),
-        (
-            "ended-young",
-            "withdrawn",
-            Some("risk_ended"),
-            "2027-01-01",
-            "2035-01-01",
-            "2021-11-29T09:00:00.000Z",
-            5,
-        ),
+    ]
+}
+
+/// `rows` and `kept()` in one store, purged on 2026-11-28 with the archive
+/// cut at 2021-11-28: asserts that the dry run counted what the run
+/// purged and that the trail still verifies; returns the store, what was
+/// purged and the ids left.
+async fn purge(rows: &[Row]) -> (tempfile::TempDir, Store, Purged, Vec<String>) {
+    let all: Vec<Row> = rows.iter().copied().chain(kept()).collect();
+    let (dir, store) = store_with(&all).await;
+    sqlx::query("INSERT INTO objections (subject_key, at) VALUES (?, ?), (?, ?)")
+        .bind(vec![7u8; 16])
+        .bind(T)
+        .bind(vec![8u8; 16])
+        .bind(T)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let c = cuts("2026-11-28", "2021-11-28");
+    let counted = store.count_purgeable(&c).await.unwrap();
+    let purged = store.purge(&c, chrono::Utc::now()).await.unwrap();
+    assert_eq!(counted, purged, "the dry run counts what the run purges");
+    assert!(store.verify_audit().await.unwrap().is_ok());
+    let left = sqlx::query_scalar("SELECT signal_id FROM signals ORDER BY signal_id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    (dir, store, purged, left)
+}
+
+async fn objections(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM objections")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+/// `not_archived`: withdrawn as unjustified, on objection or at death goes
+/// at once, never archived.
+#[tokio::test]
+async fn not_archived_purges_unjustified_objection_and_deceased_at_once() {
+    let (_dir, store, purged, left) = purge(&[
+        withdrawn("unjustified", "unjustified", T, 1),
+        withdrawn("objection", "objection", T, 2),
+        withdrawn("deceased", "deceased", T, 3),
+    ])
+    .await;
+    assert_eq!(purged.signals, 3);
+    assert_eq!(left, ["active", "withdrawing"]);
+    assert_eq!(
+        objections(&store).await,
+        2,
+        "no child reached the age limit"
+    );
+}
+
+/// `archive`: expired, withdrawn as `risk_ended` or refused on or before
+/// the cut goes; after it stays.
+#[tokio::test]
+async fn archive_purges_what_ended_on_or_before_the_cut() {
+    let (_dir, _store, purged, left) = purge(&[
+        ending("expired-old", "expired", "2021-11-27", 4),
+        ending("expired-young", "expired", "2021-11-28", 4),
+        withdrawn("ended-old", "risk_ended", "2021-11-28T09:00:00.000Z", 5),
+        withdrawn("ended-young", "risk_ended", "2021-11-29T09:00:00.000Z", 5),
         (
             "refused-old",
             "rejected",
@@ -130,14 +161,27 @@ async fn each_rule_purges_what_it_names_and_nothing_else() {
             "2021-11-01T09:00:00.000Z",
             6,
         ),
-        // The age limit: every signal of the child, whatever its state.
+    ])
+    .await;
+    assert_eq!(purged.signals, 3);
+    assert_eq!(
+        left,
+        ["active", "ended-young", "expired-young", "withdrawing"]
+    );
+}
+
+/// `age_limit`: every signal of a child past the day before the limit,
+/// whatever its state, and the child's objection with it.
+#[tokio::test]
+async fn age_limit_purges_every_signal_of_the_child_and_its_objection() {
+    let (_dir, store, purged, left) = purge(&[
         (
             "too-old-a",
             "active",
             None,
             "2026-11-27",
             "2026-11-27",
-            t,
+            T,
             7,
         ),
         (
@@ -146,47 +190,16 @@ async fn each_rule_purges_what_it_names_and_nothing_else() {
             None,
             "2026-01-01",
             "2026-11-27",
-            t,
+            T,
             7,
-        ),
-        // Kept: active, its last day today.
-        ("active", "active", None, "2027-06-01", "2026-11-28", t, 8),
-        (
-            "withdrawing",
-            "withdrawing",
-            Some("unjustified"),
-            "2027-01-01",
-            "2035-01-01",
-            t,
-            9,
         ),
     ])
     .await;
-    sqlx::query("INSERT INTO objections (subject_key, at) VALUES (?, ?), (?, ?)")
-        .bind(vec![7u8; 16])
-        .bind(t)
-        .bind(vec![8u8; 16])
-        .bind(t)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    let c = cuts("2026-11-28", "2021-11-28");
-    let counted = store.count_purgeable(&c).await.unwrap();
-    let purged = store.purge(&c, chrono::Utc::now()).await.unwrap();
-    assert_eq!(counted, purged);
-    assert_eq!(purged.signals, 8);
-    let left: Vec<String> = sqlx::query_scalar("SELECT signal_id FROM signals ORDER BY signal_id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    assert_eq!(purged.signals, 2);
+    assert_eq!(left, ["active", "withdrawing"]);
     assert_eq!(
-        left,
-        ["active", "ended-young", "expired-young", "withdrawing"]
+        objections(&store).await,
+        1,
+        "the 23-year-old's objection went with it"
     );
-    let objections: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objections")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(objections, 1, "the 23-year-old's objection went with it");
-    assert!(store.verify_audit().await.unwrap().is_ok());
 }
