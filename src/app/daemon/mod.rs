@@ -19,16 +19,20 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::events::{Event, Events, FolderRole, JobKind};
+mod reload;
+mod timers;
+
+use timers::Schedule;
+
+use super::events::{Events, JobKind};
 use super::health::Health;
 use super::jobs::{self, Context, JobError, NoticesReport};
 use super::log::LogSink;
 use super::metrics::Metrics;
-use super::schedule::Cron;
 use super::snapshot::{connect_index, IndexConn, Snapshot, SnapshotError};
 use super::watch::{FileHint, Hint, Watches};
 use super::{sd, ObservedIndex};
-use crate::config::{IndexUrl, WatchMode};
+use crate::config::IndexUrl;
 use crate::index::SendSummary;
 use crate::ingest::IngestSummary;
 
@@ -39,9 +43,6 @@ const AUTH_RETRY: Duration = Duration::from_secs(60);
 /// After a job failed on the store (a busy database, a full disk), try again
 /// this soon.
 const JOB_RETRY: Duration = Duration::from_secs(5);
-/// Where the last run of each schedule is kept, so that a run missed while
-/// the daemon was down happens once at start.
-const LAST_RUN: &str = "daemon.last_run.";
 
 /// What a finished job hands back to the loop: its report, or the typed
 /// error that stopped it (logged with its sources, never stringified early).
@@ -99,13 +100,6 @@ struct Totals {
     unsettled: HashMap<String, u64>,
     /// The last reload's outcome, said until the next job.
     reload: Option<&'static str>,
-}
-
-/// A cron schedule and its next run.
-struct Schedule {
-    cron: Cron,
-    next: Option<DateTime<Utc>>,
-    name: &'static str,
 }
 
 /// A client for a remote index made anew from the context's config.
@@ -181,26 +175,8 @@ pub async fn run(
     let http_addr = match snapshot.cfg.http_listen {
         None => None,
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Listen {
-                    config: snapshot.cfg.path.clone(),
-                    addr,
-                    source,
-                })?;
-            let bound = listener.local_addr().ok();
-            let mut stopped = http_stopped.clone();
-            tokio::spawn(super::http::serve(
-                listener,
-                metrics.clone(),
-                health.clone(),
-                clock,
-                unhealthy_rx,
-                async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                },
-            ));
-            bound
+            let served = (metrics.clone(), health.clone(), unhealthy_rx);
+            serve_http(&snapshot.cfg, addr, served, clock, http_stopped).await?
         }
     };
     let index = connect_index(&snapshot.cfg).await?;
@@ -245,14 +221,38 @@ pub async fn run(
     Ok(())
 }
 
-impl Schedule {
-    fn new(name: &'static str, cron: &cron::Schedule) -> Schedule {
-        Schedule {
-            cron: Cron::new(cron.clone()),
-            next: None,
-            name,
-        }
-    }
+/// `/metrics` and `/healthz` on `addr`, until `stopped` turns true.
+/// Returns the address bound (a port 0 is given one).
+async fn serve_http(
+    cfg: &crate::config::Config,
+    addr: std::net::SocketAddr,
+    (metrics, health, unhealthy): (
+        Arc<Metrics>,
+        Arc<Health>,
+        tokio::sync::watch::Receiver<Duration>,
+    ),
+    clock: crate::clock::Clock,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<std::net::SocketAddr>, StartError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            config: cfg.path.clone(),
+            addr,
+            source,
+        })?;
+    let bound = listener.local_addr().ok();
+    tokio::spawn(super::http::serve(
+        listener,
+        metrics,
+        health,
+        clock,
+        unhealthy,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    Ok(bound)
 }
 
 impl Daemon {
@@ -290,61 +290,6 @@ impl Daemon {
             };
         }
         self.tell_status().await;
-    }
-
-    fn schedule(&self, notices: bool) -> &Schedule {
-        if notices {
-            &self.notices
-        } else {
-            &self.reconcile
-        }
-    }
-
-    fn schedule_mut(&mut self, notices: bool) -> &mut Schedule {
-        if notices {
-            &mut self.notices
-        } else {
-            &mut self.reconcile
-        }
-    }
-
-    async fn last_run(&self, notices: bool) -> Option<DateTime<Utc>> {
-        let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
-        let value = self.ctx.store.cursor(&name).await.ok().flatten()?;
-        DateTime::parse_from_rfc3339(&value)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }
-
-    /// Watches every `notify` source's folder and sets its rescan.
-    fn sync_watches(&mut self) {
-        let now = Instant::now();
-        let list: Vec<_> = self
-            .ctx
-            .snapshot
-            .sources
-            .list
-            .iter()
-            .map(|(c, m)| (m.name.clone(), c.clone()))
-            .collect();
-        let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
-        self.watches.retain(&names);
-        self.rescan.retain(|s, _| names.contains(&s.as_str()));
-        for (name, c) in &list {
-            if self.is_api(name) {
-                // An API source is polled on its schedule, not watched.
-                let wait = self.poll_wait(name);
-                self.rescan.entry(name.clone()).or_insert(now + wait);
-                continue;
-            }
-            let Some(folder) = &c.watch else { continue };
-            if c.watch_mode == WatchMode::Notify {
-                self.watches.ensure(name, folder);
-            }
-            self.rescan
-                .entry(name.clone())
-                .or_insert(now + Duration::from_secs(c.rescan_secs));
-        }
     }
 
     async fn run_loop(&mut self, term: &mut Signal, int: &mut Signal, hup: &mut Signal) {
@@ -472,120 +417,6 @@ impl Daemon {
         }
     }
 
-    /// The earliest timer.
-    fn next_wake(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let cron = |s: &Schedule| s.next.map(|t| self.instant_of(t));
-        self.rescan
-            .values()
-            .chain(self.settle.values())
-            .copied()
-            .chain(self.send_at)
-            .chain(cron(&self.notices))
-            .chain(cron(&self.reconcile))
-            .min()
-            .unwrap_or(far)
-            .min(far)
-    }
-
-    fn instant_of(&self, t: DateTime<Utc>) -> Instant {
-        let ahead = (t - self.ctx.clock.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        Instant::now() + ahead
-    }
-
-    /// Marks every job whose timer has come.
-    fn timers(&mut self) {
-        let now = Instant::now();
-        let due: Vec<String> = self
-            .rescan
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| s.clone())
-            .collect();
-        if !due.is_empty() {
-            // A rescan also watches folders again that came back.
-            self.sync_watches();
-        }
-        for s in due {
-            let every = if self.is_api(&s) {
-                self.poll_wait(&s)
-            } else {
-                self.rescan_secs(&s)
-            };
-            self.rescan.insert(s.clone(), now + every);
-            self.wanted.insert(JobKind::Intake(s));
-        }
-        let settled: Vec<String> = self
-            .settle
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| s.clone())
-            .collect();
-        for s in settled {
-            self.settle.remove(&s);
-            self.wanted.insert(JobKind::Intake(s));
-        }
-        if self.send_at.is_some_and(|t| t <= now) {
-            self.send_at = None;
-            self.wanted.insert(JobKind::Send);
-        }
-        let clock_now = self.ctx.clock.now();
-        for (notices, job) in [(true, JobKind::Notices), (false, JobKind::Reconcile)] {
-            let s = self.schedule_mut(notices);
-            if s.next.is_some_and(|t| t <= clock_now) {
-                s.next = s.cron.next_after(clock_now);
-                self.wanted.insert(job);
-            }
-        }
-    }
-
-    /// The current config of a source, by name.
-    fn source_config(&self, source: &str) -> Option<&crate::config::SourceConfig> {
-        self.ctx
-            .snapshot
-            .sources
-            .list
-            .iter()
-            .find(|(_, m)| m.name == source)
-            .map(|(c, _)| c)
-    }
-
-    fn is_api(&self, source: &str) -> bool {
-        self.ctx
-            .snapshot
-            .sources
-            .list
-            .iter()
-            .any(|(_, m)| m.name == source && m.api().is_some())
-    }
-
-    /// How long until an API source's next poll: its `schedule` (cron,
-    /// Amsterdam time), or every `rescan_secs` without one.
-    fn poll_wait(&self, source: &str) -> Duration {
-        let schedule = self
-            .ctx
-            .snapshot
-            .sources
-            .list
-            .iter()
-            .find(|(_, m)| m.name == source)
-            .and_then(|(_, m)| m.api()?.schedule.as_deref()?.parse::<cron::Schedule>().ok());
-        let Some(cron) = schedule else {
-            return self.rescan_secs(source);
-        };
-        let now = self.ctx.clock.now();
-        Cron::new(cron)
-            .next_after(now)
-            .and_then(|at| (at - now).to_std().ok())
-            .unwrap_or(Duration::from_secs(24 * 60 * 60))
-    }
-
-    fn rescan_secs(&self, source: &str) -> Duration {
-        Duration::from_secs(self.source_config(source).map_or(60, |c| c.rescan_secs))
-    }
-
     fn hint(&mut self, hint: FileHint) {
         if self.stopping {
             return;
@@ -684,12 +515,6 @@ impl Daemon {
         sd::status(&line);
     }
 
-    fn settle_secs(&self, source: &str) -> Duration {
-        let secs = self.source_config(source).map_or(10, |c| c.settle_secs);
-        // At least a second: a file seen unsettled is looked at again after.
-        Duration::from_secs(secs.max(1))
-    }
-
     async fn after_send(&mut self, result: &Result<SendSummary, JobError>) {
         if let Ok(s) = result {
             self.totals.confirmed += s.confirmed;
@@ -714,25 +539,6 @@ impl Daemon {
         }
     }
 
-    /// Records when a scheduled job started: a run that began before a
-    /// crash counts as run, one that never began does not.
-    async fn remember_run(&mut self, notices: bool) {
-        let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
-        let job = if notices {
-            JobKind::Notices
-        } else {
-            JobKind::Reconcile
-        };
-        let started = self
-            .started
-            .remove(&job)
-            .unwrap_or_else(|| self.ctx.clock.now());
-        let at = crate::store::ts(started);
-        if let Err(e) = self.ctx.store.set_cursor(&name, &at).await {
-            tracing::warn!("cannot record when {name} ran: {e}");
-        }
-    }
-
     fn log_done(&self, done: &Done) {
         match done {
             Done::Intake(source, Err(e)) => tracing::error!(source, "intake failed: {e}"),
@@ -740,96 +546,5 @@ impl Daemon {
             Done::Notices(Err(e)) => tracing::error!("the notices job failed: {e}"),
             _ => {}
         }
-    }
-
-    /// The new config and, for a remote index, a client made from it. What
-    /// cannot change while running is refused here, whole.
-    async fn load_new(&self) -> Result<(Snapshot, Option<crate::index::HttpIndex>), SnapshotError> {
-        let new = Snapshot::load(&self.config_path)?;
-        let old = &self.ctx.snapshot.cfg;
-        let config = self.config_path.clone();
-        if new.cfg.state != old.state {
-            return Err(SnapshotError::StateChanged { config });
-        }
-        let embedded = |u: &IndexUrl| matches!(u, IndexUrl::Embedded);
-        if embedded(&new.cfg.index.url) != embedded(&old.index.url) {
-            return Err(SnapshotError::IndexKindChanged { config });
-        }
-        if embedded(&new.cfg.index.url) {
-            return Ok((new, None));
-        }
-        // A token file that cannot be read refuses the reload, not the sending.
-        let conn = connect_index(&new.cfg).await?;
-        Ok((new, Some(conn.api)))
-    }
-
-    /// Sources the new config no longer has: their folders are no longer
-    /// anyone's concern (metrics, health), and their timers and hints go.
-    fn forget_removed(&mut self, before: &[String]) {
-        let now = self.sources();
-        for gone in before.iter().filter(|s| !now.contains(s)) {
-            for role in [FolderRole::Drop, FolderRole::Return] {
-                self.ctx.events.emit(Event::Folder {
-                    source: gone.clone(),
-                    role,
-                    present: true,
-                });
-            }
-            self.settle.remove(gone);
-            self.fresh.remove(gone);
-            self.wanted.remove(&JobKind::Intake(gone.clone()));
-        }
-        self.ctx.events.emit(Event::Sources { names: now });
-    }
-
-    /// Settings that only a restart applies: said, not silently dropped.
-    fn warn_restart_only(&self, new: &crate::config::Config) {
-        let old = &self.ctx.snapshot.cfg;
-        if new.http_listen != old.http_listen {
-            tracing::warn!("[http] listen changed: it takes effect at the next restart");
-        }
-        if new.log_format != old.log_format || new.log_level != old.log_level {
-            tracing::warn!("[log] changed: it takes effect at the next restart");
-        }
-    }
-
-    /// SIGHUP: a new snapshot for the next jobs, or the old one keeps running.
-    async fn reload(&mut self) {
-        match self.load_new().await {
-            Ok((new, index)) => {
-                let before = self.sources();
-                if let Some(api) = index {
-                    // A rotated token or certificate takes effect now.
-                    self.ctx.index = Arc::new(ObservedIndex::new(api, self.ctx.events.clone()));
-                }
-                self.warn_restart_only(&new.cfg);
-                self.notices = Schedule::new("notices", &new.cfg.schedule.notices);
-                self.reconcile = Schedule::new("reconcile", &new.cfg.schedule.reconcile);
-                let now = self.ctx.clock.now();
-                self.notices.next = self.notices.cron.next_after(now);
-                self.reconcile.next = self.reconcile.cron.next_after(now);
-                self.unhealthy_after
-                    .send_replace(new.cfg.daemon.unhealthy_after);
-                self.ctx.snapshot = Arc::new(new);
-                self.sync_watches();
-                self.forget_removed(&before);
-                for s in self.sources() {
-                    self.wanted.insert(JobKind::Intake(s));
-                }
-                self.ctx.events.emit(Event::ConfigReload { ok: true });
-                self.totals.reload = Some("config reloaded");
-                tracing::info!(
-                    config = %self.config_path.display(),
-                    sources = self.ctx.snapshot.sources.list.len(),
-                    "config reloaded: the next jobs use it"
-                );
-            }
-            Err(message) => {
-                self.ctx.events.emit(Event::ConfigReload { ok: false });
-                self.totals.reload = Some("config reload refused: see the log");
-                tracing::error!("the new config is refused, the old one keeps running: {message}");
-            }
-        }
-        self.tell_status().await;
     }
 }
