@@ -136,13 +136,36 @@ struct Site {
     config: std::path::PathBuf,
 }
 
-fn site(sim: &Sim, base: &str, extra_source: &str) -> Site {
+/// The JSON sites' policy: a withdrawal of half the signals is not held.
+const POLICY: &str = "[policy]\nmax_withdraw_fraction = 0.5\n\n";
+
+/// A site for `sim` with one API source: `mapping` is its mapping's text
+/// (the API's credential is in `api-token`), `config` comes before
+/// `[[sources]]` and `source` after the source's `mapping` key.
+fn site_with(sim: &Sim, mapping: &str, config: &str, source: &str) -> Site {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), TOKEN).unwrap();
     std::fs::write(dir.path().join("api-token"), format!("{API_TOKEN}\n")).unwrap();
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    let path = dir.path().join("visync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+             [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n{config}[[sources]]\nmapping = \"mapping.toml\"\n{source}",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    Site { dir, config: path }
+}
+
+/// The JSON sample's mapping, polling `base`'s pages, with `extra_source`
+/// in its `[source]`.
+fn json_mapping(base: &str, extra_source: &str) -> String {
     let sample =
         std::fs::read_to_string(common::repo().join("mappings/zorgapp-json.toml")).unwrap();
-    let mapping = sample
+    sample
         .replace(
             "url = \"http://127.0.0.1:8089/api/v2/involvements?vir=true\"",
             &format!("url = \"{base}/api/page/1\"\n{extra_source}"),
@@ -150,19 +173,12 @@ fn site(sim: &Sim, base: &str, extra_source: &str) -> Site {
         .replace(
             "token_file = \"zorgapp-token\"",
             "token_file = \"api-token\"",
-        );
-    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
-    let config = dir.path().join("visync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
-             [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[policy]\nmax_withdraw_fraction = 0.5\n\n[[sources]]\nmapping = \"mapping.toml\"\n",
-            sim.url()
-        ),
-    )
-    .unwrap();
-    Site { dir, config }
+        )
+}
+
+/// A site polling `base` with the JSON sample's mapping.
+fn site(sim: &Sim, base: &str, extra_source: &str) -> Site {
+    site_with(sim, &json_mapping(base, extra_source), POLICY, "")
 }
 
 impl Site {
@@ -314,16 +330,9 @@ fn a_delta_bookmark_is_kept_and_the_next_poll_starts_from_it() {
     let cms: Shared = Arc::default();
     let base = serve(&rt, cms.clone());
     let sim = Sim::start(&[]);
-    let site = site(
-        &sim,
-        &base,
-        "bookmark = { param = \"updated_since\", from = \"/updatedAt\" }",
-    );
-    let mapping = site.dir.path().join("mapping.toml");
-    let text = std::fs::read_to_string(&mapping)
-        .unwrap()
-        .replace("mode = \"snapshot\"", "mode = \"delta\"");
-    std::fs::write(&mapping, text).unwrap();
+    let bookmark = "bookmark = { param = \"updated_since\", from = \"/updatedAt\" }";
+    let mapping = json_mapping(&base, bookmark).replace("mode = \"snapshot\"", "mode = \"delta\"");
+    let site = site_with(&sim, &mapping, POLICY, "");
     let children = bsns(3);
     pages(&cms, &children, 3);
 
@@ -523,32 +532,18 @@ fn a_fhir_search_over_three_pages_registers_the_current_episodes_and_rejects_by_
         ),
     ];
     let sim = Sim::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
-    std::fs::write(dir.path().join("fhir-token"), API_TOKEN).unwrap();
-    let sample =
-        std::fs::read_to_string(common::repo().join("mappings/jeugdzorg-fhir.toml")).unwrap();
-    let mapping = sample
+    let mapping = std::fs::read_to_string(common::repo().join("mappings/jeugdzorg-fhir.toml"))
+        .unwrap()
         .replace(
             "base_url = \"http://127.0.0.1:8090/fhir/r4\"",
             &format!("base_url = \"{base}\""),
         )
         .replace(
             "token_file = \"jeugdzorg-fhir-token\"",
-            "token_file = \"fhir-token\"",
+            "token_file = \"api-token\"",
         );
-    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
-    let config = dir.path().join("visync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
-             [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[[sources]]\nmapping = \"mapping.toml\"\n",
-            sim.url()
-        ),
-    )
-    .unwrap();
-    let c = config.to_str().unwrap();
+    let site = site_with(&sim, &mapping, "", "");
+    let c = site.config.to_str().unwrap();
 
     let check = visync_env(&["check", "-c", c, "--json"], &[]);
     assert_eq!(check.code, 1, "records were rejected: {}", check.stderr);
@@ -785,21 +780,13 @@ fn the_daemon_polls_at_start_and_on_the_sources_schedule() {
     let sim = Sim::start(&[]);
     // Every second: the test waits on the daemon's STATUS lines, not on
     // the clock.
-    let site = site(&sim, &base, "");
-    let mapping = site.dir.path().join("mapping.toml");
-    let text = std::fs::read_to_string(&mapping).unwrap().replace(
+    let mapping = json_mapping(&base, "").replace(
         "schedule = \"0 */15 * * * *\"",
         "schedule = \"* * * * * *\"",
     );
-    std::fs::write(&mapping, text).unwrap();
-    let config = std::fs::read_to_string(&site.config).unwrap();
-    std::fs::write(
-        &site.config,
-        // No rescan to fall back on: only the schedule can poll again.
-        config.replace("[[sources]]", "[http]\nlisten = \"\"\n\n[[sources]]")
-            + "rescan_secs = 3600\n",
-    )
-    .unwrap();
+    // No rescan to fall back on: only the schedule can poll again.
+    let http = format!("{POLICY}[http]\nlisten = \"\"\n\n");
+    let site = site_with(&sim, &mapping, &http, "rescan_secs = 3600\n");
     let children = bsns(4);
     pages(&cms, &children[..2], 2);
     let mut d = common::daemon::Daemon::start_config(&site.config, &[]);
@@ -818,17 +805,15 @@ fn basic_auth_reads_the_password_from_its_file() {
     let cms: Shared = Arc::default();
     let base = serve(&rt, cms.clone());
     let sim = Sim::start(&[]);
-    let site = site(&sim, &base, "");
-    let mapping = site.dir.path().join("mapping.toml");
-    let text = std::fs::read_to_string(&mapping).unwrap().replace(
+    let mapping = json_mapping(&base, "").replace(
         "kind = \"bearer\"\ntoken_file = \"api-token\"",
         "kind = \"basic\"\nuser = \"visync\"\npassword_file = \"api-token\"",
     );
     assert!(
-        text.contains("kind = \"basic\""),
+        mapping.contains("kind = \"basic\""),
         "the sample's auth was replaced"
     );
-    std::fs::write(&mapping, text).unwrap();
+    let site = site_with(&sim, &mapping, POLICY, "");
     pages(&cms, &bsns(2), 2);
     let r = site.run(&["run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

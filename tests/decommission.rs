@@ -9,18 +9,9 @@ mod reconcile_support;
 use common::*;
 use reconcile_support::*;
 
-const YOUNG: &str = "04-03-2012";
-
 /// Three children registered and confirmed; a fourth queued, never sent.
 fn registered(sim: &Sim) -> Site {
-    let site = site(sim, "");
-    let kids = bsns(3);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, _) = site_with(sim, "", 3);
     assert_eq!(sim.stats()["active_signals"], 3);
     site
 }

@@ -13,8 +13,6 @@ use std::time::Duration;
 use common::*;
 use reconcile_support::*;
 
-const YOUNG: &str = "04-03-2012";
-
 /// The report's keys are exactly reconcile.md's.
 fn assert_shape(report: &serde_json::Value) {
     let mut keys: Vec<&str> = report
@@ -52,15 +50,8 @@ fn assert_shape(report: &serde_json::Value) {
 #[test]
 fn an_index_that_agrees_is_compared_page_by_page_and_nothing_changes() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
     // Two pages of the listing (500 a page); the test range holds 909 BSNs.
-    let kids = bsns(900);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, _) = site_with(&sim, "", 900);
     let before = states(&site);
     let stats = sim.stats();
 
@@ -88,14 +79,8 @@ fn an_index_that_agrees_is_compared_page_by_page_and_nothing_changes() {
 #[test]
 fn signals_the_index_lost_are_missing_and_registered_again_with_their_own_ids() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
-    let kids = bsns(3);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, kids) = site_with(&sim, "", 3);
+    let rows = young(&kids);
     let ids: Vec<String> = states(&site).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), 3);
 
@@ -117,8 +102,7 @@ fn signals_the_index_lost_are_missing_and_registered_again_with_their_own_ids() 
     // The next snapshot that lists them registers them with the same ids.
     let mut rows = rows.clone();
     rows.reverse();
-    site.drop_file("2.csv", export(&rows).as_bytes());
-    pass(&site);
+    take(&site, "2.csv", &rows);
     let back: Vec<String> = at_index(&sim, TOKEN).into_iter().map(|s| s.0).collect();
     assert_eq!(back, ids, "the same signal ids at the index");
     // The audit trail names those ids too, not ids the planner made up.
@@ -188,14 +172,7 @@ fn a_signal_of_another_installation_is_unknown_reported_and_left_alone() {
 #[test]
 fn an_index_that_cannot_be_reached_leaves_the_comparison_for_the_next_run() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
-    let kids = bsns(2);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, _) = site_with(&sim, "", 2);
     let before = states(&site);
 
     let dir = sim.stop();
@@ -225,14 +202,7 @@ fn an_index_that_cannot_be_reached_leaves_the_comparison_for_the_next_run() {
 #[test]
 fn a_chaotic_index_never_makes_a_signal_look_missing() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
-    let kids = bsns(3);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, _) = site_with(&sim, "", 3);
     let before = states(&site);
     let mut dir = sim.stop();
     let mut compared = 0;
@@ -271,8 +241,7 @@ fn the_nightly_job_in_the_daemon_marks_what_the_index_lost() {
         "\n[schedule]\nreconcile = \"* * * * * *\"\n\n[http]\nlisten = \"\"\n",
     );
     let kids = bsns(1);
-    site.drop_file("1.csv", export(&[(&kids[0], YOUNG, "E1", "D")]).as_bytes());
-    pass(&site);
+    take(&site, "1.csv", &[(&kids[0], YOUNG, "E1", "D")]);
     let addr = sim.addr.clone();
     drop(sim.stop());
     let _sim = Sim::restart_on(tempfile::tempdir().unwrap(), &addr);
@@ -325,8 +294,7 @@ fn an_end_date_moved_at_the_index_is_taken() {
     let site = site(&sim, "");
     let kids = bsns(1);
     let rows = [(kids[0].as_str(), YOUNG, "E1", "D")];
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    take(&site, "1.csv", &rows);
     let (id, _) = states(&site).remove(0);
     let answer = http(
         &sim.addr,
@@ -360,15 +328,8 @@ fn an_end_date_moved_at_the_index_is_taken() {
 #[test]
 fn a_reconciliation_killed_between_chunks_is_completed_by_the_next() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
     // More than one chunk (500) to expire.
-    let kids = bsns(600);
-    let rows: Vec<Row> = kids
-        .iter()
-        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
-        .collect();
-    site.drop_file("1.csv", export(&rows).as_bytes());
-    pass(&site);
+    let (site, _) = site_with(&sim, "", 600);
     sim_clock(&sim, "2028-11-02");
 
     let killed = site.run_env(

@@ -10,7 +10,6 @@ use common::*;
 use reconcile_support::*;
 
 /// Born 04-03-2012: far from the age limit (last day 2035-03-03).
-const YOUNG: &str = "04-03-2012";
 /// Born 04-03-2006: 20 on the start date, last day 2029-03-03.
 const OLDER: &str = "04-03-2006";
 /// Born 15-12-2004: 21 on the start date, 23 on 2027-12-15.
@@ -26,11 +25,11 @@ fn expiry_the_age_limit_and_the_archive_follow_the_rules() {
     let site = site(&sim, "");
     let kids = bsns(2);
     let (young, near) = (&kids[0], &kids[1]);
-    site.drop_file(
+    take(
+        &site,
         "1.csv",
-        export(&[(young, YOUNG, "E1", "D1"), (near, NEAR_23, "E1", "D2")]).as_bytes(),
+        &[(young, YOUNG, "E1", "D1"), (near, NEAR_23, "E1", "D2")],
     );
-    pass(&site);
     assert_eq!(
         delivered(&site).len(),
         2,
@@ -92,11 +91,11 @@ fn a_signal_withdrawn_on_objection_leaves_the_store_at_once() {
     let sim = Sim::start(&[]);
     let site = site(&sim, "");
     let kids = bsns(2);
-    site.drop_file(
+    take(
+        &site,
         "1.csv",
-        export(&[(&kids[0], YOUNG, "E1", "D1"), (&kids[1], YOUNG, "E1", "D2")]).as_bytes(),
+        &[(&kids[0], YOUNG, "E1", "D1"), (&kids[1], YOUNG, "E1", "D2")],
     );
-    pass(&site);
     let r = site.run(&["object", "--bsn", &kids[0]]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     pass(&site);
@@ -133,8 +132,7 @@ fn renewal_due_is_told_once_thirty_days_ahead() {
     let sim = Sim::start(&[]);
     let site = site(&sim, "");
     let kids = bsns(1);
-    site.drop_file("1.csv", export(&[(&kids[0], YOUNG, "E1", "D1")]).as_bytes());
-    pass(&site);
+    take(&site, "1.csv", &[(&kids[0], YOUNG, "E1", "D1")]);
     let due = |site: &Site| {
         delivered(site)
             .into_iter()
@@ -176,11 +174,11 @@ fn auto_renew_extends_at_the_index_but_never_past_the_age_limit() {
     let site = site(&sim, "\n[policy]\nauto_renew = true\n");
     let kids = bsns(2);
     let (young, older) = (&kids[0], &kids[1]);
-    site.drop_file(
+    take(
+        &site,
         "1.csv",
-        export(&[(young, YOUNG, "E1", "D1"), (older, OLDER, "E2", "D2")]).as_bytes(),
+        &[(young, YOUNG, "E1", "D1"), (older, OLDER, "E2", "D2")],
     );
-    pass(&site);
     sim_clock(&sim, "2028-10-15");
     let (code, night) = reconcile(&site, &["--as-of", "2028-10-15"]);
     assert_eq!(code, 0, "{night}");
@@ -232,11 +230,11 @@ fn the_audit_trail_is_purged_oldest_first_and_still_verifies() {
     let sim = Sim::start(&[]);
     let site = site(&sim, "");
     let kids = bsns(2);
-    site.drop_file(
+    take(
+        &site,
         "1.csv",
-        export(&[(&kids[0], YOUNG, "E1", "D1"), (&kids[1], YOUNG, "E1", "D2")]).as_bytes(),
+        &[(&kids[0], YOUNG, "E1", "D1"), (&kids[1], YOUNG, "E1", "D2")],
     );
-    pass(&site);
     // Expired on 2028-11-02 (events that night), kept until then.
     let (_, night) = reconcile(&site, &["--as-of", "2028-11-02"]);
     assert_eq!(night["expired"], 2, "{night}");

@@ -29,6 +29,31 @@ pub fn export(rows: &[Row]) -> String {
     s
 }
 
+/// Born 04-03-2012: far from the age limit on every date the tests use.
+pub const YOUNG: &str = "04-03-2012";
+
+/// Young children, each with professional E1 and case D.
+pub fn young(kids: &[String]) -> Vec<Row<'_>> {
+    kids.iter()
+        .map(|b| (b.as_str(), YOUNG, "E1", "D"))
+        .collect()
+}
+
+/// Drops `rows` as the snapshot `file` and takes it (`pass`).
+pub fn take(site: &Site, file: &str, rows: &[Row]) {
+    site.drop_file(file, export(rows).as_bytes());
+    pass(site);
+}
+
+/// A site (`site(sim, extra)`) that took a first snapshot of `n` young
+/// children (`young`): the site and the children's BSNs.
+pub fn site_with(sim: &Sim, extra: &str, n: usize) -> (Site, Vec<String>) {
+    let site = site(sim, extra);
+    let kids = bsns(n);
+    take(&site, "1.csv", &young(&kids));
+    (site, kids)
+}
+
 /// A site with a CSV return folder `out/` and any extra config.
 pub fn site(sim: &Sim, extra: &str) -> Site {
     let returns = "\n[returns.codes]\nkind = \"folder\"\npath = \"out\"\nformat = \"csv\"\n";
