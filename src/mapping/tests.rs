@@ -145,9 +145,18 @@ fn time_parts_after_the_date_are_read_and_ignored() {
     assert_eq!(s.start_date.to_string(), "2026-11-01");
 }
 
+/// Each mapping text is refused with this key, and a message saying this.
+fn assert_refused<const N: usize>(cases: [(String, &str, &str); N]) {
+    for (text, key, fragment) in cases {
+        let e = load_str(&text).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.message.contains(fragment), "{e}");
+    }
+}
+
 #[test]
-fn mapping_errors_say_what_is_wrong() {
-    let cases = [
+fn a_wrong_field_is_named_with_what_is_wrong() {
+    assert_refused([
         (
             BASE.replace("bsn = \"bsn\"", "bsn = { from = \"bsn\", optional = true }"),
             "[fields] bsn",
@@ -166,6 +175,25 @@ fn mapping_errors_say_what_is_wrong() {
             "[fields] withdraw_reason",
             "not a reason",
         ),
+        (
+            BASE.replace("case_ref = \"dossier\"\n", ""),
+            "[fields] case_ref",
+            "is missing",
+        ),
+        (
+            BASE.replace(
+                "gender = { default = \"unknown\" }",
+                "gender = { default = \"boy\" }",
+            ),
+            "[fields] gender",
+            "not a gender",
+        ),
+    ]);
+}
+
+#[test]
+fn a_source_kind_with_the_wrong_keys_is_named_with_what_is_wrong() {
+    assert_refused([
         (
             BASE.replace("kind = \"csv\"", "kind = \"fhir\""),
             "[source] base_url",
@@ -203,25 +231,11 @@ fn mapping_errors_say_what_is_wrong() {
             "[source] url",
             "are for API sources",
         ),
-        (
-            BASE.replace("case_ref = \"dossier\"\n", ""),
-            "[fields] case_ref",
-            "is missing",
-        ),
-        (
-            BASE.replace(
-                "gender = { default = \"unknown\" }",
-                "gender = { default = \"boy\" }",
-            ),
-            "[fields] gender",
-            "not a gender",
-        ),
-    ];
-    for (text, key, fragment) in cases {
-        let e = load_str(&text).unwrap_err();
-        assert_eq!(e.key, key, "{e}");
-        assert!(e.message.contains(fragment), "{e}");
-    }
+    ]);
+}
+
+#[test]
+fn an_unknown_key_is_refused_with_its_line() {
     let e = load_str(&BASE.replace("[fields]", "[fields]\ncolour = \"kleur\"")).unwrap_err();
     assert_eq!(e.line, Some(7), "{e}");
     let e = load_str(&BASE.replace("kind = \"csv\"", "kind = \"csv\"\nencodng = \"utf-8\""))

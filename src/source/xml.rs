@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::guard::Guard;
 use super::{Key, Location, RawRecord, ReadError, MAX_VALUE_BYTES};
@@ -264,6 +264,73 @@ impl XmlRecords {
         Ok(())
     }
 
+    /// An element ends: whether it was the record's own (the record is
+    /// complete); else its value is filled and the parent captures again.
+    fn end(&mut self, rec: &mut RawRecord) -> bool {
+        if self.in_record {
+            if self.stack.len() == self.record_path.len() {
+                self.stack.pop();
+                self.in_record = false;
+                self.capture = None;
+                return true;
+            }
+            if let Some(slot) = self.capture.take() {
+                self.filled[slot] = !rec.values[slot].trim().is_empty();
+            }
+            if let Some(mark) = self.rel_marks.pop() {
+                self.rel.truncate(mark);
+            }
+        }
+        self.stack.pop();
+        // Text after a nested element belongs to its parent again.
+        if self.in_record {
+            self.capture = self
+                .elements
+                .get(&self.rel)
+                .copied()
+                .filter(|&s| !self.filled[s]);
+        }
+        false
+    }
+
+    /// A character reference or one of the five predefined entities, as
+    /// text; any other entity refuses the file (DTDs are never processed).
+    fn reference(&mut self, rec: &mut RawRecord, r: &BytesRef<'_>) -> Result<(), ReadError> {
+        let resolved = if r.is_char_ref() {
+            r.resolve_char_ref().map_err(|e| self.xml_error(e))?
+        } else {
+            match &**r {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "apos" => Some('\''),
+                "quot" => Some('"'),
+                _ => None,
+            }
+        };
+        match resolved {
+            Some(c) => self.take_text(rec, c.encode_utf8(&mut [0u8; 4])),
+            None => Err(ReadError::Entity {
+                length: r.chars().count(),
+                record: self.records,
+            }),
+        }
+    }
+
+    /// The end of the file: fine only after the root element closed.
+    fn eof(&self) -> Result<(), ReadError> {
+        if let Some(open) = self.stack.last() {
+            return Err(ReadError::Truncated {
+                element: self.element_name(open),
+                after: self.complete(),
+            });
+        }
+        if !self.root_seen {
+            return Err(ReadError::Empty);
+        }
+        Ok(())
+    }
+
     /// Fills `rec` with the next record; `Ok(false)` at the end of the file.
     pub fn next_record(&mut self, rec: &mut RawRecord) -> Result<bool, ReadError> {
         loop {
@@ -279,28 +346,8 @@ impl XmlRecords {
                     self.attributes(&e, rec)?;
                 }
                 Event::End(_) => {
-                    if self.in_record {
-                        if self.stack.len() == self.record_path.len() {
-                            self.stack.pop();
-                            self.in_record = false;
-                            self.capture = None;
-                            return Ok(true);
-                        }
-                        if let Some(slot) = self.capture.take() {
-                            self.filled[slot] = !rec.values[slot].trim().is_empty();
-                        }
-                        if let Some(mark) = self.rel_marks.pop() {
-                            self.rel.truncate(mark);
-                        }
-                    }
-                    self.stack.pop();
-                    // Text after a nested element belongs to its parent again.
-                    if self.in_record {
-                        self.capture = self
-                            .elements
-                            .get(&self.rel)
-                            .copied()
-                            .filter(|&s| !self.filled[s]);
+                    if self.end(rec) {
+                        return Ok(true);
                     }
                 }
                 Event::Text(t) => {
@@ -311,42 +358,9 @@ impl XmlRecords {
                     let text = t.xml10_content();
                     self.take_text(rec, &text)?;
                 }
-                Event::GeneralRef(r) => {
-                    let resolved = if r.is_char_ref() {
-                        r.resolve_char_ref().map_err(|e| self.xml_error(e))?
-                    } else {
-                        match &*r {
-                            "lt" => Some('<'),
-                            "gt" => Some('>'),
-                            "amp" => Some('&'),
-                            "apos" => Some('\''),
-                            "quot" => Some('"'),
-                            _ => None,
-                        }
-                    };
-                    match resolved {
-                        Some(c) => self.take_text(rec, c.encode_utf8(&mut [0u8; 4]))?,
-                        None => {
-                            return Err(ReadError::Entity {
-                                length: r.chars().count(),
-                                record: self.records,
-                            })
-                        }
-                    }
-                }
+                Event::GeneralRef(r) => self.reference(rec, &r)?,
                 Event::DocType(_) => return Err(ReadError::Doctype),
-                Event::Eof => {
-                    if let Some(open) = self.stack.last() {
-                        return Err(ReadError::Truncated {
-                            element: self.element_name(open),
-                            after: self.complete(),
-                        });
-                    }
-                    if !self.root_seen {
-                        return Err(ReadError::Empty);
-                    }
-                    return Ok(false);
-                }
+                Event::Eof => return self.eof().map(|()| false),
                 Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             }
         }

@@ -146,17 +146,12 @@ impl Daemon {
     /// Marks every job whose timer has come.
     pub(super) fn timers(&mut self) {
         let now = Instant::now();
-        let due: Vec<String> = self
-            .rescan
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| s.clone())
-            .collect();
-        if !due.is_empty() {
+        let rescans = due(&self.rescan, now);
+        if !rescans.is_empty() {
             // A rescan also watches folders again that came back.
             self.sync_watches();
         }
-        for s in due {
+        for s in rescans {
             let every = if self.is_api(&s) {
                 self.poll_wait(&s)
             } else {
@@ -165,12 +160,7 @@ impl Daemon {
             self.rescan.insert(s.clone(), now + every);
             self.wanted.insert(JobKind::Intake(s));
         }
-        let settled: Vec<String> = self
-            .settle
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| s.clone())
-            .collect();
+        let settled = due(&self.settle, now);
         for s in settled {
             self.settle.remove(&s);
             self.wanted.insert(JobKind::Intake(s));
@@ -239,4 +229,13 @@ impl Daemon {
         // At least a second: a file seen unsettled is looked at again after.
         Duration::from_secs(secs.max(1))
     }
+}
+
+/// The sources whose timer has come.
+fn due(timers: &std::collections::HashMap<String, Instant>, now: Instant) -> Vec<String> {
+    timers
+        .iter()
+        .filter(|(_, t)| **t <= now)
+        .map(|(s, _)| s.clone())
+        .collect()
 }
