@@ -2,8 +2,10 @@
 //! validate, deduplicate. Shared by the dry run and the real run, so that
 //! `check` is the real pipeline minus side effects, not a second one.
 
-use crate::domain::{Signal, SubjectHasher};
-use crate::mapping::{Code, Context, Mapping, Outcome, Target};
+use std::ops::Range;
+
+use crate::domain::{Bsn, SignalRef, SubjectHasher};
+use crate::mapping::{Code, Context, Mapping, OutcomeRef, Target};
 use crate::plan::{Desired, InvolvementKey, Wanted};
 use crate::source::{FileReader, Location, RawRecord, ReadError};
 
@@ -29,15 +31,28 @@ pub struct FileOutcome {
     pub desired: Desired,
 }
 
-/// The key a signal is known by in local state.
-pub fn involvement_key(hasher: &SubjectHasher, signal: &Signal) -> InvolvementKey {
-    InvolvementKey {
-        subject: hasher.key(&signal.subject.bsn),
-        professional: signal.professional.id.as_str().into(),
+impl FileOutcome {
+    fn new(desired: Desired) -> FileOutcome {
+        FileOutcome {
+            records: 0,
+            accepted: 0,
+            rejected: 0,
+            skipped: 0,
+            rejections: Vec::new(),
+            desired,
+        }
     }
 }
 
-pub fn wanted(signal: &Signal, location: Location, ctx: &Context<'_>) -> Wanted {
+/// The key a signal is known by in local state.
+pub fn involvement_key(hasher: &SubjectHasher, signal: &SignalRef<'_>) -> InvolvementKey {
+    InvolvementKey {
+        subject: hasher.key(&signal.subject.bsn),
+        professional: signal.professional.id.into(),
+    }
+}
+
+pub fn wanted(signal: &SignalRef<'_>, location: Location, ctx: &Context<'_>) -> Wanted {
     Wanted {
         content: signal.content_hash(),
         location,
@@ -49,61 +64,122 @@ pub fn wanted(signal: &Signal, location: Location, ctx: &Context<'_>) -> Wanted 
 }
 
 /// Calls `f` with every record's outcome, in file order, and the resource
-/// of a rejected record (for its report).
+/// the record names (`EpisodeOfCare/ID`), if any. The outcome borrows from
+/// the one reused record: nothing is allocated per row unless `f` keeps it.
 pub fn for_each_outcome(
     mapping: &Mapping,
     mut reader: FileReader,
     ctx: &Context<'_>,
-    mut f: impl FnMut(Location, Outcome, Option<Box<str>>),
+    mut f: impl FnMut(Location, OutcomeRef<'_>, Option<&str>),
 ) -> Result<(), ReadError> {
     let mut rec = RawRecord::default();
     let mut n = 0;
     while reader.next_record(&mut rec)? {
         n += 1;
         let location = rec.location.unwrap_or(Location::Record(n));
-        let outcome = mapping.apply(&rec.values, ctx);
-        let resource = match outcome {
-            Outcome::Rejected(_) => rec.resource.as_deref().map(Box::from),
-            _ => None,
-        };
-        f(location, outcome, resource);
+        f(
+            location,
+            mapping.apply_ref(&rec.values, ctx),
+            rec.resource.as_deref(),
+        );
     }
     Ok(())
 }
 
-/// One record's outcome into the file's tally and desired state.
-fn take(
-    out: &mut FileOutcome,
-    location: Location,
-    resource: Option<Box<str>>,
-    outcome: Outcome,
-    ctx: &Context<'_>,
-    hasher: &SubjectHasher,
-) {
-    out.records += 1;
-    match outcome {
-        Outcome::Signal(signal) => {
-            out.accepted += 1;
-            let w = wanted(&signal, location, ctx);
-            out.desired
-                .offer_parts(hasher.key(&signal.subject.bsn), &signal.professional.id, w);
+/// A record's outcome as the reading thread hands it to the planning one:
+/// owned, small, and without an allocation of its own for a signal.
+enum Item {
+    /// What planning needs of a signal; the professional's id is the range
+    /// of the batch's `text`.
+    Signal {
+        bsn: Bsn,
+        professional: Range<u32>,
+        wanted: Wanted,
+    },
+    Skipped,
+    /// Rare, so boxed: it would make every item twice as big.
+    Rejected(Box<(RecordRejection, Option<(Bsn, String)>)>),
+}
+
+/// Records handed over together, their professionals' ids in one string.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    text: String,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            items: Vec::with_capacity(n),
+            text: String::with_capacity(n * 16),
         }
-        Outcome::Skipped => out.skipped += 1,
-        Outcome::Rejected(r) => {
-            out.rejected += 1;
-            if let Some((bsn, professional)) = &r.involvement {
-                out.desired.note_present(&InvolvementKey {
-                    subject: hasher.key(bsn),
-                    professional: professional.as_str().into(),
-                });
+    }
+
+    /// The reading thread's half of a record: the outcome made owned.
+    fn push(
+        &mut self,
+        location: Location,
+        outcome: OutcomeRef<'_>,
+        resource: Option<&str>,
+        ctx: &Context<'_>,
+    ) {
+        let item = match outcome {
+            OutcomeRef::Signal(signal) => {
+                let start = self.text.len();
+                self.text.push_str(signal.professional.id);
+                let end = self.text.len();
+                Item::Signal {
+                    bsn: signal.subject.bsn,
+                    // A batch's text stays far below 4 GiB (ids of at most
+                    // 64 KiB, `BATCH` of them).
+                    professional: start as u32..end as u32,
+                    wanted: wanted(&signal, location, ctx),
+                }
             }
-            out.rejections.push(RecordRejection {
-                location,
-                resource,
-                code: r.code,
-                field: r.field,
-                message: r.message,
-            });
+            OutcomeRef::Skipped => Item::Skipped,
+            OutcomeRef::Rejected(r) => Item::Rejected(Box::new((
+                RecordRejection {
+                    location,
+                    resource: resource.map(Box::from),
+                    code: r.code,
+                    field: r.field,
+                    message: r.message,
+                },
+                r.involvement,
+            ))),
+        };
+        self.items.push(item);
+    }
+
+    /// The planning thread's half: every record into the file's tally and
+    /// desired state, in order.
+    fn take(self, out: &mut FileOutcome, hasher: &SubjectHasher) {
+        for item in self.items {
+            out.records += 1;
+            match item {
+                Item::Signal {
+                    bsn,
+                    professional,
+                    wanted,
+                } => {
+                    out.accepted += 1;
+                    let id = &self.text[professional.start as usize..professional.end as usize];
+                    out.desired.offer_parts(hasher.key(&bsn), id, wanted);
+                }
+                Item::Skipped => out.skipped += 1,
+                Item::Rejected(r) => {
+                    let (rejection, involvement) = *r;
+                    out.rejected += 1;
+                    if let Some((bsn, professional)) = involvement {
+                        out.desired.note_present(&InvolvementKey {
+                            subject: hasher.key(&bsn),
+                            professional: professional.into(),
+                        });
+                    }
+                    out.rejections.push(rejection);
+                }
+            }
         }
     }
 }
@@ -119,51 +195,48 @@ const IN_FLIGHT: usize = 4;
 /// truncated snapshot must not withdraw what it lost).
 ///
 /// The work is split over two threads: one reads and maps (parse, decode,
-/// validate), the other keys and plans (the HMAC of each BSN, the planner's
-/// map), joined by a small bounded channel, so memory does not grow with the
-/// file. The planning thread takes the outcomes in file order, so the result
-/// is the same as on one thread.
+/// validate, the content hash), the other keys and plans (the HMAC of each
+/// BSN, the planner's map), joined by a small bounded channel, so memory
+/// does not grow with the file. The planning thread takes the records in
+/// file order, so the result is the same as on one thread.
 pub fn read_file(
     mapping: &Mapping,
     reader: FileReader,
     ctx: &Context<'_>,
     hasher: &SubjectHasher,
 ) -> Result<FileOutcome, ReadError> {
-    let mut out = FileOutcome {
-        records: 0,
-        accepted: 0,
-        rejected: 0,
-        skipped: 0,
-        rejections: Vec::new(),
-        desired: Desired::new(mapping.mode),
-    };
+    let mut out = FileOutcome::new(Desired::new(mapping.mode));
     std::thread::scope(|scope| {
-        type Item = (Location, Outcome, Option<Box<str>>);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(IN_FLIGHT);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
         let reading = scope.spawn(move || -> Result<(), ReadError> {
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = Batch::with_capacity(BATCH);
             for_each_outcome(mapping, reader, ctx, |location, outcome, resource| {
-                batch.push((location, outcome, resource));
-                if batch.len() == BATCH {
+                batch.push(location, outcome, resource, ctx);
+                if batch.items.len() == BATCH {
                     // The planning thread only stops by panicking, which
                     // the join below passes on.
-                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    let _ = tx.send(std::mem::replace(&mut batch, Batch::with_capacity(BATCH)));
                 }
             })?;
-            if !batch.is_empty() {
+            if !batch.items.is_empty() {
                 let _ = tx.send(batch);
             }
             Ok(())
         });
         for batch in rx {
-            for (location, outcome, resource) in batch {
-                take(&mut out, location, resource, outcome, ctx, hasher);
-            }
+            batch.take(&mut out, hasher);
         }
         reading
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
+    add_duplicates(&mut out);
+    Ok(out)
+}
+
+/// Involvements listed twice with different data: every such record is
+/// rejected (found only once the whole file is read).
+fn add_duplicates(out: &mut FileOutcome) {
     let duplicates = out.desired.duplicates().len() as u64;
     out.accepted -= duplicates;
     out.rejected += duplicates;
@@ -177,7 +250,6 @@ pub fn read_file(
         });
     }
     out.rejections.sort_by_key(|r| r.location);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -236,18 +308,10 @@ mod tests {
         let open = || FileReader::open(&file, &mapping.reader).unwrap();
 
         let mut two = read_file(&mapping, open(), &ctx, &hasher).unwrap();
-        let mut one = FileOutcome {
-            records: 0,
-            accepted: 0,
-            rejected: 0,
-            skipped: 0,
-            rejections: Vec::new(),
-            desired: Desired::new(Mode::Snapshot),
-        };
-        for_each_outcome(&mapping, open(), &ctx, |l, o, r| {
-            take(&mut one, l, r, o, &ctx, &hasher)
-        })
-        .unwrap();
+        let mut one = FileOutcome::new(Desired::new(Mode::Snapshot));
+        let mut batch = Batch::default();
+        for_each_outcome(&mapping, open(), &ctx, |l, o, r| batch.push(l, o, r, &ctx)).unwrap();
+        batch.take(&mut one, &hasher);
 
         assert!(two.records > 2 * BATCH as u64, "several batches");
         assert_eq!(two.records, one.records);

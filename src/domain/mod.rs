@@ -1,11 +1,15 @@
 //! Domain types and rules: pure, no IO. Everything that a signal is and may be.
 
 mod bsn;
+mod content_hash;
 mod rules;
 mod signal;
 mod subject_key;
 
-pub use bsn::{mask, Bsn, BsnError};
-pub use rules::{add_years, age_on, Audience, Rules};
-pub use signal::{ContentHash, Gender, Professional, Signal, Subject, WithdrawReason};
+pub use bsn::{Bsn, BsnError, mask};
+pub use content_hash::ContentHash;
+pub use rules::{Audience, Rules, add_years, age_on};
+pub use signal::{
+    Gender, Professional, ProfessionalRef, Signal, SignalRef, Subject, SubjectRef, WithdrawReason,
+};
 pub use subject_key::{SubjectHasher, SubjectKey};

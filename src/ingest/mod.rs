@@ -26,7 +26,7 @@ use crate::app::events::{Event, Events};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{Bsn, Signal, SubjectHasher, SubjectKey};
-use crate::mapping::{Context, Mapping, Outcome};
+use crate::mapping::{Context, Mapping, OutcomeRef};
 use crate::pipeline::{self, involvement_key};
 use crate::plan::{Action, Desired, InvolvementKey, Plan};
 use crate::source::{FileReader, ReadError};
@@ -299,11 +299,11 @@ impl Intake<'_> {
             tokio::sync::mpsc::channel::<(Action, InvolvementKey, Box<Signal>)>(256);
         let reading = self.read(again, objections, move |mapping, reader, ctx, hasher| {
             pipeline::for_each_outcome(mapping, reader, ctx, |_, outcome, _| {
-                if let Outcome::Signal(signal) = outcome {
+                if let OutcomeRef::Signal(signal) = outcome {
                     let key = involvement_key(hasher, &signal);
                     // The first occurrence is the one planned; identical repeats are one.
                     if let Some((action, _)) = desired.take(&key) {
-                        let _ = send.blocking_send((action, key, signal));
+                        let _ = send.blocking_send((action, key, Box::new(signal.to_signal())));
                     }
                 }
             })

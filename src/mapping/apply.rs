@@ -1,13 +1,12 @@
 //! Applying a mapping to one record: pure, total, and one outcome per record.
 //! Checks run in a fixed order and the first failure is the record's reason.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 
-use super::{Code, Contact, Mapping, Target};
-use crate::domain::{Bsn, Gender, Professional, Rules, Signal, Subject, WithdrawReason};
+use super::{Code, Mapping, Target};
+use crate::domain::{
+    Bsn, Gender, ProfessionalRef, Rules, Signal, SignalRef, SubjectRef, WithdrawReason,
+};
 
 /// What applying needs from outside the record.
 pub struct Context<'a> {
@@ -39,7 +38,27 @@ pub enum Outcome {
     Skipped,
 }
 
+/// An `Outcome` whose signal borrows from the record and the mapping: what
+/// the hot path plans with, without an allocation per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeRef<'r> {
+    Signal(SignalRef<'r>),
+    Rejected(Rejection),
+    Skipped,
+}
+
+impl OutcomeRef<'_> {
+    pub fn into_owned(self) -> Outcome {
+        match self {
+            OutcomeRef::Signal(s) => Outcome::Signal(Box::new(s.to_signal())),
+            OutcomeRef::Rejected(r) => Outcome::Rejected(r),
+            OutcomeRef::Skipped => Outcome::Skipped,
+        }
+    }
+}
+
 /// A record's values, and whether messages may quote them (`check --reveal`).
+#[derive(Clone, Copy)]
 struct Input<'a> {
     values: &'a [String],
     reveal: bool,
@@ -56,11 +75,8 @@ fn reject(code: Code, field: Target, message: impl Into<String>) -> Rejection {
 
 impl Mapping {
     /// The value of a target: trimmed, mapped, defaulted; `None` when absent.
-    fn value<'r>(
-        &'r self,
-        t: Target,
-        input: &'r Input<'r>,
-    ) -> Result<Option<Cow<'r, str>>, Rejection> {
+    /// Borrowed from the record or the mapping, never copied.
+    fn value<'r>(&'r self, t: Target, input: Input<'r>) -> Result<Option<&'r str>, Rejection> {
         let Some(rule) = self.field(t) else {
             return Ok(None);
         };
@@ -81,10 +97,10 @@ impl Mapping {
                 ),
             ));
         }
-        let mapped: Option<Cow<'r, str>> = match (raw, &rule.map) {
+        let mapped: Option<&'r str> = match (raw, &rule.map) {
             (Some(v), Some(map)) => match map.get(v) {
-                Some(m) => Some(Cow::Borrowed(m.as_str())),
-                None if rule.default.is_some() => rule.default.as_deref().map(Cow::Borrowed),
+                Some(m) => Some(m.as_str()),
+                None if rule.default.is_some() => rule.default.as_deref(),
                 None if t == Target::Gender => {
                     return Err(reject(
                         Code::GenderInvalid,
@@ -93,14 +109,14 @@ impl Mapping {
                             "{} is not in the mapping's gender map and there is no default",
                             crate::redact::value(v, input.reveal)
                         ),
-                    ))
+                    ));
                 }
                 // An unnamed withdraw reason is no withdrawal (see docs/mapping.md).
                 None if t == Target::WithdrawReason => None,
-                None => Some(Cow::Borrowed(v)),
+                None => Some(v),
             },
-            (Some(v), None) => Some(Cow::Borrowed(v)),
-            (None, _) => rule.default.as_deref().map(Cow::Borrowed),
+            (Some(v), None) => Some(v),
+            (None, _) => rule.default.as_deref(),
         };
         if mapped.is_none()
             && !rule.optional
@@ -117,22 +133,16 @@ impl Mapping {
         Ok(mapped)
     }
 
-    fn required(&self, t: Target, values: &Input<'_>) -> Result<String, Rejection> {
-        match self.value(t, values)? {
-            Some(v) => Ok(v.into_owned()),
-            None => Err(reject(Code::MissingField, t, "is empty or absent")),
-        }
-    }
-
-    fn optional(&self, t: Target, values: &Input<'_>) -> Result<Option<String>, Rejection> {
-        Ok(self.value(t, values)?.map(Cow::into_owned))
+    fn required<'r>(&'r self, t: Target, values: Input<'r>) -> Result<&'r str, Rejection> {
+        self.value(t, values)?
+            .ok_or_else(|| reject(Code::MissingField, t, "is empty or absent"))
     }
 
     fn date(
         &self,
         t: Target,
         code: Code,
-        values: &Input<'_>,
+        values: Input<'_>,
     ) -> Result<Option<NaiveDate>, Rejection> {
         let Some(v) = self.value(t, values)? else {
             return Ok(None);
@@ -140,7 +150,7 @@ impl Mapping {
         let rule = self.field(t).expect("a value implies a rule");
         rule.formats
             .iter()
-            .find_map(|f| f.parse(&v))
+            .find_map(|f| f.parse(v))
             .map(Some)
             .ok_or_else(|| {
                 let formats: Vec<&str> = rule
@@ -156,7 +166,7 @@ impl Mapping {
                     t,
                     format!(
                         "{} is not a date in the format {}",
-                        crate::redact::value(&v, values.reveal),
+                        crate::redact::value(v, values.reveal),
                         formats.join(" or ")
                     ),
                 )
@@ -178,38 +188,43 @@ impl Mapping {
 
     /// Maps and validates one record.
     pub fn apply(&self, values: &[String], ctx: &Context<'_>) -> Outcome {
+        self.apply_ref(values, ctx).into_owned()
+    }
+
+    /// `apply` with the signal borrowed from `values` and the mapping.
+    pub fn apply_ref<'r>(&'r self, values: &'r [String], ctx: &Context<'_>) -> OutcomeRef<'r> {
         if self.skipped(values) {
-            return Outcome::Skipped;
+            return OutcomeRef::Skipped;
         }
         // The involvement is worked out first, so that a rejection for any
         // later field still tells the planner that this involvement exists.
         let mut involvement = None;
         let result = self.signal(values, ctx, &mut involvement);
         match result {
-            Ok(s) => Outcome::Signal(Box::new(s)),
+            Ok(s) => OutcomeRef::Signal(s),
             Err(mut r) => {
-                r.involvement = involvement;
-                Outcome::Rejected(r)
+                r.involvement = involvement.map(|(bsn, id)| (bsn, id.to_owned()));
+                OutcomeRef::Rejected(r)
             }
         }
     }
 
     /// One record into a signal, step by step in the order the checks must
     /// run: a record's first problem is the one it is rejected for.
-    fn signal(
-        &self,
-        values: &[String],
+    fn signal<'r>(
+        &'r self,
+        values: &'r [String],
         ctx: &Context<'_>,
-        involvement: &mut Option<(Bsn, String)>,
-    ) -> Result<Signal, Rejection> {
-        let values = &Input {
+        involvement: &mut Option<(Bsn, &'r str)>,
+    ) -> Result<SignalRef<'r>, Rejection> {
+        let values = Input {
             values,
             reveal: ctx.reveal,
         };
         let (bsn, professional_id) = self.involvement(values, ctx)?;
         // Named before anything else can fail: a rejected record that still
         // names its involvement keeps its signal (invariant 6).
-        *involvement = Some((bsn, professional_id.clone()));
+        *involvement = Some((bsn, professional_id));
         let subject = self.subject(bsn, values)?;
         let case_ref = self.required(Target::CaseRef, values)?;
         let (start_date, mapped_end) = self.period(subject.birth_date, values, ctx)?;
@@ -225,15 +240,15 @@ impl Mapping {
             ));
         }
         let reason = self
-            .optional(Target::WithdrawReason, values)?
-            .and_then(|r| WithdrawReason::parse_from_source(&r));
+            .value(Target::WithdrawReason, values)?
+            .and_then(WithdrawReason::parse_from_source);
         let ended = match (reason, mapped_end) {
             (Some(r), _) => Some(r),
             (None, Some(end)) if end <= ctx.today => Some(WithdrawReason::RiskEnded),
             _ => None,
         };
         let birth_date = subject.birth_date;
-        Ok(Signal {
+        Ok(SignalRef {
             subject,
             professional,
             case_ref,
@@ -247,17 +262,17 @@ impl Mapping {
 
     /// The involvement's identity, the child's BSN and the professional's id:
     /// first, because planning needs it even when the rest is rejected.
-    fn involvement(
-        &self,
-        values: &Input<'_>,
+    fn involvement<'r>(
+        &'r self,
+        values: Input<'r>,
         ctx: &Context<'_>,
-    ) -> Result<(Bsn, String), Rejection> {
+    ) -> Result<(Bsn, &'r str), Rejection> {
         let raw_bsn = self.required(Target::Bsn, values)?;
-        let bsn = Bsn::parse(&raw_bsn).map_err(|e| {
+        let bsn = Bsn::parse(raw_bsn).map_err(|e| {
             reject(
                 Code::BsnInvalid,
                 Target::Bsn,
-                format!("{} {e}", crate::redact::identifier(&raw_bsn, ctx.reveal)),
+                format!("{} {e}", crate::redact::identifier(raw_bsn, ctx.reveal)),
             )
         })?;
         let professional_id = self.required(Target::ProfessionalId, values)?;
@@ -265,11 +280,11 @@ impl Mapping {
     }
 
     /// The child: names, birth date and gender (mapped to the closed set).
-    fn subject(&self, bsn: Bsn, values: &Input<'_>) -> Result<Subject, Rejection> {
+    fn subject<'r>(&'r self, bsn: Bsn, values: Input<'r>) -> Result<SubjectRef<'r>, Rejection> {
         let family_name = self.required(Target::FamilyName, values)?;
-        let name_prefix = self.optional(Target::NamePrefix, values)?;
-        let initials = self.optional(Target::Initials, values)?;
-        let given_names = self.optional(Target::GivenNames, values)?;
+        let name_prefix = self.value(Target::NamePrefix, values)?;
+        let initials = self.value(Target::Initials, values)?;
+        let given_names = self.value(Target::GivenNames, values)?;
         let birth_date = self
             .date(Target::BirthDate, Code::BirthDateInvalid, values)?
             .ok_or_else(|| reject(Code::MissingField, Target::BirthDate, "is empty or absent"))?;
@@ -280,17 +295,17 @@ impl Mapping {
                 "is empty or absent and there is no default",
             )
         })?;
-        let gender = Gender::parse(&gender_text).ok_or_else(|| {
+        let gender = Gender::parse(gender_text).ok_or_else(|| {
             reject(
                 Code::GenderInvalid,
                 Target::Gender,
                 format!(
                     "{} is not male, female, other or unknown; add a `map` to the mapping",
-                    crate::redact::value(&gender_text, values.reveal)
+                    crate::redact::value(gender_text, values.reveal)
                 ),
             )
         })?;
-        Ok(Subject {
+        Ok(SubjectRef {
             bsn,
             family_name,
             name_prefix,
@@ -306,7 +321,7 @@ impl Mapping {
     fn period(
         &self,
         birth_date: NaiveDate,
-        values: &Input<'_>,
+        values: Input<'_>,
         ctx: &Context<'_>,
     ) -> Result<(NaiveDate, Option<NaiveDate>), Rejection> {
         let start_date = self
@@ -341,39 +356,45 @@ impl Mapping {
     }
 
     /// The professional's contact: the record's own values first, then the
-    /// professionals table's (shared, not copied); a name and a way to reach
-    /// them are required, since the index puts colleagues in touch.
-    fn professional(&self, id: String, values: &Input<'_>) -> Result<Professional, Rejection> {
-        let looked_up = self.professionals.as_ref().and_then(|t| t.get(&id));
-        let contact_field = |t: Target, table: fn(&Contact) -> &Option<Arc<str>>| {
-            Ok::<_, Rejection>(
-                self.optional(t, values)?
-                    .map(Arc::from)
-                    .or_else(|| looked_up.and_then(|c| table(c).clone())),
-            )
+    /// professionals table's (borrowed, not copied); a name and a way to
+    /// reach them are required, since the index puts colleagues in touch.
+    fn professional<'r>(
+        &'r self,
+        id: &'r str,
+        values: Input<'r>,
+    ) -> Result<ProfessionalRef<'r>, Rejection> {
+        let looked_up = self.professionals.as_ref().and_then(|t| t.get(id));
+        let contact_field = |t: Target, table: fn(&'r super::Contact) -> Option<&'r str>| {
+            Ok::<_, Rejection>(self.value(t, values)?.or_else(|| looked_up.and_then(table)))
         };
-        let contact = Contact {
-            name: contact_field(Target::ProfessionalName, |c| &c.name)?,
-            phone: contact_field(Target::ProfessionalPhone, |c| &c.phone)?,
-            email: contact_field(Target::ProfessionalEmail, |c| &c.email)?,
+        let name = contact_field(Target::ProfessionalName, |c| c.name.as_deref())?;
+        let phone = contact_field(Target::ProfessionalPhone, |c| c.phone.as_deref())?;
+        let email = contact_field(Target::ProfessionalEmail, |c| c.email.as_deref())?;
+        let Some(name) = name else {
+            return Err(reject(
+                Code::ProfessionalUnknown,
+                Target::ProfessionalId,
+                format!(
+                    "no name for professional {}: add them to the professionals file or map professional_name (check --reveal shows the id)",
+                    crate::redact::value(id, values.reveal)
+                ),
+            ));
         };
-        let Some(name) = contact.name else {
-            return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
-                "no name for professional {}: add them to the professionals file or map professional_name (check --reveal shows the id)",
-                crate::redact::value(&id, values.reveal)
-            )));
-        };
-        if contact.phone.is_none() && contact.email.is_none() {
-            return Err(reject(Code::ProfessionalUnknown, Target::ProfessionalId, format!(
-                "no phone or e-mail for professional {}: the index needs one to put colleagues in touch (check --reveal shows the id)",
-                crate::redact::value(&id, values.reveal)
-            )));
+        if phone.is_none() && email.is_none() {
+            return Err(reject(
+                Code::ProfessionalUnknown,
+                Target::ProfessionalId,
+                format!(
+                    "no phone or e-mail for professional {}: the index needs one to put colleagues in touch (check --reveal shows the id)",
+                    crate::redact::value(id, values.reveal)
+                ),
+            ));
         }
-        Ok(Professional {
+        Ok(ProfessionalRef {
             id,
             name,
-            phone: contact.phone,
-            email: contact.email,
+            phone,
+            email,
         })
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::format::Item;
 
-pub use apply::{Context, Outcome, Rejection};
+pub use apply::{Context, Outcome, OutcomeRef, Rejection};
 pub use load::{load, MappingError};
 pub use selftest::{run_tests, TestFailure};
 
