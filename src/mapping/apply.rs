@@ -247,15 +247,15 @@ impl Mapping {
             (None, Some(end)) if end <= ctx.today => Some(WithdrawReason::RiskEnded),
             _ => None,
         };
-        let birth_date = subject.birth_date;
+        // The end the rules allow; the source's own end, when earlier, is kept.
+        let cap = ctx.rules.capped_end(start_date, None, subject.birth_date);
         Ok(SignalRef {
             subject,
             professional,
             case_ref,
             start_date,
-            end_date: ctx.rules.capped_end(start_date, mapped_end, birth_date),
-            end_from_source: mapped_end
-                .is_some_and(|m| m <= ctx.rules.capped_end(start_date, None, birth_date)),
+            end_date: mapped_end.map_or(cap, |m| m.min(cap)),
+            end_from_source: mapped_end.is_some_and(|m| m <= cap),
             ended,
         })
     }
