@@ -27,9 +27,15 @@ pub fn value_at(record: &Value, pointer: &str) -> Option<String> {
     }
 }
 
-pub fn parse(page: &Page) -> Result<Value, PageError> {
-    serde_json::from_slice(&page.body).map_err(|e| PageError::Malformed {
-        page: page.page,
+/// A page's body as JSON, or why it is not.
+pub fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8], page: u64) -> Result<T, PageError> {
+    serde_json::from_slice(body).map_err(|e| malformed(&e, page))
+}
+
+/// What a page that is not JSON is refused as.
+pub fn malformed(e: &serde_json::Error, page: u64) -> PageError {
+    PageError::Malformed {
+        page,
         message: match e.classify() {
             serde_json::error::Category::Eof => "the JSON ends early (truncated)".into(),
             _ => format!(
@@ -38,7 +44,7 @@ pub fn parse(page: &Page) -> Result<Value, PageError> {
                 e.column()
             ),
         },
-    })
+    }
 }
 
 /// The page's records, numbered on from `before`, into `out`.

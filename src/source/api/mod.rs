@@ -12,6 +12,7 @@
 mod fhir;
 mod json;
 mod spool;
+mod tape;
 mod transport;
 
 use std::collections::{HashSet, VecDeque};
@@ -19,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use fhir::FhirRecords;
 pub use fhir::{is_valid_key as is_fhir_key, LAST_UPDATED, STATUS as FHIR_STATUS};
+pub use fhir::{FhirKeys, FhirRecords};
 pub use json::STRUCTURED;
 pub use spool::{Spool, SpoolReader};
 pub use transport::{Page, PageError};
@@ -155,6 +156,7 @@ pub struct PollReader {
     next_url: Option<url::Url>,
     visited: HashSet<String>,
     queue: VecDeque<RawRecord>,
+    parser: Parser,
     fhir: FhirRecords,
     state: Arc<Mutex<PollState>>,
     spool: Option<Spool>,
@@ -166,7 +168,22 @@ pub struct PollReader {
 }
 
 /// The next page's fetch and parse, running on the runtime.
-type Prefetch = tokio::task::JoinHandle<Result<(Page, serde_json::Value), PageError>>;
+type Prefetch = tokio::task::JoinHandle<Result<(Page, Parsed), PageError>>;
+
+/// How a page is parsed, on the thread that fetched it.
+#[derive(Clone)]
+enum Parser {
+    Json,
+    /// FHIR pages are read there too, leaving only records' values and
+    /// includes (`fhir::read`).
+    Fhir(Arc<FhirKeys>),
+}
+
+/// A page parsed: a JSON tree, or a FHIR page already read.
+enum Parsed {
+    Json(serde_json::Value),
+    Fhir(fhir::FhirPage),
+}
 
 impl Drop for PollReader {
     fn drop(&mut self) {
@@ -196,6 +213,7 @@ impl PollReader {
             ApiKind::Fhir { .. } => keys.iter().position(|k| k.expr == fhir::LAST_UPDATED),
             _ => None,
         };
+        let fhir_keys = FhirKeys::new(&keys);
         Ok(PollReader {
             handle,
             fetcher,
@@ -203,7 +221,11 @@ impl PollReader {
             next_url: Some(start),
             visited: HashSet::new(),
             queue: VecDeque::new(),
-            fhir: FhirRecords::default(),
+            parser: match spec.kind {
+                ApiKind::Json { .. } => Parser::Json,
+                ApiKind::Fhir { .. } => Parser::Fhir(fhir_keys.clone()),
+            },
+            fhir: FhirRecords::new(fhir_keys),
             state,
             spool,
             bookmark_slot,
@@ -275,7 +297,7 @@ impl PollReader {
         if !self.visited.insert(url.as_str().to_string()) {
             return Err(PageError::Loop { page: number });
         }
-        let (fetched, value) = match self.prefetched.take() {
+        let (fetched, parsed) = match self.prefetched.take() {
             Some((u, task)) if u == url => {
                 self.handle
                     .block_on(task)
@@ -295,15 +317,20 @@ impl PollReader {
                     url.clone(),
                     number,
                     self.spec.clone(),
+                    self.parser.clone(),
                 ))?
             }
         };
         self.lock().pages = number;
         // The next page first, so that its fetch and parse (on the
         // runtime's threads) overlap this page's records.
-        let next = match &self.spec.kind {
-            ApiKind::Json { next, .. } => json::next(&fetched, &value, next, &url),
-            ApiKind::Fhir { .. } => fhir::next(&value),
+        let next = match (&self.spec.kind, &parsed) {
+            (ApiKind::Json { next, .. }, Parsed::Json(value)) => {
+                json::next(&fetched, value, next, &url)
+            }
+            (_, Parsed::Fhir(read)) => read.next.clone(),
+            // The parser is chosen by the kind: this pair never occurs.
+            (ApiKind::Fhir { .. }, Parsed::Json(_)) => None,
         };
         // A refused link ends the poll after this page's records.
         let checked = next
@@ -316,20 +343,20 @@ impl PollReader {
                     next.clone(),
                     number + 1,
                     self.spec.clone(),
+                    self.parser.clone(),
                 ));
                 self.prefetched = Some((next.clone(), task));
             }
             self.next_url = Some(next.clone());
         }
         let first = self.lock().records;
-        match &self.spec.kind {
-            ApiKind::Json { records, .. } => {
+        match (&self.spec.kind, parsed) {
+            (ApiKind::Json { records, .. }, Parsed::Json(value)) => {
                 json::records(&value, number, records, &self.keys, first, &mut self.queue)?
             }
-            ApiKind::Fhir { .. } => {
-                self.fhir
-                    .page(&value, number, &self.keys, first, &mut self.queue)?
-            }
+            (_, Parsed::Fhir(read)) => self.fhir.take(read, number, first, &mut self.queue)?,
+            // As above: never.
+            (ApiKind::Fhir { .. }, Parsed::Json(_)) => {}
         }
         checked.map(|_| ())
     }
@@ -341,11 +368,19 @@ async fn fetch_parsed(
     url: url::Url,
     number: u64,
     spec: Arc<ApiSpec>,
-) -> Result<(Page, serde_json::Value), PageError> {
+    parser: Parser,
+) -> Result<(Page, Parsed), PageError> {
     let mut page = fetcher.get(&url, number, &spec).await?;
-    let value = json::parse(&page)?;
+    let parsed = parse(&page.body, number, &parser)?;
     page.body = Vec::new();
-    Ok((page, value))
+    Ok((page, parsed))
+}
+
+fn parse(body: &[u8], page: u64, parser: &Parser) -> Result<Parsed, PageError> {
+    Ok(match parser {
+        Parser::Json => Parsed::Json(json::parse(body, page)?),
+        Parser::Fhir(keys) => Parsed::Fhir(fhir::read(body, page, keys)?),
+    })
 }
 
 /// Bookmark order: timestamps and numbers compare as such where both
@@ -439,17 +474,13 @@ pub fn read_page(
     pointer: &str,
     keys: &[Key],
 ) -> Result<Vec<RawRecord>, PageError> {
-    let page = Page {
-        headers: reqwest::header::HeaderMap::new(),
-        body: body.to_vec(),
-        page: 1,
-    };
-    let value = json::parse(&page)?;
     let mut out = VecDeque::new();
     if fhir {
-        FhirRecords::default().page(&value, 1, keys, 0, &mut out)?;
-        let _ = fhir::next(&value);
+        let fhir_keys = FhirKeys::new(keys);
+        let read = fhir::read(body, 1, &fhir_keys)?;
+        FhirRecords::new(fhir_keys).take(read, 1, 0, &mut out)?;
     } else {
+        let value = json::parse(body, 1)?;
         json::records(&value, 1, pointer, keys, 0, &mut out)?;
     }
     Ok(out.into())

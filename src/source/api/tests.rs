@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use serde_json::json;
 
-use super::fhir::{self, FhirRecords};
+use super::fhir::{self, FhirKeys, FhirRecords};
 use super::transport::link_header;
 use crate::source::{Key, RawRecord};
 
@@ -83,15 +83,36 @@ fn bundle() -> serde_json::Value {
     })
 }
 
+fn cache() -> FhirRecords {
+    FhirRecords::new(FhirKeys::new(&keys()))
+}
+
+/// One page through both steps: read as the fetching thread does, taken.
+fn page(
+    b: &serde_json::Value,
+    number: u64,
+    cache: &mut FhirRecords,
+    out: &mut VecDeque<RawRecord>,
+) -> Result<Option<String>, super::PageError> {
+    let read = fhir::read(
+        &serde_json::to_vec(b).unwrap(),
+        number,
+        &FhirKeys::new(&keys()),
+    )?;
+    let next = read.next.clone();
+    cache.take(read, number, 0, out)?;
+    Ok(next)
+}
+
 fn records(b: &serde_json::Value, cache: &mut FhirRecords) -> Vec<RawRecord> {
     let mut out = VecDeque::new();
-    cache.page(b, 1, &keys(), 0, &mut out).unwrap();
+    page(b, 1, cache, &mut out).unwrap();
     out.into_iter().collect()
 }
 
 #[test]
 fn a_bundles_episodes_become_records_with_their_includes() {
-    let got = records(&bundle(), &mut FhirRecords::default());
+    let got = records(&bundle(), &mut cache());
     let values: Vec<Vec<&str>> = got
         .iter()
         .map(|r| r.values.iter().map(String::as_str).collect())
@@ -144,14 +165,16 @@ fn a_bundles_episodes_become_records_with_their_includes() {
     assert_eq!(got[1].resource.as_deref(), Some("EpisodeOfCare/ep-2"));
     assert_eq!(got[2].location, Some(crate::source::Location::Record(3)));
     assert_eq!(
-        fhir::next(&bundle()).as_deref(),
+        page(&bundle(), 1, &mut cache(), &mut VecDeque::new())
+            .unwrap()
+            .as_deref(),
         Some("https://fhir.example.org/r4/EpisodeOfCare?page=2")
     );
 }
 
 #[test]
 fn an_include_from_an_earlier_page_is_found() {
-    let mut cache = FhirRecords::default();
+    let mut cache = cache();
     records(&bundle(), &mut cache);
     let page2 = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
         {"resource": {"resourceType": "EpisodeOfCare", "id": "ep-9", "status": "onhold",
@@ -163,11 +186,10 @@ fn an_include_from_an_earlier_page_is_found() {
 
 #[test]
 fn garbage_pages_are_refused_by_name() {
-    let mut cache = FhirRecords::default();
+    let mut cache = cache();
     let mut out = VecDeque::new();
     let outcome = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": "search parameter type unknown for 999990019"}]});
-    let e = cache
-        .page(&outcome, 2, &keys(), 0, &mut out)
+    let e = page(&outcome, 2, &mut cache, &mut out)
         .unwrap_err()
         .to_string();
     assert!(
@@ -176,11 +198,11 @@ fn garbage_pages_are_refused_by_name() {
     );
     assert!(!e.contains("999990019"), "a long number is masked: {e}");
     let patient = json!({"resourceType": "Patient"});
-    assert!(cache.page(&patient, 1, &keys(), 0, &mut out).is_err());
+    assert!(page(&patient, 1, &mut cache, &mut out).is_err());
     let no_entries = json!({"resourceType": "Bundle", "total": 3});
-    assert!(cache.page(&no_entries, 1, &keys(), 0, &mut out).is_err());
+    assert!(page(&no_entries, 1, &mut cache, &mut out).is_err());
     let empty = json!({"resourceType": "Bundle", "total": 0});
-    cache.page(&empty, 1, &keys(), 0, &mut out).unwrap();
+    page(&empty, 1, &mut cache, &mut out).unwrap();
     assert!(out.is_empty());
 }
 
@@ -204,22 +226,22 @@ fn paths_of_the_specs_form_are_valid_keys_and_others_are_not() {
     ] {
         assert!(!fhir::is_valid_key(bad), "{bad}");
     }
-    let ep = json!({"identifier": [{"system": "a", "value": "1"}, {"system": "b", "value": "2"}]});
-    let p = json!({"name": [{"use": "official", "given": ["A", "B"]}]});
+    let ep = r#"{"identifier": [{"system": "a", "value": "1"}, {"system": "b", "value": "2"}]}"#;
+    let p = r#"{"name": [{"use": "official", "given": ["A", "B"]}]}"#;
     assert_eq!(
-        fhir::eval_for_test("episode.identifier[system=b].value", &ep, &p),
+        fhir::eval_for_test("episode.identifier[system=b].value", ep, p),
         "2"
     );
     assert_eq!(
-        fhir::eval_for_test("episode.identifier[1].system", &ep, &p),
+        fhir::eval_for_test("episode.identifier[1].system", ep, p),
         "b"
     );
     assert_eq!(
-        fhir::eval_for_test("patient.name[use=official].given", &ep, &p),
+        fhir::eval_for_test("patient.name[use=official].given", ep, p),
         "A B"
     );
     assert_eq!(
-        fhir::eval_for_test("patient.name", &ep, &p),
+        fhir::eval_for_test("patient.name", ep, p),
         super::STRUCTURED
     );
 }
