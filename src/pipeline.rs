@@ -230,6 +230,7 @@ pub fn read_file(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
+    out.desired.seal();
     add_duplicates(&mut out);
     Ok(out)
 }
@@ -312,6 +313,7 @@ mod tests {
         let mut batch = Batch::default();
         for_each_outcome(&mapping, open(), &ctx, |l, o, r| batch.push(l, o, r, &ctx)).unwrap();
         batch.take(&mut one, &hasher);
+        one.desired.seal();
 
         assert!(two.records > 2 * BATCH as u64, "several batches");
         assert_eq!(two.records, one.records);

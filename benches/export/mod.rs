@@ -111,7 +111,7 @@ pub fn eleven_proof(d: &[u8]) -> bool {
 }
 
 /// A fixed-seed generator (splitmix64), so every machine benchmarks the same file.
-pub struct SplitMix(u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
     pub fn below(&mut self, n: u64) -> u64 {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::SubjectKey;
+use crate::mapping::Mode;
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -241,14 +242,16 @@ fn duplicates_identical_are_one_different_reject_all() {
     let mut desired = Desired::new(Mode::Snapshot);
     desired.offer(&key(1, "A"), wanted(1, 2));
     desired.offer(&key(1, "A"), wanted(1, 3));
-    assert!(desired.duplicates().is_empty());
+    // An identical repeat before the first different one is not rejected.
     desired.offer(&key(2, "A"), wanted(2, 4));
-    desired.offer(&key(2, "A"), wanted(3, 5));
-    desired.offer(&key(2, "A"), wanted(4, 6));
-    assert_eq!(
-        desired.duplicates(),
-        &[Location::Line(4), Location::Line(5), Location::Line(6)]
-    );
+    desired.offer(&key(3, "A"), wanted(3, 5));
+    desired.offer(&key(2, "A"), wanted(2, 6));
+    desired.offer(&key(2, "A"), wanted(3, 7));
+    desired.offer(&key(2, "A"), wanted(2, 8));
+    desired.offer(&key(3, "A"), wanted(4, 9));
+    desired.seal();
+    let lines: Vec<Location> = [4, 5, 7, 8, 9].map(Location::Line).into();
+    assert_eq!(desired.duplicates(), lines);
     // A conflicted involvement is neither registered nor withdrawn.
     let base: HashMap<_, _> = [(key(2, "A"), stored(2))].into();
     let p = desired.plan(
@@ -373,10 +376,38 @@ fn a_decided_action_is_taken_once() {
 
 #[test]
 fn an_entry_stays_small() {
-    // At a million rows every byte of an entry is a megabyte of the dry run.
-    assert!(
-        std::mem::size_of::<(Compact, Slot)>() <= 48,
-        "{}",
-        std::mem::size_of::<(Compact, Slot)>()
+    // At ten million rows every byte of an entry is ten megabytes.
+    assert_eq!(desired::entry_size(), 44);
+}
+
+/// Lookups find every entry, in every bucket, once sealed; an involvement
+/// not offered is not found.
+#[test]
+fn many_entries_are_found() {
+    let mut desired = Desired::new(Mode::Snapshot);
+    let key = |n: u32| InvolvementKey {
+        subject: SubjectKey(std::array::from_fn(|i| {
+            (n.wrapping_mul(2_654_435_761) >> (i % 4 * 8)) as u8 ^ i as u8
+        })),
+        professional: ["A", "B"][n as usize % 2].into(),
+    };
+    for n in 0..100_000 {
+        desired.offer(&key(n), wanted(1, u64::from(n) + 2));
+    }
+    desired.plan(
+        &HashMap::new(),
+        d(TODAY),
+        &Rules::default(),
+        &Policy::default(),
     );
+    assert!(desired.duplicates().is_empty());
+    assert_eq!(desired.decided().count(), 100_000);
+    for n in (0..100_000).step_by(7) {
+        let (action, w) = desired.take(&key(n)).expect("found");
+        assert_eq!(
+            (action, w.location),
+            (Action::Register, Location::Line(u64::from(n) + 2))
+        );
+    }
+    assert_eq!(desired.take(&key(100_001)), None);
 }
