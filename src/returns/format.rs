@@ -41,7 +41,7 @@ fn rows(n: &Notice) -> Vec<[String; 12]> {
         .map(|c| {
             [
                 n.notice_id.clone(),
-                n.kind.clone(),
+                n.kind.to_string(),
                 n.case_ref.clone(),
                 n.professional_id.clone(),
                 n.created_at.clone(),
@@ -107,7 +107,7 @@ fn xml(notices: &[Notice]) -> String {
             out,
             "  <Notice id=\"{}\" kind=\"{}\">",
             esc(&n.notice_id),
-            esc(&n.kind)
+            esc(n.kind.as_str())
         );
         for (tag, v) in [
             ("CaseRef", Some(&n.case_ref)),
@@ -148,7 +148,7 @@ mod tests {
     fn notice() -> Notice {
         Notice {
             notice_id: "n1".into(),
-            kind: "match".into(),
+            kind: crate::store::NoticeKind::Match,
             case_ref: "=HYPERLINK(\"x\")".into(),
             professional_id: "E1".into(),
             created_at: "2026-11-28T02:00:00Z".into(),
@@ -198,7 +198,7 @@ mod tests {
     fn renewal_notices_go_out_in_every_format() {
         let due = Notice {
             notice_id: "renewal_due-s1-2029-03-03".into(),
-            kind: "renewal_due".into(),
+            kind: crate::store::NoticeKind::RenewalDue,
             counterparts: vec![],
             due_date: Some("2029-03-03".into()),
             reason: Some("age_limit".into()),
@@ -206,7 +206,7 @@ mod tests {
         };
         let renewed = Notice {
             notice_id: "renewed-s2-2030-10-15".into(),
-            kind: "renewed".into(),
+            kind: crate::store::NoticeKind::Renewed,
             counterparts: vec![],
             due_date: Some("2030-10-15".into()),
             ..notice()

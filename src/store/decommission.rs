@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::audit::Chain;
 use super::chunked::Chunks;
+use super::states::{SignalState, Stored};
 use super::{ts, Store, StoreError};
 
 /// The audit event that says a store was decommissioned: what is left.
@@ -112,15 +113,17 @@ impl Store {
     /// What the index has not confirmed yet: signals still live, by state.
     pub async fn not_withdrawn(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT state, COUNT(*) FROM signals
+            "SELECT state, COUNT(*), MIN(signal_id) FROM signals
              WHERE state IN ('pending', 'active', 'withdrawing', 'missing') GROUP BY state",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let state = SignalState::read("signals", r.get::<&str, _>(2), "state", r.get(0))?;
+                Ok((state.as_str().to_owned(), r.get::<i64, _>(1) as u64))
+            })
+            .collect()
     }
 
     /// Empties the store: every table but the audit trail, which is purged

@@ -21,8 +21,12 @@ pub mod polls;
 mod reconcile;
 mod retention;
 pub mod signals;
+mod states;
 mod status;
+#[cfg(test)]
+mod strict_tests;
 mod subject;
+mod transition;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -40,6 +44,7 @@ pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTE
 pub use reconcile::{Comparison, Unknown};
 pub use retention::{Cuts, Purged};
 pub use signals::{Applied, SignalRow};
+pub use states::{FileOutcome, NoticeKind, NoticeState, OutboxState, SignalState, Stored};
 pub use status::{Hold, Quarantined};
 pub use subject::SubjectRecord;
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
+use super::states::{NoticeKind, NoticeState, Stored};
 use super::{ts, Store, StoreError};
 
 /// A notice as the index sends it.
@@ -22,7 +23,7 @@ pub struct IndexNotice {
 #[derive(Debug, Clone)]
 pub struct Notice {
     pub notice_id: String,
-    pub kind: String,
+    pub kind: NoticeKind,
     pub case_ref: String,
     pub professional_id: String,
     pub created_at: String,
@@ -120,9 +121,9 @@ impl Store {
                     None => (None, None, None),
                 };
             let state = if source.is_some() {
-                "pending"
+                NoticeState::Pending
             } else {
-                "unroutable"
+                NoticeState::Unroutable
             };
             if source.is_none() {
                 tracing::warn!(notice = n.notice_id, signal = n.signal_id, "a notice for a signal this installation does not know (restored from an older backup?): kept, not delivered");
@@ -140,7 +141,7 @@ impl Store {
             .bind(professional)
             .bind(&n.created_at)
             .bind(serde_json::to_string(&counterparts(&n.counterparts)).unwrap_or_default())
-            .bind(state)
+            .bind(state.as_str())
             .bind(&at)
             .execute(&mut *tx)
             .await?
@@ -176,23 +177,25 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Notice {
-                notice_id: r.get(0),
-                kind: r.get(1),
-                case_ref: r.get::<Option<String>, _>(2).unwrap_or_default(),
-                professional_id: r.get::<Option<String>, _>(3).unwrap_or_default(),
-                created_at: r.get(4),
-                counterparts: r
-                    .get::<Option<String>, _>(5)
-                    .and_then(|c| serde_json::from_str(&c).ok())
-                    .unwrap_or_default(),
-                due_date: r.get(6),
-                audience: r.get(7),
-                reason: r.get(8),
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                Ok(Notice {
+                    kind: NoticeKind::read("notices", &id, "kind", r.get(1))?,
+                    notice_id: id,
+                    case_ref: r.get::<Option<String>, _>(2).unwrap_or_default(),
+                    professional_id: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                    created_at: r.get(4),
+                    counterparts: r
+                        .get::<Option<String>, _>(5)
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
+                    due_date: r.get(6),
+                    audience: r.get(7),
+                    reason: r.get(8),
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn count_pending_notices(&self, source: &str) -> Result<u64, StoreError> {
@@ -248,14 +251,14 @@ impl Store {
                     .await?;
             let state = if refused && attempts + 1 >= NOTICE_ATTEMPTS {
                 quarantined += 1;
-                "quarantined"
+                NoticeState::Quarantined
             } else {
-                "pending"
+                NoticeState::Pending
             };
             sqlx::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ?, state = ? WHERE notice_id = ?")
                 .bind(error)
                 .bind(ts(now + super::backoff(attempts + 1)))
-                .bind(state)
+                .bind(state.as_str())
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -282,17 +285,19 @@ impl Store {
     }
 
     pub async fn notice_counts(&self) -> Result<NoticeCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM notices GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
+        // MIN(notice_id): a row to name if the state is not one visync writes.
+        let rows =
+            sqlx::query("SELECT state, COUNT(*), MIN(notice_id) FROM notices GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
         let mut c = NoticeCounts::default();
         for r in rows {
             let n = r.get::<i64, _>(1) as u64;
-            match r.get::<&str, _>(0) {
-                "pending" => c.pending = n,
-                "unroutable" => c.unroutable = n,
-                "quarantined" => c.quarantined = n,
-                _ => c.delivered = n,
+            match NoticeState::read("notices", r.get::<&str, _>(2), "state", r.get(0))? {
+                NoticeState::Pending => c.pending = n,
+                NoticeState::Unroutable => c.unroutable = n,
+                NoticeState::Quarantined => c.quarantined = n,
+                NoticeState::Delivered => c.delivered = n,
             }
         }
         Ok(c)

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
+use super::states::{SignalState, Stored};
+use super::transition::{self, OnObjection};
 use super::{signals, ts, Store, StoreError};
 use crate::domain::{SubjectKey, WithdrawReason};
 
@@ -53,15 +55,13 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         for r in live {
-            let (id, source, state, unsent): (String, String, String, bool) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            // Never tried: the index has never seen it.
-            let never_sent = state == "pending" && unsent;
-            withdraw_one(&mut tx, &mut chain, &id, &source, never_sent, now).await?;
-            if never_sent {
-                done.dropped += 1;
-            } else {
-                done.withdrawn += 1;
+            let (id, source, unsent): (String, String, bool) = (r.get(0), r.get(1), r.get(3));
+            let state = SignalState::read("signals", &id, "state", r.get(2))?;
+            let step = transition::on_objection(state, unsent);
+            withdraw_one(&mut tx, &mut chain, &id, &source, step, now).await?;
+            match step {
+                OnObjection::Drop => done.dropped += 1,
+                OnObjection::Withdraw => done.withdrawn += 1,
             }
         }
         if !done.already {
@@ -109,14 +109,14 @@ impl Store {
 
 /// One live signal of a child who objected: whatever was queued for it goes
 /// (corrections would only send the child's data again before the
-/// withdrawal); a registration `never_sent` is dropped here, anything else
-/// is withdrawn at the index.
+/// withdrawal); then `step` (`transition::on_objection`) says whether it is
+/// dropped here or withdrawn at the index.
 async fn withdraw_one(
     conn: &mut SqliteConnection,
     chain: &mut Chain,
     id: &str,
     source: &str,
-    never_sent: bool,
+    step: OnObjection,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = ts(now);
@@ -125,14 +125,15 @@ async fn withdraw_one(
         .execute(&mut *conn)
         .await?;
     let detail = serde_json::json!({ "reason": "objection" });
-    if !never_sent {
-        let reason = WithdrawReason::Objection;
+    let reason = WithdrawReason::Objection;
+    if step == OnObjection::Withdraw {
         return signals::withdraw_planned(conn, chain, &at, source, id, reason, now, detail).await;
     }
     sqlx::query(
-        "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'objection', updated_at = ?
-         WHERE signal_id = ?",
+        "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ? WHERE signal_id = ?",
     )
+    .bind(SignalState::Withdrawn.as_str())
+    .bind(reason.as_str())
     .bind(&at)
     .bind(id)
     .execute(&mut *conn)

@@ -6,26 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::audit::Chain;
-use super::{ts, Store, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxAction {
-    Register,
-    Update,
-    Withdraw,
-    Renew,
-}
-
-impl OutboxAction {
-    fn parse(s: &str) -> OutboxAction {
-        match s {
-            "register" => OutboxAction::Register,
-            "update" => OutboxAction::Update,
-            "withdraw" => OutboxAction::Withdraw,
-            _ => OutboxAction::Renew,
-        }
-    }
-}
+use super::states::Stored;
+pub use super::states::{OutboxAction, OutboxState};
+use super::{transition, ts, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -74,11 +57,11 @@ pub async fn enqueue(
     conn: &mut SqliteConnection,
     signal_id: &str,
     source: &str,
-    action: &str,
+    action: OutboxAction,
     payload: Option<String>,
     reason: Option<&str>,
     end_date: Option<&str>,
-    state: &str,
+    state: OutboxState,
     now: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -87,11 +70,11 @@ pub async fn enqueue(
     )
     .bind(signal_id)
     .bind(source)
-    .bind(action)
+    .bind(action.as_str())
     .bind(payload)
     .bind(reason)
     .bind(end_date)
-    .bind(state)
+    .bind(state.as_str())
     .bind(now)
     .bind(now)
     .execute(conn)
@@ -114,19 +97,21 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxRow {
-                id: r.get(0),
-                signal_id: r.get(1),
-                source: r.get(2),
-                action: OutboxAction::parse(r.get(3)),
-                payload: r.get(4),
-                reason: r.get(5),
-                end_date: r.get(6),
-                attempts: r.get(7),
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get(0);
+                Ok(OutboxRow {
+                    id,
+                    signal_id: r.get(1),
+                    source: r.get(2),
+                    action: OutboxAction::read("outbox", id, "action", r.get(3))?,
+                    payload: r.get(4),
+                    reason: r.get(5),
+                    end_date: r.get(6),
+                    attempts: r.get(7),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// When the next row that is waiting on a backoff becomes due. Only the
@@ -145,16 +130,17 @@ impl Store {
     }
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        // MIN(id): a row to name if the state is not one visync writes.
+        let rows = sqlx::query("SELECT state, COUNT(*), MIN(id) FROM outbox GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
         let mut c = QueueCounts::default();
         for r in rows {
             let n = r.get::<i64, _>(1) as u64;
-            match r.get::<&str, _>(0) {
-                "ready" => c.ready = n,
-                "held" => c.held = n,
-                _ => c.quarantined += n,
+            match OutboxState::read("outbox", r.get::<i64, _>(2), "state", r.get(0))? {
+                OutboxState::Ready => c.ready = n,
+                OutboxState::Held => c.held = n,
+                OutboxState::Quarantined => c.quarantined = n,
             }
         }
         Ok(c)
@@ -317,16 +303,6 @@ async fn record_one(
     }
 }
 
-/// The word for an action in audit events (`register_confirmed`, ...).
-fn action_word(action: OutboxAction) -> &'static str {
-    match action {
-        OutboxAction::Register => "register",
-        OutboxAction::Update => "update",
-        OutboxAction::Withdraw => "withdraw",
-        OutboxAction::Renew => "renew",
-    }
-}
-
 /// The index took the row: the signal is live (or withdrawn), the row goes,
 /// and a confirmed registration or renewal tells the case.
 async fn confirmed(
@@ -335,24 +311,20 @@ async fn confirmed(
     row: &OutboxRow,
     at: &str,
 ) -> Result<(), StoreError> {
-    let state = match row.action {
-        OutboxAction::Withdraw => "withdrawn",
-        _ => "active",
-    };
-    // A later update may already be queued; the signal is live either way.
-    // A withdrawal queued behind a registration keeps its signal
-    // `withdrawing` when the registration is confirmed.
-    let from = if row.action == OutboxAction::Withdraw {
-        "('pending', 'active', 'withdrawing')"
-    } else {
-        "('pending', 'active')"
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE signals SET state = ?, error = NULL, updated_at = ? WHERE signal_id = ? AND state IN {from}")))
-        .bind(state)
-        .bind(at)
-        .bind(&row.signal_id)
-        .execute(&mut *conn)
-        .await?;
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE signals SET state = ");
+    q.push_bind(transition::confirmed(row.action).as_str())
+        .push(", error = NULL, updated_at = ")
+        .push_bind(at)
+        .push(" WHERE signal_id = ")
+        .push_bind(&row.signal_id)
+        .push(" AND state IN (");
+    binds(
+        &mut q,
+        transition::confirmed_from(row.action)
+            .iter()
+            .map(|s| s.as_str()),
+    );
+    q.build().execute(&mut *conn).await?;
     delete(conn, row.id).await?;
     if row.action == OutboxAction::Register {
         super::notices::notify_subject(conn, &row.signal_id, at).await?;
@@ -360,7 +332,7 @@ async fn confirmed(
     if let (OutboxAction::Renew, Some(end)) = (row.action, &row.end_date) {
         super::expiry::renewed(conn, &row.signal_id, end, at).await?;
     }
-    let kind = format!("{}_confirmed", action_word(row.action));
+    let kind = format!("{}_confirmed", row.action.as_str());
     let source = Some(row.source.as_str());
     chain
         .append(
@@ -384,25 +356,16 @@ async fn refused(
     message: &str,
     at: &str,
 ) -> Result<(), StoreError> {
-    let state = match row.action {
-        OutboxAction::Register => "rejected",
-        // The index no longer has it as active (withdrawn, expired, purged).
-        OutboxAction::Withdraw => "withdrawn",
-        OutboxAction::Renew => "expired",
-        // A withdrawn or expired signal cannot be corrected: the next
-        // plan registers the involvement anew.
-        OutboxAction::Update if code == "withdrawn" => "expired",
-        OutboxAction::Update => "active",
-    };
+    let state = transition::refused(row.action, code);
     sqlx::query("UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?")
-        .bind(state)
+        .bind(state.as_str())
         .bind(format!("{code}: {message}"))
         .bind(at)
         .bind(&row.signal_id)
         .execute(&mut *conn)
         .await?;
     delete(conn, row.id).await?;
-    let kind = format!("{}_refused", action_word(row.action));
+    let kind = format!("{}_refused", row.action.as_str());
     let source = Some(row.source.as_str());
     let detail = serde_json::json!({ "code": code });
     chain
@@ -422,7 +385,12 @@ async fn failed(
 ) -> Result<(), StoreError> {
     let quarantine = row.attempts + 1 >= MAX_ATTEMPTS;
     sqlx::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
-        .bind(if quarantine { "quarantined" } else { "ready" })
+        .bind(if quarantine {
+            OutboxState::Quarantined
+        } else {
+            OutboxState::Ready
+        }
+        .as_str())
         .bind(ts(now + backoff(row.attempts + 1)))
         .bind(error)
         .bind(row.id)
@@ -431,7 +399,7 @@ async fn failed(
     if !quarantine {
         return Ok(());
     }
-    let detail = serde_json::json!({ "action": action_word(row.action), "error": error });
+    let detail = serde_json::json!({ "action": row.action.as_str(), "error": error });
     let source = Some(row.source.as_str());
     chain
         .append(
@@ -459,10 +427,11 @@ async fn adopt(
     existing: &str,
     at: &str,
 ) -> Result<(), StoreError> {
-    let known: Option<String> = sqlx::query_scalar("SELECT state FROM signals WHERE signal_id = ?")
-        .bind(existing)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT signal_id FROM signals WHERE signal_id = ?")
+            .bind(existing)
+            .fetch_optional(&mut *conn)
+            .await?;
     if known.is_some() {
         // We know that id already (an older row of ours): keep it, drop the
         // new one first (one live row per involvement).
@@ -582,7 +551,7 @@ mod tests {
         let store = Store::open(&url, None).await.unwrap();
         let now = Utc::now();
         let mut tx = store.begin().await.unwrap();
-        for action in ["register", "update"] {
+        for action in [OutboxAction::Register, OutboxAction::Update] {
             enqueue(
                 &mut tx,
                 "s-1",
@@ -591,7 +560,7 @@ mod tests {
                 Some("{}".into()),
                 None,
                 None,
-                "ready",
+                OutboxState::Ready,
                 &ts(now),
             )
             .await

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::states::{OutboxAction, OutboxState, SignalState};
 use super::{ts, Store, StoreError};
 use crate::domain::{age_on, Audience, ContentHash, Signal, SubjectKey, WithdrawReason};
 use crate::plan::{InvolvementKey, Stored};
@@ -30,7 +31,7 @@ pub struct SignalRow {
     pub case_ref: String,
     pub start_date: String,
     pub end_date: String,
-    pub state: String,
+    pub state: SignalState,
     pub withdraw_reason: Option<String>,
     pub error: Option<String>,
     pub created_at: String,
@@ -307,7 +308,7 @@ pub async fn register_many(
             .push_bind(n.last_day.to_string())
             .push_bind(s.content_hash().0 as i64)
             .push_bind(Audience::for_age(age_on(s.subject.birth_date, s.start_date)).as_str())
-            .push_bind("pending")
+            .push_bind(SignalState::Pending.as_str())
             .push_bind(now.as_str())
             .push_bind(now.as_str());
     });
@@ -318,9 +319,9 @@ pub async fn register_many(
     q.push_values(new.iter().zip(&ids), |mut row, (n, id)| {
         row.push_bind(id.as_str())
             .push_bind(source)
-            .push_bind("register")
+            .push_bind(OutboxAction::Register.as_str())
             .push_bind(payload(id, &n.signal))
-            .push_bind("ready")
+            .push_bind(OutboxState::Ready.as_str())
             .push_bind(now.as_str())
             .push_bind(now.as_str());
     });
@@ -367,11 +368,11 @@ pub async fn update(
             conn,
             id,
             source,
-            "update",
+            OutboxAction::Update,
             Some(body),
             None,
             None,
-            "ready",
+            OutboxState::Ready,
             &now,
         )
         .await?;
@@ -390,19 +391,26 @@ pub async fn withdraw(
 ) -> Result<(), StoreError> {
     let now = ts(now);
     if !held {
-        sqlx::query("UPDATE signals SET state = 'withdrawing', withdraw_reason = ?, updated_at = ? WHERE signal_id = ?")
-            .bind(reason.as_str())
-            .bind(&now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ? WHERE signal_id = ?",
+        )
+        .bind(SignalState::Withdrawing.as_str())
+        .bind(reason.as_str())
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     }
-    let state = if held { "held" } else { "ready" };
+    let state = if held {
+        OutboxState::Held
+    } else {
+        OutboxState::Ready
+    };
     super::outbox::enqueue(
         conn,
         id,
         source,
-        "withdraw",
+        OutboxAction::Withdraw,
         None,
         Some(reason.as_str()),
         None,
@@ -430,11 +438,11 @@ pub async fn renew(
         conn,
         id,
         source,
-        "renew",
+        OutboxAction::Renew,
         None,
         None,
         Some(&end.to_string()),
-        "ready",
+        OutboxState::Ready,
         &now,
     )
     .await

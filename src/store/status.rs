@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::states::{OutboxAction, SignalState, Stored};
 use super::{Store, StoreError};
 
 /// A held snapshot, for `status`.
@@ -19,7 +20,7 @@ pub struct Hold {
 pub struct Quarantined {
     pub signal_id: String,
     pub source: String,
-    pub action: String,
+    pub action: OutboxAction,
     pub attempts: i64,
     pub error: Option<String>,
 }
@@ -45,30 +46,38 @@ impl Store {
 
     pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>, StoreError> {
         let rows = sqlx::query(
-            "SELECT signal_id, source, action, attempts, last_error FROM outbox WHERE state = 'quarantined' ORDER BY id LIMIT ?",
+            "SELECT signal_id, source, action, attempts, last_error, id FROM outbox WHERE state = 'quarantined' ORDER BY id LIMIT ?",
         )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Quarantined {
-                signal_id: r.get(0),
-                source: r.get(1),
-                action: r.get(2),
-                attempts: r.get(3),
-                error: r.get(4),
+        rows.iter()
+            .map(|r| {
+                Ok(Quarantined {
+                    signal_id: r.get(0),
+                    source: r.get(1),
+                    action: OutboxAction::read("outbox", r.get::<i64, _>(5), "action", r.get(2))?,
+                    attempts: r.get(3),
+                    error: r.get(4),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Signals by state.
     pub async fn signal_counts(
         &self,
     ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM signals GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        // MIN(signal_id): a row to name if the state is not one visync writes.
+        let rows =
+            sqlx::query("SELECT state, COUNT(*), MIN(signal_id) FROM signals GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let state = SignalState::read("signals", r.get::<&str, _>(2), "state", r.get(0))?;
+                Ok((state.as_str().to_owned(), r.get(1)))
+            })
+            .collect()
     }
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::states::{NoticeKind, NoticeState, OutboxAction, OutboxState, SignalState, Stored};
 use super::{SignalRow, Store, StoreError};
 use crate::domain::SubjectKey;
 
@@ -31,8 +32,8 @@ pub struct SubjectSignal {
 
 #[derive(Debug, Serialize)]
 pub struct Queued {
-    pub action: String,
-    pub state: String,
+    pub action: OutboxAction,
+    pub state: OutboxState,
     pub created_at: String,
     pub payload: Option<serde_json::Value>,
 }
@@ -40,9 +41,9 @@ pub struct Queued {
 #[derive(Debug, Serialize)]
 pub struct HeldNotice {
     pub notice_id: String,
-    pub kind: String,
+    pub kind: NoticeKind,
     pub created_at: String,
-    pub state: String,
+    pub state: NoticeState,
     /// The other professionals named, until the notice is delivered.
     pub counterparts: Option<serde_json::Value>,
 }
@@ -77,13 +78,13 @@ impl Store {
                 notices: self.notices_for(&id).await?,
                 audit: self.events_for(&id).await?,
                 signal: SignalRow {
+                    state: SignalState::read("signals", &id, "state", r.get(6))?,
                     signal_id: id,
                     source: r.get(1),
                     professional_id: r.get(2),
                     case_ref: r.get(3),
                     start_date: r.get(4),
                     end_date: r.get(5),
-                    state: r.get(6),
                     withdraw_reason: r.get(7),
                     error: r.get(8),
                     created_at: r.get(9),
@@ -96,20 +97,22 @@ impl Store {
 
     async fn queued_for(&self, signal_id: &str) -> Result<Vec<Queued>, StoreError> {
         let rows = sqlx::query(
-            "SELECT action, state, created_at, payload FROM outbox WHERE signal_id = ? ORDER BY id",
+            "SELECT action, state, created_at, payload, id FROM outbox WHERE signal_id = ? ORDER BY id",
         )
         .bind(signal_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Queued {
-                action: r.get(0),
-                state: r.get(1),
-                created_at: r.get(2),
-                payload: json(r.get(3)),
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get(4);
+                Ok(Queued {
+                    action: OutboxAction::read("outbox", id, "action", r.get(0))?,
+                    state: OutboxState::read("outbox", id, "state", r.get(1))?,
+                    created_at: r.get(2),
+                    payload: json(r.get(3)),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn notices_for(&self, signal_id: &str) -> Result<Vec<HeldNotice>, StoreError> {
@@ -120,16 +123,18 @@ impl Store {
         .bind(signal_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| HeldNotice {
-                notice_id: r.get(0),
-                kind: r.get(1),
-                created_at: r.get(2),
-                state: r.get(3),
-                counterparts: json(r.get(4)),
+        rows.iter()
+            .map(|r| {
+                let id: &str = r.get(0);
+                Ok(HeldNotice {
+                    kind: NoticeKind::read("notices", id, "kind", r.get(1))?,
+                    state: NoticeState::read("notices", id, "state", r.get(3))?,
+                    notice_id: id.to_owned(),
+                    created_at: r.get(2),
+                    counterparts: json(r.get(4)),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn events_for(&self, signal_id: &str) -> Result<Vec<Event>, StoreError> {

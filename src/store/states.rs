@@ -1,0 +1,258 @@
+//! The closed sets the store keeps as text (a signal's state, an outbox
+//! row's action and state, a notice's kind and state, a file's outcome):
+//! one enum each, and this file the one place that maps each value to its
+//! text and back. Reading is strict: a value the store never writes is a
+//! damaged row, reported with its table, row and column
+//! (`StoreError::Corrupt`), never read as some default.
+//!
+//! The SQL still names values in its `WHERE` clauses (`state IN ('pending',
+//! 'active')`); `every_literal_in_the_stores_sql_is_a_known_value` checks
+//! that each such word is one of these.
+
+use std::fmt;
+
+use super::StoreError;
+
+/// A closed set stored as text.
+pub trait Stored: Sized + Copy + 'static {
+    /// Every value, in the order the enum declares them.
+    const ALL: &'static [Self];
+    /// The text the store writes.
+    fn as_str(self) -> &'static str;
+
+    /// The value for a text the store wrote; `None` for anything else.
+    fn from_text(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == text)
+    }
+
+    /// Reads `column` of `table`'s row `row`: a text the store never
+    /// writes is an error naming all three.
+    fn read(
+        table: &str,
+        row: impl fmt::Display,
+        column: &str,
+        text: &str,
+    ) -> Result<Self, StoreError> {
+        Self::from_text(text).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+            StoreError::Corrupt(format!(
+                "{table} row {row}: {column} {text:?} is not one visync writes ({}); restore the state from a backup",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+/// Declares a stored enum: its variants and their texts, nowhere else.
+macro_rules! stored {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $var:ident = $text:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $var,)+ }
+
+        impl Stored for $name {
+            const ALL: &'static [$name] = &[$($name::$var,)+];
+            fn as_str(self) -> &'static str {
+                match self { $($name::$var => $text,)+ }
+            }
+        }
+
+        impl $name {
+            /// The text the store writes (`Stored::as_str`).
+            pub fn as_str(self) -> &'static str {
+                <$name as Stored>::as_str(self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored! {
+    /// Where a signal of ours stands (`signals.state`).
+    pub enum SignalState {
+        /// Planned, not yet confirmed by the index.
+        Pending = "pending",
+        /// Confirmed by the index.
+        Active = "active",
+        /// A withdrawal is queued.
+        Withdrawing = "withdrawing",
+        Withdrawn = "withdrawn",
+        /// Past its end date or the age limit (or refused a renewal).
+        Expired = "expired",
+        /// The index refused its registration.
+        Rejected = "rejected",
+        /// Active here, not at the index (reconcile.md): registered again
+        /// under its own id when a source lists it.
+        Missing = "missing",
+    }
+}
+
+impl SignalState {
+    /// Pending or active: the one live row per involvement (`signals_live`).
+    pub const LIVE: [SignalState; 2] = [SignalState::Pending, SignalState::Active];
+}
+
+stored! {
+    /// What an outbox row asks of the index (`outbox.action`).
+    pub enum OutboxAction {
+        Register = "register",
+        Update = "update",
+        Withdraw = "withdraw",
+        Renew = "renew",
+    }
+}
+
+stored! {
+    /// Where an outbox row stands (`outbox.state`).
+    pub enum OutboxState {
+        /// Due from its `not_before` on.
+        Ready = "ready",
+        /// A snapshot's withdrawal waiting for `visync release`.
+        Held = "held",
+        /// Failed `MAX_ATTEMPTS` times: waiting for an operator.
+        Quarantined = "quarantined",
+    }
+}
+
+stored! {
+    /// What a notice is about (`notices.kind`): the index's three kinds,
+    /// and the tasks visync makes itself.
+    pub enum NoticeKind {
+        Match = "match",
+        FamilyMatch = "family_match",
+        MatchEnded = "match_ended",
+        /// The signal's end is near (reconcile.md).
+        RenewalDue = "renewal_due",
+        /// The index confirmed a renewal.
+        Renewed = "renewed",
+        /// Tell the child and/or the parents of a registration (Jeugdwet).
+        NotifySubject = "notify_subject",
+    }
+}
+
+stored! {
+    /// Where a notice stands (`notices.state`).
+    pub enum NoticeState {
+        Pending = "pending",
+        Delivered = "delivered",
+        /// For a signal this installation does not know: kept, reported.
+        Unroutable = "unroutable",
+        /// Refused by the CMS `NOTICE_ATTEMPTS` times.
+        Quarantined = "quarantined",
+    }
+}
+
+stored! {
+    /// What became of a file taken from a drop folder (`files.outcome`).
+    pub enum FileOutcome {
+        Processed = "processed",
+        Rejected = "rejected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts<T: Stored>() -> Vec<&'static str> {
+        T::ALL.iter().map(|v| v.as_str()).collect()
+    }
+
+    #[test]
+    fn every_value_reads_back_as_itself() {
+        fn round<T: Stored + PartialEq + fmt::Debug>() {
+            for v in T::ALL {
+                assert_eq!(T::read("t", 1, "c", v.as_str()).unwrap(), *v);
+            }
+        }
+        round::<SignalState>();
+        round::<OutboxAction>();
+        round::<OutboxState>();
+        round::<NoticeKind>();
+        round::<NoticeState>();
+        round::<FileOutcome>();
+    }
+
+    /// Regression (issue 13): `OutboxAction::parse` read any unknown text as
+    /// `Renew`, so a damaged row would have renewed a signal.
+    #[test]
+    fn an_unknown_text_is_an_error_naming_table_row_and_column() {
+        let err = OutboxAction::read("outbox", 17, "action", "renw").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("outbox row 17"), "{msg}");
+        assert!(msg.contains("action \"renw\""), "{msg}");
+        assert!(OutboxAction::from_text("").is_none());
+        assert!(SignalState::from_text("Active").is_none(), "case matters");
+    }
+
+    /// The words the store's SQL names in quotes, outside of the values
+    /// it binds: each must be a value of one of the enums (or one of the few
+    /// other words the SQL uses: withdraw reasons, cursor-free constants).
+    /// A renamed state that the SQL still names the old way fails here.
+    #[test]
+    fn every_literal_in_the_stores_sql_is_a_known_value() {
+        let mut known: Vec<&str> = Vec::new();
+        known.extend(texts::<SignalState>());
+        known.extend(texts::<OutboxAction>());
+        known.extend(texts::<OutboxState>());
+        known.extend(texts::<NoticeKind>());
+        known.extend(texts::<NoticeState>());
+        known.extend(texts::<FileOutcome>());
+        // Withdraw reasons (domain::WithdrawReason) and the `renewal_due`
+        // reason; `[]`, `''` and the id prefixes of notices made here.
+        let reasons = [
+            "risk_ended",
+            "unjustified",
+            "objection",
+            "deceased",
+            "age_limit",
+        ];
+        let other = ["[]", "", "renewal_due-", "renewed-", "-", "notify-"];
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".rs") || name.ends_with("tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Tests put made-up rows in with SQL of their own.
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+            // SQL lives in Rust string literals; its own literals are the
+            // single-quoted words inside them.
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                let mut parts = line.split('\'');
+                parts.next();
+                while let Some(word) = parts.next() {
+                    parts.next();
+                    let plain = word.chars().all(|c| {
+                        c.is_ascii_lowercase() || c == '_' || c == '-' || c == '[' || c == ']'
+                    });
+                    if !plain
+                        || line.contains("b'")
+                        || line.contains("'static")
+                        || line.contains("<'")
+                    {
+                        continue;
+                    }
+                    assert!(
+                        known.contains(&word) || reasons.contains(&word) || other.contains(&word),
+                        "{}: SQL names {word:?}, which no stored enum has",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}

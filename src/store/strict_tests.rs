@@ -1,0 +1,100 @@
+//! Strict reading of the store's closed sets (issue 13): a value the store
+//! never writes, put into a real SQLite store with SQL, makes the read that
+//! meets it fail with a message naming the table, the row and the column,
+//! never a default.
+
+use chrono::Utc;
+
+use crate::config::StateUrl;
+use crate::domain::SubjectKey;
+use crate::store::{Store, StoreError};
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StateUrl::Sqlite(dir.path().join("state.db"));
+    let store = Store::open(&url, None).await.unwrap();
+    (dir, store)
+}
+
+const KEY: [u8; 16] = [0x11; 16];
+
+async fn signal(store: &Store, id: &str, state: &str) {
+    sqlx::query(
+        "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
+            start_date, end_date, last_day, content_hash, state, created_at, updated_at)
+         VALUES (?, 'src', ?, 'E1', 'C-1', '2026-11-01', '2027-11-01', '2030-01-01', 1, ?, 't', 't')",
+    )
+    .bind(id)
+    .bind(&KEY[..])
+    .bind(state)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+fn corrupt(e: StoreError, want: &[&str]) {
+    let StoreError::Corrupt(msg) = &e else {
+        panic!("not a damaged-store error: {e}");
+    };
+    for w in want {
+        assert!(msg.contains(w), "{msg:?} does not name {w:?}");
+    }
+}
+
+/// Regression: `OutboxAction::parse` read any unknown action as `Renew`, so
+/// a damaged row would have been sent to the index as a renewal.
+#[tokio::test]
+async fn an_unknown_outbox_action_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-1", "active").await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (signal_id, source, action, state, not_before, created_at)
+         VALUES ('sig-1', 'src', 'renw', 'ready', '2000-01-01T00:00:00.000Z', 't') RETURNING id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let err = store.due(Utc::now(), 10).await.unwrap_err();
+    corrupt(err, &[&format!("outbox row {id}"), "action \"renw\""]);
+}
+
+#[tokio::test]
+async fn an_unknown_outbox_state_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (signal_id, source, action, state, not_before, created_at)
+         VALUES ('sig-1', 'src', 'withdraw', 'paused', 't', 't') RETURNING id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let err = store.queue_counts().await.unwrap_err();
+    corrupt(err, &[&format!("outbox row {id}"), "state \"paused\""]);
+}
+
+#[tokio::test]
+async fn an_unknown_signal_state_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-9", "actve").await;
+    let err = store.signal_counts().await.unwrap_err();
+    corrupt(err, &["signals row sig-9", "state \"actve\""]);
+    let err = store.subject(&SubjectKey(KEY)).await.unwrap_err();
+    corrupt(err, &["signals row sig-9", "state \"actve\""]);
+}
+
+#[tokio::test]
+async fn an_unknown_notice_kind_or_state_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    sqlx::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before)
+         VALUES ('n-1', 'matched', 'sig-1', 'src', 't', 'pending', 't'),
+                ('n-2', 'match', 'sig-1', 'other', 't', 'sent', 't')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.pending_notices("src", 10).await.unwrap_err();
+    corrupt(err, &["notices row n-1", "kind \"matched\""]);
+    let err = store.notice_counts().await.unwrap_err();
+    corrupt(err, &["notices row n-2", "state \"sent\""]);
+}
