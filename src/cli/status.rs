@@ -137,7 +137,7 @@ async fn collect(
                 )| LastFile {
                     source,
                     file: name,
-                    outcome,
+                    outcome: outcome.to_string(),
                     taken_at,
                 },
             )

@@ -12,7 +12,7 @@ use crate::app::events::{Event, FileOutcome};
 use crate::pipeline;
 use crate::source::{waiting_files, ReadError};
 use crate::store::files::{self, TakenFile};
-use crate::store::{ts, Applied, Chain, StoreError};
+use crate::store::{ts, Applied, Chain, LedgerOutcome, StoreError};
 
 impl Intake<'_> {
     pub async fn take_waiting(&self) -> Result<IngestSummary, IngestError> {
@@ -151,7 +151,7 @@ impl Intake<'_> {
             at = seen.taken_at,
             "already taken (same content): moved aside, not read again"
         );
-        let dir = if seen.outcome == "rejected" {
+        let dir = if seen.outcome == LedgerOutcome::Rejected {
             "rejected"
         } else {
             "processed"
@@ -202,7 +202,7 @@ impl Intake<'_> {
         );
         let at = ts(self.clock.now());
         let mut tx = self.store.begin().await?;
-        files::insert(&mut tx, taken, "rejected", Some(&message), &at).await?;
+        files::insert(&mut tx, taken, LedgerOutcome::Rejected, Some(&message), &at).await?;
         Chain::append_one(
             &mut tx,
             &at,

@@ -31,7 +31,7 @@ use crate::pipeline::{self, involvement_key};
 use crate::plan::{Action, Desired, InvolvementKey, Plan};
 use crate::source::{FileReader, ReadError};
 use crate::store::files::{self, TakenFile};
-use crate::store::{polls, signals, ts, Applied, Chain, Store, StoreError};
+use crate::store::{polls, signals, ts, Applied, Chain, LedgerOutcome, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -205,7 +205,7 @@ impl Intake<'_> {
         }
         match commit {
             Commit::File(taken) => {
-                files::insert(&mut tx, taken, "processed", None, &at).await?;
+                files::insert(&mut tx, taken, LedgerOutcome::Processed, None, &at).await?;
                 chain
                     .append(&mut tx, &at, "file_taken", None, Some(source), serde_json::json!({
                         "file": taken.name, "sha256": taken.sha256, "records": taken.records,

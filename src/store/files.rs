@@ -3,13 +3,14 @@
 
 use sqlx::Row;
 
+use super::states::{LedgerOutcome, Stored};
 use super::{Store, StoreError};
 
 /// A file as the ledger knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub name: String,
-    pub outcome: String,
+    pub outcome: LedgerOutcome,
     pub taken_at: String,
 }
 
@@ -74,46 +75,50 @@ impl Store {
         sha256: &str,
     ) -> Result<Option<FileRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, outcome, taken_at FROM files WHERE source = ? AND sha256 = ?",
+            "SELECT name, outcome, taken_at, id FROM files WHERE source = ? AND sha256 = ?",
         )
         .bind(source)
         .bind(sha256)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| FileRecord {
-            name: r.get(0),
-            outcome: r.get(1),
-            taken_at: r.get(2),
-        }))
+        row.map(|r| {
+            Ok(FileRecord {
+                name: r.get(0),
+                outcome: LedgerOutcome::read("files", r.get::<i64, _>(3), "outcome", r.get(1))?,
+                taken_at: r.get(2),
+            })
+        })
+        .transpose()
     }
 
     /// The last file taken per source, for `status`.
     pub async fn last_files(&self) -> Result<Vec<(String, FileRecord)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source, name, outcome, taken_at FROM files f WHERE id = (SELECT MAX(id) FROM files g WHERE g.source = f.source) ORDER BY source",
+            "SELECT source, name, outcome, taken_at, id FROM files f WHERE id = (SELECT MAX(id) FROM files g WHERE g.source = f.source) ORDER BY source",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                (
+                let outcome =
+                    LedgerOutcome::read("files", r.get::<i64, _>(4), "outcome", r.get(2))?;
+                Ok((
                     r.get(0),
                     FileRecord {
                         name: r.get(1),
-                        outcome: r.get(2),
+                        outcome,
                         taken_at: r.get(3),
                     },
-                )
+                ))
             })
-            .collect())
+            .collect()
     }
 }
 
 pub async fn insert(
     conn: &mut sqlx::SqliteConnection,
     f: &TakenFile,
-    outcome: &str,
+    outcome: LedgerOutcome,
     error: Option<&str>,
     at: &str,
 ) -> Result<(), StoreError> {
@@ -126,7 +131,7 @@ pub async fn insert(
     .bind(&f.sha256)
     .bind(f.size as i64)
     .bind(at)
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(f.records as i64)
     .bind(f.accepted as i64)
     .bind(f.rejected as i64)

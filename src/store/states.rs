@@ -155,7 +155,7 @@ stored! {
 
 stored! {
     /// What became of a file taken from a drop folder (`files.outcome`).
-    pub enum FileOutcome {
+    pub enum LedgerOutcome {
         Processed = "processed",
         Rejected = "rejected",
     }
@@ -181,7 +181,7 @@ mod tests {
         round::<OutboxState>();
         round::<NoticeKind>();
         round::<NoticeState>();
-        round::<FileOutcome>();
+        round::<LedgerOutcome>();
     }
 
     /// Regression (issue 13): `OutboxAction::parse` read any unknown text as
@@ -208,7 +208,7 @@ mod tests {
         known.extend(texts::<OutboxState>());
         known.extend(texts::<NoticeKind>());
         known.extend(texts::<NoticeState>());
-        known.extend(texts::<FileOutcome>());
+        known.extend(texts::<LedgerOutcome>());
         // Withdraw reasons (domain::WithdrawReason) and the `renewal_due`
         // reason; `[]`, `''` and the id prefixes of notices made here.
         let reasons = [
