@@ -126,12 +126,10 @@ async fn decommission(
         );
         return Ok(exit::PARTIAL);
     }
-    let summary = serde_json::json!({
-        "withdrawn": sent.confirmed + sent.refused,
-        "queued": queued,
-        "per_source": live,
-    });
-    store.purge_all(summary, ctx.clock.now()).await?;
+    let withdrawn = sent.confirmed + sent.refused;
+    store
+        .purge_all(withdrawn, queued, live, ctx.clock.now())
+        .await?;
     store.scrub().await?;
     if let Err(e) = std::fs::remove_file(key) {
         if e.kind() != std::io::ErrorKind::NotFound {

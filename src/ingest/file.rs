@@ -12,7 +12,7 @@ use crate::app::events::{Event, FileOutcome};
 use crate::pipeline;
 use crate::source::{waiting_files, ReadError};
 use crate::store::files::{self, TakenFile};
-use crate::store::{ts, Applied, Chain, LedgerOutcome, StoreError};
+use crate::store::{ts, Applied, Audit, Chain, LedgerOutcome, StoreError};
 
 impl Intake<'_> {
     pub async fn take_waiting(&self) -> Result<IngestSummary, IngestError> {
@@ -203,15 +203,11 @@ impl Intake<'_> {
         let at = ts(self.clock.now());
         let mut tx = self.store.begin().await?;
         files::insert(&mut tx, taken, LedgerOutcome::Rejected, Some(&message), &at).await?;
-        Chain::append_one(
-            &mut tx,
-            &at,
-            "file_rejected",
-            None,
-            Some(&taken.source),
-            serde_json::json!({ "file": taken.name, "sha256": taken.sha256 }),
-        )
-        .await?;
+        let event = Audit::FileRejected {
+            file: &taken.name,
+            sha256: &taken.sha256,
+        };
+        Chain::append_one(&mut tx, &at, None, Some(&taken.source), &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let moved = self.move_to(path, "rejected")?;
         let report = serde_json::json!({

@@ -31,7 +31,7 @@ use crate::pipeline::{self, involvement_key};
 use crate::plan::{Action, Desired, InvolvementKey, Plan};
 use crate::source::{FileReader, ReadError};
 use crate::store::files::{self, TakenFile};
-use crate::store::{polls, signals, ts, Applied, Chain, LedgerOutcome, Store, StoreError};
+use crate::store::{polls, signals, ts, Applied, Audit, Chain, LedgerOutcome, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -206,27 +206,28 @@ impl Intake<'_> {
         match commit {
             Commit::File(taken) => {
                 files::insert(&mut tx, taken, LedgerOutcome::Processed, None, &at).await?;
+                let event = Audit::FileTaken {
+                    file: &taken.name,
+                    sha256: &taken.sha256,
+                    records: taken.records,
+                    accepted: taken.accepted,
+                    rejected: taken.rejected,
+                    skipped: taken.skipped,
+                };
                 chain
-                    .append(&mut tx, &at, "file_taken", None, Some(source), serde_json::json!({
-                        "file": taken.name, "sha256": taken.sha256, "records": taken.records,
-                        "accepted": taken.accepted, "rejected": taken.rejected, "skipped": taken.skipped,
-                    }))
+                    .append(&mut tx, &at, None, Some(source), &event)
                     .await?;
             }
             Commit::Poll(poll, _) => {
                 polls::record(&mut tx, source, poll, &at).await?;
+                let event = Audit::PollTaken {
+                    complete: poll.complete,
+                    pages: poll.pages,
+                    records: poll.records,
+                    bookmark_advanced: poll.bookmark.is_some(),
+                };
                 chain
-                    .append(
-                        &mut tx,
-                        &at,
-                        "poll_taken",
-                        None,
-                        Some(source),
-                        serde_json::json!({
-                            "complete": poll.complete, "pages": poll.pages, "records": poll.records,
-                            "bookmark_advanced": poll.bookmark.is_some(),
-                        }),
-                    )
+                    .append(&mut tx, &at, None, Some(source), &event)
                     .await?;
             }
         }
@@ -252,20 +253,17 @@ impl Intake<'_> {
             if let Some(id) = signals::live_id(&mut *tx, source, key).await? {
                 signals::withdraw(&mut *tx, source, &id, *reason, plan.withdrawals_held, now)
                     .await?;
-                let kind = if plan.withdrawals_held {
-                    "withdraw_held"
+                let reason = *reason;
+                let event = if plan.withdrawals_held {
+                    Audit::WithdrawHeld { reason }
                 } else {
-                    "withdraw_planned"
+                    Audit::WithdrawPlanned {
+                        reason,
+                        decommission: false,
+                    }
                 };
                 chain
-                    .append(
-                        &mut *tx,
-                        at,
-                        kind,
-                        Some(&id),
-                        Some(source),
-                        serde_json::json!({ "reason": reason.as_str() }),
-                    )
+                    .append(&mut *tx, at, Some(&id), Some(source), &event)
                     .await?;
                 if plan.withdrawals_held {
                     applied.held += 1;
@@ -311,19 +309,13 @@ impl Intake<'_> {
         let writing = async {
             let mut new = Vec::with_capacity(signals::REGISTER_ROWS);
             while let Some((action, key, signal)) = recv.recv().await {
-                let Some((kind, id)) = self.write_planned(w, &mut new, action, key, signal).await?
+                let Some((event, id)) =
+                    self.write_planned(w, &mut new, action, key, signal).await?
                 else {
                     continue;
                 };
                 w.chain
-                    .append(
-                        &mut *w.tx,
-                        w.at,
-                        kind,
-                        Some(&id),
-                        Some(w.source),
-                        serde_json::json!({}),
-                    )
+                    .append(&mut *w.tx, w.at, Some(&id), Some(w.source), &event)
                     .await?;
             }
             signals::register_many(&mut *w.tx, w.source, &new, w.now).await?;
@@ -336,7 +328,7 @@ impl Intake<'_> {
 
     /// One signal the plan needs, written: a registration joins the next
     /// multi-row insert; an update or renewal goes to the live row, if there
-    /// still is one. The audit event's kind and the signal's id, or `None`.
+    /// still is one. The audit event and the signal's id, or `None`.
     async fn write_planned(
         &self,
         w: &mut Writes<'_>,
@@ -344,7 +336,7 @@ impl Intake<'_> {
         action: Action,
         key: InvolvementKey,
         signal: Box<Signal>,
-    ) -> Result<Option<(&'static str, String)>, StoreError> {
+    ) -> Result<Option<(Audit<'static>, String)>, StoreError> {
         let (source, now, tx) = (w.source, w.now, &mut *w.tx);
         let last_day = self.cfg.rules.last_day(signal.subject.birth_date);
         Ok(Some(match action {
@@ -369,7 +361,7 @@ impl Intake<'_> {
                     signals::register_many(&mut *tx, source, new, now).await?;
                     new.clear();
                 }
-                ("register_planned", id)
+                (Audit::RegisterPlanned, id)
             }
             Action::Update => {
                 let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
@@ -377,7 +369,7 @@ impl Intake<'_> {
                 };
                 signals::update(&mut *tx, source, &id, &signal, last_day, now).await?;
                 w.applied.updated += 1;
-                ("update_planned", id)
+                (Audit::UpdatePlanned, id)
             }
             Action::Renew { end_date } => {
                 let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
@@ -385,7 +377,9 @@ impl Intake<'_> {
                 };
                 signals::renew(&mut *tx, source, &id, end_date, now).await?;
                 w.applied.renewed += 1;
-                ("renew_planned", id)
+                // The date is in the signal's row; a file's renewal
+                // never recorded it in the trail.
+                (Audit::RenewPlanned { end_date: None }, id)
             }
             Action::Withdraw(_) => return Ok(None),
         }))

@@ -11,6 +11,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::event::Audit;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -86,23 +87,23 @@ impl Chain {
         })
     }
 
-    /// Appends one event inside the caller's transaction (written at the
-    /// latest by `flush`).
+    /// Appends one event about `signal_id` of `source` (either may be
+    /// none) inside the caller's transaction (written at the latest by
+    /// `flush`).
     pub async fn append(
         &mut self,
         conn: &mut SqliteConnection,
         at: &str,
-        kind: &str,
         signal_id: Option<&str>,
         source: Option<&str>,
-        detail: serde_json::Value,
+        event: &Audit<'_>,
     ) -> Result<(), StoreError> {
-        let detail = detail.to_string();
-        let hash = chain(&self.prev, at, kind, signal_id, source, &detail);
+        let (kind, detail) = (event.kind(), event.detail());
+        let hash = chain(&self.prev, at, &kind, signal_id, source, &detail);
         let prev = std::mem::replace(&mut self.prev, hash.clone());
         self.pending.push(Pending {
             at: at.to_owned(),
-            kind: kind.to_owned(),
+            kind,
             signal_id: signal_id.map(str::to_owned),
             source: source.map(str::to_owned),
             detail,
@@ -141,15 +142,12 @@ impl Chain {
     pub async fn append_one(
         conn: &mut SqliteConnection,
         at: &str,
-        kind: &str,
         signal_id: Option<&str>,
         source: Option<&str>,
-        detail: serde_json::Value,
+        event: &Audit<'_>,
     ) -> Result<(), StoreError> {
         let mut chain = Chain::load(conn).await?;
-        chain
-            .append(conn, at, kind, signal_id, source, detail)
-            .await?;
+        chain.append(conn, at, signal_id, source, event).await?;
         chain.flush(conn).await
     }
 }

@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::audit::Chain;
 use super::chunked::Chunks;
+use super::event::Audit;
 use super::states::{SignalState, Stored};
 use super::{ts, Store, StoreError};
 
@@ -91,7 +92,6 @@ impl Store {
         while let Some(mut c) = chunks.next(&mut conn, &[]).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                let detail = serde_json::json!({ "reason": "risk_ended", "decommission": true });
                 let reason = crate::domain::WithdrawReason::RiskEnded;
                 super::signals::withdraw_planned(
                     &mut c.tx,
@@ -100,8 +100,8 @@ impl Store {
                     &source,
                     &id,
                     reason,
+                    true,
                     now,
-                    detail,
                 )
                 .await?;
             }
@@ -127,10 +127,14 @@ impl Store {
     }
 
     /// Empties the store: every table but the audit trail, which is purged
-    /// to its horizon and gets one event summarising the decommission.
+    /// to its horizon and gets one event summarising the decommission:
+    /// `withdrawn` confirmed by the index, `queued` by `withdraw_all`, and
+    /// the live signals per source before.
     pub async fn purge_all(
         &self,
-        summary: serde_json::Value,
+        withdrawn: u64,
+        queued: u64,
+        per_source: &PerSource,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -151,7 +155,12 @@ impl Store {
             sqlx::query("DELETE FROM audit").execute(&mut *tx).await?;
             super::audit::set_horizon(&mut tx, &head).await?;
         }
-        Chain::append_one(&mut tx, &ts(now), DECOMMISSIONED, None, None, summary).await?;
+        let event = Audit::Decommissioned {
+            withdrawn,
+            queued,
+            per_source,
+        };
+        Chain::append_one(&mut tx, &ts(now), None, None, &event).await?;
         tx.commit().await?;
         Ok(())
     }

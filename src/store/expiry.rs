@@ -10,6 +10,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
+use super::event::Audit;
 use super::{ts, Store, StoreError};
 
 /// Past its end date, or past the day before the age limit: expired. A
@@ -106,14 +107,11 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *c.tx)
                 .await?;
-                let why = if r.get::<bool, _>(2) {
-                    "end_date"
-                } else {
-                    "age_limit"
+                let event = Audit::Expired {
+                    age_limit: !r.get::<bool, _>(2),
                 };
-                let detail = serde_json::json!({ "reason": why });
                 c.chain
-                    .append(&mut c.tx, &at, "expired", Some(&id), Some(&source), detail)
+                    .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
                     .await?;
             }
             chunks.commit(c).await?;
@@ -175,31 +173,22 @@ impl Store {
                         continue;
                     }
                     told += 1;
-                    let detail = serde_json::json!({ "due_date": s.end_date.to_string(), "age_limit": age_limit });
+                    let event = Audit::RenewalDue {
+                        due_date: s.end_date,
+                        age_limit,
+                    };
                     chain
-                        .append(
-                            &mut tx,
-                            &at,
-                            "renewal_due",
-                            Some(&s.signal_id),
-                            Some(&s.source),
-                            detail,
-                        )
+                        .append(&mut tx, &at, Some(&s.signal_id), Some(&s.source), &event)
                         .await?;
                 }
                 Renewal::Renew(end) => {
                     super::signals::renew(&mut tx, &s.source, &s.signal_id, end, now).await?;
                     renewed += 1;
-                    let detail = serde_json::json!({ "end_date": end.to_string() });
+                    let event = Audit::RenewPlanned {
+                        end_date: Some(end),
+                    };
                     chain
-                        .append(
-                            &mut tx,
-                            &at,
-                            "renew_planned",
-                            Some(&s.signal_id),
-                            Some(&s.source),
-                            detail,
-                        )
+                        .append(&mut tx, &at, Some(&s.signal_id), Some(&s.source), &event)
                         .await?;
                 }
             }

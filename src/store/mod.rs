@@ -11,6 +11,7 @@
 mod audit;
 mod chunked;
 pub mod decommission;
+mod event;
 mod expiry;
 pub mod files;
 mod key;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use audit::{AuditEvent, Chain};
+pub use event::Audit;
 pub use expiry::{Expiring, Renewal};
 pub use files::{FileRecord, TakenFile};
 pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};

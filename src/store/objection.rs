@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
+use super::event::Audit;
 use super::states::{SignalState, Stored};
 use super::transition::{self, OnObjection};
 use super::{signals, ts, Store, StoreError};
@@ -65,16 +66,10 @@ impl Store {
             }
         }
         if !done.already {
-            chain
-                .append(
-                    &mut tx,
-                    &at,
-                    "objection_recorded",
-                    None,
-                    None,
-                    serde_json::json!({ "signals": done.withdrawn + done.dropped }),
-                )
-                .await?;
+            let event = Audit::ObjectionRecorded {
+                signals: done.withdrawn + done.dropped,
+            };
+            chain.append(&mut tx, &at, None, None, &event).await?;
         }
         chain.flush(&mut tx).await?;
         tx.commit().await?;
@@ -92,15 +87,7 @@ impl Store {
             .rows_affected()
             > 0;
         if removed {
-            Chain::append_one(
-                &mut tx,
-                &ts(now),
-                "objection_undone",
-                None,
-                None,
-                serde_json::json!({}),
-            )
-            .await?;
+            Chain::append_one(&mut tx, &ts(now), None, None, &Audit::ObjectionUndone).await?;
         }
         tx.commit().await?;
         Ok(removed)
@@ -124,10 +111,9 @@ async fn withdraw_one(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    let detail = serde_json::json!({ "reason": "objection" });
     let reason = WithdrawReason::Objection;
     if step == OnObjection::Withdraw {
-        return signals::withdraw_planned(conn, chain, &at, source, id, reason, now, detail).await;
+        return signals::withdraw_planned(conn, chain, &at, source, id, reason, false, now).await;
     }
     sqlx::query(
         "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ? WHERE signal_id = ?",
@@ -138,14 +124,8 @@ async fn withdraw_one(
     .bind(id)
     .execute(&mut *conn)
     .await?;
+    let event = Audit::RegisterDropped { reason };
     chain
-        .append(
-            conn,
-            &at,
-            "register_dropped",
-            Some(id),
-            Some(source),
-            detail,
-        )
+        .append(conn, &at, Some(id), Some(source), &event)
         .await
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::audit::Chain;
+use super::event::Audit;
 use super::states::Stored;
 pub use super::states::{OutboxAction, OutboxState};
 use super::{transition, ts, Store, StoreError};
@@ -197,15 +198,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if n > 0 {
-            Chain::append_one(
-                &mut tx,
-                &at,
-                "released",
-                None,
-                Some(source),
-                serde_json::json!({ "withdrawals": n }),
-            )
-            .await?;
+            let event = Audit::Released { withdrawals: n };
+            Chain::append_one(&mut tx, &at, None, Some(source), &event).await?;
         }
         tx.commit().await?;
         Ok(n)
@@ -250,20 +244,9 @@ async fn confirm_many(
         super::notices::notify_subjects(conn, &registered, at).await?;
     }
     for (row, _) in rows {
-        let kind = if row.action == OutboxAction::Register {
-            "register_confirmed"
-        } else {
-            "update_confirmed"
-        };
+        let event = Audit::Confirmed { action: row.action };
         chain
-            .append(
-                conn,
-                at,
-                kind,
-                Some(&row.signal_id),
-                Some(&row.source),
-                serde_json::json!({}),
-            )
+            .append(conn, at, Some(&row.signal_id), Some(&row.source), &event)
             .await?;
     }
     Ok(())
@@ -283,11 +266,11 @@ async fn record_one(
             // Adopt the index's id: this signal and everything queued for it
             // move to it, and the content is sent again as an update of it.
             adopt(conn, &row.signal_id, existing, at).await?;
-            let detail = serde_json::json!({ "ours": row.signal_id });
+            let event = Audit::ConflictAdopted {
+                ours: &row.signal_id,
+            };
             let source = Some(row.source.as_str());
-            chain
-                .append(conn, at, "conflict_adopted", Some(existing), source, detail)
-                .await
+            chain.append(conn, at, Some(existing), source, &event).await
         }
         Status::Refused { code, message } => refused(conn, chain, row, code, message, at).await,
         Status::Retry { after, error } => {
@@ -332,17 +315,10 @@ async fn confirmed(
     if let (OutboxAction::Renew, Some(end)) = (row.action, &row.end_date) {
         super::expiry::renewed(conn, &row.signal_id, end, at).await?;
     }
-    let kind = format!("{}_confirmed", row.action.as_str());
+    let event = Audit::Confirmed { action: row.action };
     let source = Some(row.source.as_str());
     chain
-        .append(
-            conn,
-            at,
-            &kind,
-            Some(&row.signal_id),
-            source,
-            serde_json::json!({}),
-        )
+        .append(conn, at, Some(&row.signal_id), source, &event)
         .await
 }
 
@@ -365,11 +341,13 @@ async fn refused(
         .execute(&mut *conn)
         .await?;
     delete(conn, row.id).await?;
-    let kind = format!("{}_refused", row.action.as_str());
+    let event = Audit::Refused {
+        action: row.action,
+        code,
+    };
     let source = Some(row.source.as_str());
-    let detail = serde_json::json!({ "code": code });
     chain
-        .append(conn, at, &kind, Some(&row.signal_id), source, detail)
+        .append(conn, at, Some(&row.signal_id), source, &event)
         .await
 }
 
@@ -399,17 +377,13 @@ async fn failed(
     if !quarantine {
         return Ok(());
     }
-    let detail = serde_json::json!({ "action": row.action.as_str(), "error": error });
+    let event = Audit::Quarantined {
+        action: row.action,
+        error,
+    };
     let source = Some(row.source.as_str());
     chain
-        .append(
-            conn,
-            at,
-            "quarantined",
-            Some(&row.signal_id),
-            source,
-            detail,
-        )
+        .append(conn, at, Some(&row.signal_id), source, &event)
         .await
 }
 

@@ -15,6 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::chunked::Chunks;
+use super::event::Audit;
 use super::{ts, Store, StoreError};
 use crate::index::ListedSignal;
 
@@ -145,16 +146,9 @@ impl Comparison {
                 .bind(&id)
                 .execute(&mut *c.tx)
                 .await?;
-                let detail = serde_json::json!({});
+                let event = Audit::SignalMissing;
                 c.chain
-                    .append(
-                        &mut c.tx,
-                        &at,
-                        "signal_missing",
-                        Some(&id),
-                        Some(&source),
-                        detail,
-                    )
+                    .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
                     .await?;
             }
             chunks.commit(c).await?;
@@ -195,16 +189,12 @@ impl Comparison {
                 .bind(&id)
                 .execute(&mut *c.tx)
                 .await?;
-                let detail = serde_json::json!({ "from": ours, "to": theirs });
+                let event = Audit::EndDateTaken {
+                    from: &ours,
+                    to: &theirs,
+                };
                 c.chain
-                    .append(
-                        &mut c.tx,
-                        &at,
-                        "end_date_taken",
-                        Some(&id),
-                        Some(&source),
-                        detail,
-                    )
+                    .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
                     .await?;
             }
             chunks.commit(c).await?;

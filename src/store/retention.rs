@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
+use super::event::Audit;
 use super::{ts, Store, StoreError};
 
 /// The dates the rules give for one night, as `YYYY-MM-DD` text.
@@ -169,16 +170,9 @@ impl Store {
                         .execute(&mut *c.tx)
                         .await?;
                 }
-                let detail = serde_json::json!({ "rule": rule });
+                let event = Audit::SignalPurged { rule };
                 c.chain
-                    .append(
-                        &mut c.tx,
-                        &at,
-                        "signal_purged",
-                        Some(&id),
-                        Some(&source),
-                        detail,
-                    )
+                    .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
                     .await?;
             }
             chunks.commit(c).await?;
@@ -216,9 +210,11 @@ impl Store {
             .await?;
             let Some((id, hash)) = last else {
                 if done > 0 {
-                    let detail = serde_json::json!({ "events": done, "before": cuts.audit });
-                    Chain::append_one(&mut tx, &ts(now), "audit_purged", None, None, detail)
-                        .await?;
+                    let event = Audit::AuditPurged {
+                        events: done,
+                        before: &cuts.audit,
+                    };
+                    Chain::append_one(&mut tx, &ts(now), None, None, &event).await?;
                     tx.commit().await?;
                 }
                 return Ok(done);

@@ -252,13 +252,15 @@ pub async fn withdraw_planned(
     source: &str,
     id: &str,
     reason: WithdrawReason,
+    decommission: bool,
     now: DateTime<Utc>,
-    detail: serde_json::Value,
 ) -> Result<(), StoreError> {
     withdraw(&mut *conn, source, id, reason, false, now).await?;
-    chain
-        .append(conn, at, "withdraw_planned", Some(id), Some(source), detail)
-        .await
+    let event = super::Audit::WithdrawPlanned {
+        reason,
+        decommission,
+    };
+    chain.append(conn, at, Some(id), Some(source), &event).await
 }
 
 /// The live signal id of an involvement.
