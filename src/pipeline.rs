@@ -3,6 +3,7 @@
 //! `check` is the real pipeline minus side effects, not a second one.
 
 use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::domain::{Bsn, SignalRef, SubjectHasher};
 use crate::mapping::{Code, Context, Mapping, OutcomeRef, Target};
@@ -184,21 +185,90 @@ impl Batch {
     }
 }
 
-/// Records handed from the reading thread to the planning one at a time:
-/// enough to make the hand-over cheap, few enough to keep memory flat.
+/// Records handed from one thread to the next at a time: enough to make the
+/// hand-over cheap, few enough to keep memory flat.
 const BATCH: usize = 1024;
-/// Batches in flight between the two threads.
+/// Batches in flight between two threads.
 const IN_FLIGHT: usize = 4;
+
+/// Records read ahead: the reading thread fills them, the mapping thread
+/// hands them back to be filled again, so that a record's buffers are
+/// allocated once, not per record.
+#[derive(Default)]
+struct Records {
+    recs: Vec<RawRecord>,
+    /// How many of `recs` this batch holds (the rest are spare buffers).
+    len: usize,
+    /// The number of the first record in the file, counted from 1: the
+    /// location of a record whose reader gives none.
+    first: u64,
+}
+
+/// The reading stage: parse and decode, nothing else.
+fn read_ahead(
+    mut reader: FileReader,
+    full: SyncSender<Records>,
+    empty: Receiver<Records>,
+) -> Result<(), ReadError> {
+    let mut read = 0u64;
+    loop {
+        let mut batch = empty.try_recv().unwrap_or_default();
+        (batch.len, batch.first) = (0, read + 1);
+        let mut done = false;
+        while batch.len < BATCH {
+            if batch.recs.len() == batch.len {
+                batch.recs.push(RawRecord::default());
+            }
+            if !reader.next_record(&mut batch.recs[batch.len])? {
+                done = true;
+                break;
+            }
+            batch.len += 1;
+            read += 1;
+        }
+        // The next stage only stops by panicking, which `read_file` passes on.
+        if batch.len > 0 && full.send(batch).is_err() || done {
+            return Ok(());
+        }
+    }
+}
+
+/// The mapping stage: map, validate and hash each record, in file order.
+fn map_ahead(
+    mapping: &Mapping,
+    ctx: &Context<'_>,
+    full: Receiver<Records>,
+    empty: SyncSender<Records>,
+    mapped: SyncSender<Batch>,
+) {
+    for records in full {
+        let mut batch = Batch::with_capacity(BATCH);
+        for (i, rec) in records.recs[..records.len].iter().enumerate() {
+            let location = rec
+                .location
+                .unwrap_or(Location::Record(records.first + i as u64));
+            let outcome = mapping.apply_ref(&rec.values, ctx);
+            batch.push(location, outcome, rec.resource.as_deref(), ctx);
+        }
+        // A full return queue only means a batch more to allocate.
+        let _ = empty.try_send(records);
+        if mapped.send(batch).is_err() {
+            return;
+        }
+    }
+}
 
 /// Reads every record of one file into a desired state. A `ReadError` means
 /// the file as a whole is unusable: none of its records may be acted on (a
 /// truncated snapshot must not withdraw what it lost).
 ///
-/// The work is split over two threads: one reads and maps (parse, decode,
-/// validate, the content hash), the other keys and plans (the HMAC of each
-/// BSN, the planner's map), joined by a small bounded channel, so memory
-/// does not grow with the file. The planning thread takes the records in
-/// file order, so the result is the same as on one thread.
+/// The work is a pipeline of three threads joined by small bounded
+/// channels, so memory does not grow with the file: one reads (parse,
+/// decode), one maps (validate, the content hash), and this one keys and
+/// plans (the HMAC of each BSN, the planner's entries). No stage is half
+/// the work, so three keep two cores busy where two threads left one
+/// waiting. Each stage takes the records in file order, so the result is
+/// the same as on one thread.
 pub fn read_file(
     mapping: &Mapping,
     reader: FileReader,
@@ -207,28 +277,17 @@ pub fn read_file(
 ) -> Result<FileOutcome, ReadError> {
     let mut out = FileOutcome::new(Desired::new(mapping.mode));
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let reading = scope.spawn(move || -> Result<(), ReadError> {
-            let mut batch = Batch::with_capacity(BATCH);
-            for_each_outcome(mapping, reader, ctx, |location, outcome, resource| {
-                batch.push(location, outcome, resource, ctx);
-                if batch.items.len() == BATCH {
-                    // The planning thread only stops by panicking, which
-                    // the join below passes on.
-                    let _ = tx.send(std::mem::replace(&mut batch, Batch::with_capacity(BATCH)));
-                }
-            })?;
-            if !batch.items.is_empty() {
-                let _ = tx.send(batch);
-            }
-            Ok(())
-        });
-        for batch in rx {
+        let (full_tx, full_rx) = sync_channel(IN_FLIGHT);
+        let (empty_tx, empty_rx) = sync_channel(IN_FLIGHT + 2);
+        let (mapped_tx, mapped_rx) = sync_channel(IN_FLIGHT);
+        let reading = scope.spawn(move || read_ahead(reader, full_tx, empty_rx));
+        let mapping = scope.spawn(move || map_ahead(mapping, ctx, full_rx, empty_tx, mapped_tx));
+        for batch in mapped_rx {
             batch.take(&mut out, hasher);
         }
-        reading
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        use std::panic::resume_unwind;
+        mapping.join().unwrap_or_else(|panic| resume_unwind(panic));
+        reading.join().unwrap_or_else(|panic| resume_unwind(panic))
     })?;
     out.desired.seal();
     add_duplicates(&mut out);
