@@ -4,7 +4,9 @@
 //! about metrics or health.
 
 use super::events::{CallResult, Event, Events};
-use crate::index::{CallError, HttpIndex, IndexApi, ItemResult, NoticePage, SignalPage};
+use crate::index::{
+    CallError, HttpIndex, IndexApi, ItemResult, ItemStatus, NoticePage, SignalPage,
+};
 
 pub struct ObservedIndex {
     inner: HttpIndex,
@@ -44,7 +46,7 @@ impl IndexApi for ObservedIndex {
         let r = self.inner.submit(payloads).await;
         let refused = r
             .as_ref()
-            .is_ok_and(|items| items.iter().any(|i| i.status == "rejected"));
+            .is_ok_and(|items| items.iter().any(|i| i.status == ItemStatus::Rejected));
         self.tell("batch", &r, refused);
         r
     }

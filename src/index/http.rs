@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, StatusCode};
 
-use super::{ApiError, CallError, IndexApi, ItemResult};
+use super::{wire, ApiError, CallError, IndexApi, ItemResult};
 
 #[derive(Clone)]
 pub struct HttpIndex {
@@ -196,14 +196,20 @@ fn without_url(e: &reqwest::Error) -> String {
 /// `index_answers`). A day honours any real maintenance window.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A request's body, from its wire type.
+fn to_body(body: &impl serde::Serialize) -> Result<String, CallError> {
+    serde_json::to_string(body)
+        .map_err(|e| CallError::Malformed(format!("cannot encode the request: {e}")))
+}
+
 /// Classifies a non-200 answer. Public only for the fuzz target
 /// `index_answers` (fuzz/, docs/fuzzing.md): an answer is another system's
 /// input and must be classified, whatever it holds.
 #[doc(hidden)]
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
-    let err: Option<ApiError> = serde_json::from_slice::<serde_json::Value>(body)
+    let err: Option<ApiError> = serde_json::from_slice::<wire::ErrorBody>(body)
         .ok()
-        .and_then(|v| serde_json::from_value(v.get("error")?.clone()).ok());
+        .map(|b| b.error);
     let (code, message) = err.map_or_else(
         || (status.as_u16().to_string(), String::new()),
         |e| (e.code, e.message),
@@ -267,17 +273,18 @@ impl IndexApi for HttpIndex {
     }
 
     async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
-        // The payloads are stored as JSON already: join, do not re-encode.
-        let body = format!("{{\"signals\":[{}]}}", payloads.join(","));
+        // The payloads are stored as JSON already: checked, not re-encoded.
+        let signals = payloads
+            .iter()
+            .map(|p| serde_json::from_str(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CallError::Malformed(format!("a stored signal is not JSON: {e}")))?;
+        let body = to_body(&wire::Batch { signals })?;
         let (status, headers, bytes) = self.post("/v1/signals:batch", body).await?;
         if status != StatusCode::OK {
             return Err(classify(status, &headers, &bytes));
         }
-        #[derive(serde::Deserialize)]
-        struct Results {
-            results: Vec<ItemResult>,
-        }
-        let r: Results =
+        let r: wire::BatchResult =
             serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))?;
         if r.results.len() != payloads.len() {
             return Err(CallError::Malformed(format!(
@@ -290,7 +297,7 @@ impl IndexApi for HttpIndex {
     }
 
     async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError> {
-        let body = serde_json::json!({ "reason": reason }).to_string();
+        let body = to_body(&wire::Withdraw { reason })?;
         let (status, headers, bytes) = self
             .post(&format!("/v1/signals/{signal_id}/withdraw"), body)
             .await?;
@@ -301,7 +308,7 @@ impl IndexApi for HttpIndex {
     }
 
     async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError> {
-        let body = serde_json::json!({ "end_date": end_date }).to_string();
+        let body = to_body(&wire::Renew { end_date })?;
         let (status, headers, bytes) = self
             .post(&format!("/v1/signals/{signal_id}/renew"), body)
             .await?;

@@ -7,6 +7,7 @@
 mod http;
 mod notices;
 mod sender;
+pub mod wire;
 
 pub use http::{transport, ClientError, HttpIndex};
 // For the fuzz target `index_answers` only (docs/fuzzing.md).
@@ -14,29 +15,9 @@ pub use http::{transport, ClientError, HttpIndex};
 pub use http::classify;
 pub use notices::{pull_notices, PullSummary};
 pub use sender::{drain, SendSummary};
+pub use wire::{ApiError, ItemResult, ItemStatus, ListedSignal, NoticePage, SignalPage};
 
 use std::time::Duration;
-
-/// The index's answer for one item of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct ItemResult {
-    pub signal_id: String,
-    pub status: String,
-    #[serde(default)]
-    pub error: Option<ApiError>,
-    #[serde(default)]
-    pub existing_signal_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct ApiError {
-    #[serde(deserialize_with = "crate::redact::deserialize_foreign")]
-    pub code: String,
-    /// The index's own words, kept and logged: numbers in it that could be a
-    /// BSN are masked on arrival, whatever the index echoes (redact.rs).
-    #[serde(default, deserialize_with = "crate::redact::deserialize_foreign")]
-    pub message: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -82,7 +63,8 @@ impl std::fmt::Display for CallError {
 /// One regional index's protocol.
 #[allow(async_fn_in_trait)]
 pub trait IndexApi {
-    /// Registers or corrects signals (JSON payloads as stored in the outbox).
+    /// Registers or corrects signals: each a `wire::Signal`'s JSON, as the
+    /// outbox stores it.
     async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError>;
     async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError>;
     async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError>;
@@ -95,33 +77,4 @@ pub trait IndexApi {
         page_token: Option<&str>,
         page_size: u32,
     ) -> Result<SignalPage, CallError>;
-}
-
-/// One page of `GET /v1/signals`: ids, professionals and dates, never a BSN
-/// or a name.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct SignalPage {
-    pub signals: Vec<ListedSignal>,
-    #[serde(default)]
-    pub next_page_token: Option<String>,
-}
-
-/// A signal as the index lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct ListedSignal {
-    pub signal_id: String,
-    pub professional_id: String,
-    #[serde(default)]
-    pub start_date: Option<String>,
-    #[serde(default)]
-    pub end_date: Option<String>,
-    /// `active`, or anything else (`archived`, `withdrawn`, `expired`): not active.
-    pub state: String,
-}
-
-/// One page of the notices feed.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct NoticePage {
-    pub notices: Vec<crate::store::IndexNotice>,
-    pub next_cursor: Option<String>,
 }

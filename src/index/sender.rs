@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{CallError, IndexApi, ItemResult};
+use super::{CallError, IndexApi, ItemResult, ItemStatus};
 use crate::clock::Clock;
 use crate::store::{OutboxAction, OutboxRow, Status, Store, StoreError};
 
@@ -186,9 +186,9 @@ fn stop_on_auth<T>(outcome: &Result<T, CallError>, summary: &mut SendSummary) ->
 }
 
 fn item_status(item: &ItemResult) -> Status {
-    match item.status.as_str() {
-        "created" | "updated" | "unchanged" => Status::Confirmed,
-        "conflict" => match &item.existing_signal_id {
+    match &item.status {
+        ItemStatus::Created | ItemStatus::Updated | ItemStatus::Unchanged => Status::Confirmed,
+        ItemStatus::Conflict => match &item.existing_signal_id {
             Some(existing) => Status::Conflict {
                 existing: existing.clone(),
             },
@@ -196,7 +196,7 @@ fn item_status(item: &ItemResult) -> Status {
                 error: "conflict without existing_signal_id".into(),
             },
         },
-        "rejected" => {
+        ItemStatus::Rejected => {
             let e = item.error.clone().unwrap_or(super::ApiError {
                 code: "rejected".into(),
                 message: String::new(),
@@ -206,7 +206,7 @@ fn item_status(item: &ItemResult) -> Status {
                 message: e.message,
             }
         }
-        other => Status::Failed {
+        ItemStatus::Unknown(other) => Status::Failed {
             error: format!("unknown item status \"{}\"", crate::redact::foreign(other)),
         },
     }

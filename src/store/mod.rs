@@ -40,7 +40,7 @@ pub use audit::{AuditEvent, Chain};
 pub use event::Audit;
 pub use expiry::{Expiring, Renewal};
 pub use files::{FileRecord, TakenFile};
-pub use notices::{Counterpart, IndexNotice, Notice, NoticeCounts};
+pub use notices::{Counterpart, Notice, NoticeCounts};
 pub use objection::Objected;
 pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTEMPTS};
 pub use reconcile::{Comparison, Unknown};

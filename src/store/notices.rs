@@ -7,17 +7,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::states::{NoticeKind, NoticeState, Stored};
 use super::{ts, Store, StoreError};
-
-/// A notice as the index sends it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct IndexNotice {
-    pub notice_id: String,
-    pub kind: String,
-    pub signal_id: String,
-    pub created_at: String,
-    #[serde(default)]
-    pub counterparts: serde_json::Value,
-}
+use crate::index::wire;
 
 /// A notice waiting for (or past) delivery, routed to its source and case.
 #[derive(Debug, Clone)]
@@ -43,24 +33,22 @@ pub struct Counterpart {
     pub email: Option<String>,
 }
 
-/// Counterparts as the index writes them: `[{organisation: {code, name},
-/// professional: {name, phone, email}}]`.
-fn counterparts(v: &serde_json::Value) -> Vec<Counterpart> {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| Counterpart {
-                    organisation: text(&c["organisation"]["name"])
-                        .or_else(|| text(&c["organisation"]["code"]))
-                        .unwrap_or_default(),
-                    name: text(&c["professional"]["name"]).unwrap_or_default(),
-                    phone: text(&c["professional"]["phone"]),
-                    email: text(&c["professional"]["email"]),
-                })
-                .collect()
+/// Counterparts as the index names them, as the return channel gives
+/// them: the organisation by name, or by code when it has no name.
+fn counterparts(from: &[wire::Counterpart]) -> Vec<Counterpart> {
+    from.iter()
+        .map(|c| Counterpart {
+            organisation: c
+                .organisation
+                .name
+                .clone()
+                .or_else(|| c.organisation.code.clone())
+                .unwrap_or_default(),
+            name: c.professional.name.clone().unwrap_or_default(),
+            phone: c.professional.phone.clone(),
+            email: c.professional.email.clone(),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -101,7 +89,7 @@ impl Store {
     /// a crash re-reads the page, and a notice already stored is not doubled.
     pub async fn store_notices(
         &self,
-        page: &[IndexNotice],
+        page: &[wire::Notice],
         next_cursor: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
@@ -134,7 +122,7 @@ impl Store {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&n.notice_id)
-            .bind(&n.kind)
+            .bind(n.kind.as_str())
             .bind(&n.signal_id)
             .bind(source)
             .bind(case_ref)

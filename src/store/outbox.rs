@@ -426,23 +426,42 @@ async fn adopt(
             .execute(&mut *conn)
             .await?;
     }
-    // Queued rows follow; a register becomes an update of the adopted id.
-    let rows = sqlx::query("SELECT id, payload FROM outbox WHERE signal_id = ?")
+    // Queued rows follow; a register becomes an update of the adopted id,
+    // and the signal it carries takes that id.
+    let rows = sqlx::query("SELECT id, action, payload FROM outbox WHERE signal_id = ?")
         .bind(ours)
         .fetch_all(&mut *conn)
         .await?;
     for r in rows {
         let id: i64 = r.get(0);
-        let payload: Option<String> = r.get(1);
-        let payload = payload.map(|p| p.replace(ours, existing));
-        sqlx::query("UPDATE outbox SET signal_id = ?, payload = ?, action = CASE action WHEN 'register' THEN 'update' ELSE action END WHERE id = ?")
+        let action = match OutboxAction::read("outbox", id, "action", r.get(1))? {
+            OutboxAction::Register => OutboxAction::Update,
+            other => other,
+        };
+        let payload: Option<&str> = r.get(2);
+        let payload = payload.map(|p| with_id(p, id, existing)).transpose()?;
+        sqlx::query("UPDATE outbox SET signal_id = ?, payload = ?, action = ? WHERE id = ?")
             .bind(existing)
             .bind(payload)
+            .bind(action.as_str())
             .bind(id)
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
+}
+
+/// A stored signal (`wire::Signal`) under another id: read, its id set,
+/// written again. A payload that is not one is a damaged row.
+fn with_id(payload: &str, row: i64, signal_id: &str) -> Result<String, StoreError> {
+    let mut signal: crate::index::wire::Signal = serde_json::from_str(payload).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "outbox row {row}: payload is not a signal ({}); restore the state from a backup",
+            crate::redact::foreign(&e.to_string())
+        ))
+    })?;
+    signal.signal_id = signal_id.into();
+    Ok(signal.to_json())
 }
 
 /// Exponential backoff with jitter: from `unit` (250 ms) doubling, at most
@@ -557,5 +576,54 @@ mod tests {
             next >= now + chrono::Duration::seconds(29),
             "{next} is the correction's time, not the registration's"
         );
+    }
+
+    /// A conflict is adopted with the wire types: the queued registration
+    /// becomes an update of the index's id, and the signal it carries takes
+    /// that id (it was a text replacement of the id inside the payload).
+    #[tokio::test]
+    async fn a_conflict_moves_the_queued_signal_to_the_existing_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        let now = Utc::now();
+        sqlx::query(
+            "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
+                start_date, end_date, last_day, content_hash, state, created_at, updated_at)
+             VALUES ('ours', 'src', x'00', 'E1', 'C-ours', '2026-11-01', '2027-11-01', '2030-01-01', 1, 'pending', 't', 't')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let payload = r#"{"signal_id":"ours","subject":{"bsn":"111222333","family_name":"ours","birth_date":"2015-02-03","gender":"F"},"professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
+        let mut tx = store.begin().await.unwrap();
+        enqueue(
+            &mut tx,
+            "ours",
+            "src",
+            OutboxAction::Register,
+            Some(payload.into()),
+            None,
+            None,
+            OutboxState::Ready,
+            &ts(now),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let row = store.due(now, 10).await.unwrap().remove(0);
+        let conflict = Status::Conflict {
+            existing: "theirs".into(),
+        };
+        store.record(&[(row, conflict)], now).await.unwrap();
+        let row = store.due(now, 10).await.unwrap().remove(0);
+        assert_eq!(row.signal_id, "theirs");
+        assert_eq!(row.action, OutboxAction::Update);
+        let sent: crate::index::wire::Signal =
+            serde_json::from_str(row.payload.as_deref().unwrap()).unwrap();
+        assert_eq!(sent.signal_id, "theirs");
+        // Only the id moved: a name that happens to equal our id stays.
+        assert_eq!(sent.subject.family_name, "ours");
+        assert!(store.verify_audit().await.unwrap().is_ok());
     }
 }

@@ -45,61 +45,33 @@ fn key16(bytes: &[u8]) -> [u8; 16] {
     k
 }
 
-/// The signal as the index receives it: identity and contact data only.
+/// The signal as the index receives it (`wire::Signal`), as the outbox
+/// stores it: identity and contact data only.
 pub fn payload(signal_id: &str, s: &Signal) -> String {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        signal_id: &'a str,
-        subject: SubjectBody<'a>,
-        professional: ProfessionalBody<'a>,
-        start_date: String,
-        end_date: String,
-    }
-    #[derive(serde::Serialize)]
-    struct SubjectBody<'a> {
-        bsn: &'a str,
-        family_name: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        name_prefix: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        initials: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        given_names: Option<&'a str>,
-        birth_date: String,
-        gender: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct ProfessionalBody<'a> {
-        id: &'a str,
-        name: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        phone: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        email: Option<&'a str>,
-    }
+    use crate::index::wire;
     let sub = &s.subject;
     let p = &s.professional;
-    let body = Body {
-        signal_id,
-        subject: SubjectBody {
-            bsn: sub.bsn.as_str(),
-            family_name: &sub.family_name,
-            name_prefix: sub.name_prefix.as_deref(),
-            initials: sub.initials.as_deref(),
-            given_names: sub.given_names.as_deref(),
-            birth_date: sub.birth_date.to_string(),
-            gender: sub.gender.as_str(),
+    wire::Signal {
+        signal_id: signal_id.into(),
+        subject: wire::Subject {
+            bsn: sub.bsn.as_str().into(),
+            family_name: sub.family_name[..].into(),
+            name_prefix: sub.name_prefix.as_deref().map(Into::into),
+            initials: sub.initials.as_deref().map(Into::into),
+            given_names: sub.given_names.as_deref().map(Into::into),
+            birth_date: sub.birth_date.to_string().into(),
+            gender: sub.gender.as_str().into(),
         },
-        professional: ProfessionalBody {
-            id: &p.id,
-            name: &p.name,
-            phone: p.phone.as_deref(),
-            email: p.email.as_deref(),
+        professional: wire::Professional {
+            id: p.id[..].into(),
+            name: p.name[..].into(),
+            phone: p.phone.as_deref().map(Into::into),
+            email: p.email.as_deref().map(Into::into),
         },
-        start_date: s.start_date.to_string(),
-        end_date: s.end_date.to_string(),
-    };
-    serde_json::to_string(&body).expect("a struct of strings serialises")
+        start_date: s.start_date.to_string().into(),
+        end_date: s.end_date.to_string().into(),
+    }
+    .to_json()
 }
 
 /// The columns the planner reads of a live signal (`baseline_row`).

@@ -75,6 +75,22 @@ macro_rules! stored {
                 s.serialize_str(self.as_str())
             }
         }
+
+        /// Strict, as reading the store: a text not in the set is an error.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                <$name as Stored>::from_text(&text).ok_or_else(|| {
+                    let known: Vec<&str> = <$name as Stored>::ALL.iter().map(|v| v.as_str()).collect();
+                    serde::de::Error::custom(format_args!(
+                        "unknown {} {:?} (one of {})",
+                        stringify!($name),
+                        crate::redact::foreign(&text),
+                        known.join(", ")
+                    ))
+                })
+            }
+        }
     };
 }
 
