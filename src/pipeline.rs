@@ -321,11 +321,11 @@ mod tests {
     use crate::source::FileReader;
     use std::collections::HashMap;
 
-    /// Reading on one thread and planning on another gives what one thread
+    /// Reading, mapping and planning on three threads gives what one thread
     /// gives: the same counts, rejections in file order, duplicates, and
     /// the same plan, over many batches.
     #[test]
-    fn two_threads_give_what_one_thread_gives() {
+    fn three_threads_give_what_one_thread_gives() {
         let dir = tempfile::tempdir().unwrap();
         let mapping_path = dir.path().join("m.toml");
         std::fs::write(
