@@ -190,6 +190,14 @@ impl Batch {
 const BATCH: usize = 1024;
 /// Batches in flight between two threads.
 const IN_FLIGHT: usize = 4;
+/// A batch of read records ends early at this many bytes of values, so
+/// that records of long values (up to 64 KiB each) do not multiply the
+/// memory in flight by `BATCH`.
+const BATCH_BYTES: usize = 1 << 20;
+/// A recycled value buffer keeps at most this much room; a longer one is
+/// freed, so that the spare buffers of all batches stay small whatever the
+/// file held (a signal's values are short).
+const KEPT_CAPACITY: usize = 256;
 
 /// Records read ahead: the reading thread fills them, the mapping thread
 /// hands them back to be filled again, so that a record's buffers are
@@ -204,6 +212,19 @@ struct Records {
     first: u64,
 }
 
+impl Records {
+    /// Frees the value buffers that grew past `KEPT_CAPACITY`.
+    fn trim_spare(&mut self) {
+        for rec in &mut self.recs {
+            for v in &mut rec.values {
+                if v.capacity() > KEPT_CAPACITY {
+                    *v = String::new();
+                }
+            }
+        }
+    }
+}
+
 /// The reading stage: parse and decode, nothing else.
 fn read_ahead(
     mut reader: FileReader,
@@ -213,16 +234,19 @@ fn read_ahead(
     let mut read = 0u64;
     loop {
         let mut batch = empty.try_recv().unwrap_or_default();
+        batch.trim_spare();
         (batch.len, batch.first) = (0, read + 1);
-        let mut done = false;
-        while batch.len < BATCH {
+        let (mut done, mut bytes) = (false, 0);
+        while batch.len < BATCH && bytes < BATCH_BYTES {
             if batch.recs.len() == batch.len {
                 batch.recs.push(RawRecord::default());
             }
-            if !reader.next_record(&mut batch.recs[batch.len])? {
+            let rec = &mut batch.recs[batch.len];
+            if !reader.next_record(rec)? {
                 done = true;
                 break;
             }
+            bytes += rec.values.iter().map(String::len).sum::<usize>();
             batch.len += 1;
             read += 1;
         }
@@ -323,7 +347,7 @@ mod tests {
 
     /// Reading, mapping and planning on three threads gives what one thread
     /// gives: the same counts, rejections in file order, duplicates, and
-    /// the same plan, over many batches.
+    /// the same plan, over many batches, short and long.
     #[test]
     fn three_threads_give_what_one_thread_gives() {
         let dir = tempfile::tempdir().unwrap();
@@ -349,7 +373,14 @@ mod tests {
             } else {
                 "04-03-2012"
             };
-            csv.push_str(&format!("{b},N,{birth},E{},D{i},01-11-2026\n", i % 7));
+            // Some long values: batches that end at `BATCH_BYTES`, and
+            // buffers too big to keep.
+            let name = if i % 10 == 3 {
+                "N".repeat(20_000)
+            } else {
+                "N".into()
+            };
+            csv.push_str(&format!("{b},{name},{birth},E{},D{i},01-11-2026\n", i % 7));
             if i % 501 == 0 {
                 // The same involvement again with other data: duplicates.
                 csv.push_str(&format!("{b},M,{birth},E{},D{i},01-11-2026\n", i % 7));
