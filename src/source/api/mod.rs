@@ -9,6 +9,7 @@
 //! ends the poll as *incomplete*: what was read may still register and
 //! correct, but nothing is withdrawn and no bookmark advances.
 
+mod ahead;
 mod fhir;
 mod json;
 mod spool;
@@ -26,6 +27,7 @@ pub use json::STRUCTURED;
 pub use spool::{Spool, SpoolReader};
 pub use transport::{Page, PageError};
 
+use self::ahead::{Ahead, Chain, Parsed, Parser};
 use super::{Key, RawRecord, ReadError};
 
 /// How a source is polled, as its mapping's `[source]` says.
@@ -150,46 +152,28 @@ impl PollState {
 /// fetched on the async runtime through `handle`.
 pub struct PollReader {
     handle: tokio::runtime::Handle,
-    fetcher: transport::Fetcher,
     spec: Arc<ApiSpec>,
     keys: Vec<Key>,
     next_url: Option<url::Url>,
     visited: HashSet<String>,
     queue: VecDeque<RawRecord>,
-    parser: Parser,
     fhir: FhirRecords,
     state: Arc<Mutex<PollState>>,
     spool: Option<Spool>,
     /// The slot of the bookmark key, in delta mode.
     bookmark_slot: Option<usize>,
-    /// The next page, already being fetched while this one is read: the
+    /// How pages are fetched and read (ahead of this reader).
+    chain: Chain,
+    /// The next page, already on its way while this one is read: the
     /// API's time and ours overlap.
-    prefetched: Option<(url::Url, Prefetch)>,
-}
-
-/// The next page's fetch and parse, running on the runtime.
-type Prefetch = tokio::task::JoinHandle<Result<(Page, Parsed), PageError>>;
-
-/// How a page is parsed, on the thread that fetched it.
-#[derive(Clone)]
-enum Parser {
-    Json,
-    /// FHIR pages are read there too, leaving only records' values and
-    /// includes (`fhir::read`).
-    Fhir(Arc<FhirKeys>),
-}
-
-/// A page parsed: a JSON tree, or a FHIR page already read.
-enum Parsed {
-    Json(serde_json::Value),
-    Fhir(fhir::FhirPage),
+    ahead: Option<Ahead>,
 }
 
 impl Drop for PollReader {
     fn drop(&mut self) {
-        if let Some((_, task)) = self.prefetched.take() {
-            task.abort();
-        }
+        // Pages ahead are cancelled; none starts after this.
+        self.chain.close();
+        self.ahead = None;
     }
 }
 
@@ -214,23 +198,23 @@ impl PollReader {
             _ => None,
         };
         let fhir_keys = FhirKeys::new(&keys);
+        let parser = match spec.kind {
+            ApiKind::Json { .. } => Parser::Json,
+            ApiKind::Fhir { .. } => Parser::Fhir(fhir_keys.clone()),
+        };
         Ok(PollReader {
+            chain: Chain::new(handle.clone(), fetcher, spec.clone(), parser),
             handle,
-            fetcher,
             keys,
             next_url: Some(start),
             visited: HashSet::new(),
             queue: VecDeque::new(),
-            parser: match spec.kind {
-                ApiKind::Json { .. } => Parser::Json,
-                ApiKind::Fhir { .. } => Parser::Fhir(fhir_keys.clone()),
-            },
             fhir: FhirRecords::new(fhir_keys),
             state,
             spool,
             bookmark_slot,
             spec,
-            prefetched: None,
+            ahead: None,
         })
     }
 
@@ -238,6 +222,18 @@ impl PollReader {
     /// complete or not (`PollState` says which).
     pub fn next_record(&mut self, rec: &mut RawRecord) -> Result<bool, ReadError> {
         loop {
+            match self.fhir.next_into(rec) {
+                Ok(true) => {
+                    self.note(rec)?;
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                // A record that cannot be handed on ends the poll there.
+                Err(e) => {
+                    self.lock().failure = Some(e);
+                    self.next_url = None;
+                }
+            }
             if let Some(next) = self.queue.pop_front() {
                 *rec = next;
                 self.note(rec)?;
@@ -297,90 +293,35 @@ impl PollReader {
         if !self.visited.insert(url.as_str().to_string()) {
             return Err(PageError::Loop { page: number });
         }
-        let (fetched, parsed) = match self.prefetched.take() {
-            Some((u, task)) if u == url => {
-                self.handle
-                    .block_on(task)
-                    .map_err(|_| PageError::Unavailable {
-                        page: number,
-                        attempts: 1,
-                        message: "the fetch was cancelled".into(),
-                    })??
-            }
-            other => {
-                if let Some((_, task)) = other {
-                    task.abort();
-                }
-                let fetcher = self.fetcher.clone();
-                self.handle.block_on(fetch_parsed(
-                    fetcher,
-                    url.clone(),
-                    number,
-                    self.spec.clone(),
-                    self.parser.clone(),
-                ))?
-            }
+        let fetched = match self.ahead.take() {
+            Some(ahead) if ahead.url == url => self.handle.block_on(ahead.join(number))?,
+            // The first page (or, never, another than was started).
+            _ => self
+                .handle
+                .block_on(self.chain.clone().fetch(url.clone(), number))?,
         };
         self.lock().pages = number;
-        // The next page first, so that its fetch and parse (on the
-        // runtime's threads) overlap this page's records.
-        let next = match (&self.spec.kind, &parsed) {
-            (ApiKind::Json { next, .. }, Parsed::Json(value)) => {
-                json::next(&fetched, value, next, &url)
-            }
-            (_, Parsed::Fhir(read)) => read.next.clone(),
-            // The parser is chosen by the kind: this pair never occurs.
-            (ApiKind::Fhir { .. }, Parsed::Json(_)) => None,
-        };
         // A refused link ends the poll after this page's records.
-        let checked = next
-            .map(|n| self.fetcher.checked_next(&url, &n, number))
-            .transpose();
+        let checked = fetched.next.transpose();
         if let Ok(Some(next)) = &checked {
+            // A link back to a page read before is refused when it comes
+            // up (`Loop`); nothing more is fetched ahead of it.
             if !self.visited.contains(next.as_str()) {
-                let task = self.handle.spawn(fetch_parsed(
-                    self.fetcher.clone(),
-                    next.clone(),
-                    number + 1,
-                    self.spec.clone(),
-                    self.parser.clone(),
-                ));
-                self.prefetched = Some((next.clone(), task));
+                self.ahead = fetched.ahead;
             }
             self.next_url = Some(next.clone());
         }
         let first = self.lock().records;
-        match (&self.spec.kind, parsed) {
+        match (&self.spec.kind, fetched.parsed) {
             (ApiKind::Json { records, .. }, Parsed::Json(value)) => {
                 json::records(&value, number, records, &self.keys, first, &mut self.queue)?
             }
-            (_, Parsed::Fhir(read)) => self.fhir.take(read, number, first, &mut self.queue)?,
-            // As above: never.
+            (_, Parsed::Fhir(read)) => self.fhir.take(read, number, first),
+            // The parser is chosen by the kind: this pair never occurs.
             (ApiKind::Fhir { .. }, Parsed::Json(_)) => {}
         }
         checked.map(|_| ())
     }
-}
-
-/// A page fetched and parsed, its body dropped: what a prefetch hands over.
-async fn fetch_parsed(
-    fetcher: transport::Fetcher,
-    url: url::Url,
-    number: u64,
-    spec: Arc<ApiSpec>,
-    parser: Parser,
-) -> Result<(Page, Parsed), PageError> {
-    let mut page = fetcher.get(&url, number, &spec).await?;
-    let parsed = parse(&page.body, number, &parser)?;
-    page.body = Vec::new();
-    Ok((page, parsed))
-}
-
-fn parse(body: &[u8], page: u64, parser: &Parser) -> Result<Parsed, PageError> {
-    Ok(match parser {
-        Parser::Json => Parsed::Json(json::parse(body, page)?),
-        Parser::Fhir(keys) => Parsed::Fhir(fhir::read(body, page, keys)?),
-    })
 }
 
 /// Bookmark order: timestamps and numbers compare as such where both
@@ -478,7 +419,12 @@ pub fn read_page(
     if fhir {
         let fhir_keys = FhirKeys::new(keys);
         let read = fhir::read(body, 1, &fhir_keys)?;
-        FhirRecords::new(fhir_keys).take(read, 1, 0, &mut out)?;
+        let mut records = FhirRecords::new(fhir_keys);
+        records.take(read, 1, 0);
+        let mut rec = RawRecord::default();
+        while records.next_into(&mut rec)? {
+            out.push_back(rec.clone());
+        }
     } else {
         let value = json::parse(body, 1)?;
         json::records(&value, 1, pointer, keys, 0, &mut out)?;

@@ -100,7 +100,11 @@ fn page(
         &FhirKeys::new(&keys()),
     )?;
     let next = read.next.clone();
-    cache.take(read, number, 0, out)?;
+    cache.take(read, number, 0);
+    let mut rec = RawRecord::default();
+    while cache.next_into(&mut rec)? {
+        out.push_back(rec.clone());
+    }
     Ok(next)
 }
 
@@ -170,6 +174,20 @@ fn a_bundles_episodes_become_records_with_their_includes() {
             .as_deref(),
         Some("https://fhir.example.org/r4/EpisodeOfCare?page=2")
     );
+}
+
+#[test]
+fn the_next_link_is_scanned_before_the_page_is_read() {
+    let body = serde_json::to_vec(&bundle()).unwrap();
+    assert_eq!(
+        fhir::scan_next(&body).unwrap().as_deref(),
+        Some("https://fhir.example.org/r4/EpisodeOfCare?page=2")
+    );
+    let last = br#"{"resourceType": "Bundle", "entry": [], "link": [{"relation": "self", "url": "x"}]}"#;
+    assert_eq!(fhir::scan_next(last).unwrap(), None);
+    // An odd shape is not guessed at: reading the page decides.
+    let odd = br#"{"resourceType": "Bundle", "link": [{"relation": 7, "url": "x"}]}"#;
+    assert!(fhir::scan_next(odd).is_err());
 }
 
 #[test]

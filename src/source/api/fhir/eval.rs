@@ -24,8 +24,9 @@ pub struct Resources<'t, 'a> {
     pub practitioner: Option<Node<'t, 'a>>,
 }
 
-/// A key's value for one record: empty when absent.
-pub fn eval(expr: &str, steps: Option<&[Step]>, r: &Resources<'_, '_>) -> String {
+/// A key's value for one record, written onto `out`: nothing when absent.
+/// A path's value is copied from the page; computed keys are built.
+pub fn eval_into(expr: &str, steps: Option<&[Step]>, r: &Resources<'_, '_>, out: &mut String) {
     let text = match expr {
         FAMILY | PREFIX | INITIALS | GIVEN => r.patient.and_then(|p| name_part(p, expr)),
         MANAGER_ID => manager_id(r),
@@ -45,9 +46,24 @@ pub fn eval(expr: &str, steps: Option<&[Step]>, r: &Resources<'_, '_>) -> String
             .episode
             .and_then(|e| e.str_at("id"))
             .map(|id| format!("EpisodeOfCare/{id}")),
-        _ => steps.and_then(|s| path(s, r)),
+        _ => {
+            if let Some(s) = steps {
+                path_into(s, r, out);
+            }
+            return;
+        }
     };
-    text.unwrap_or_default()
+    if let Some(t) = text {
+        out.push_str(&t);
+    }
+}
+
+/// A key's value for one record: empty when absent.
+#[cfg(test)]
+pub fn eval(expr: &str, steps: Option<&[Step]>, r: &Resources<'_, '_>) -> String {
+    let mut out = String::new();
+    eval_into(expr, steps, r, &mut out);
+    out
 }
 
 /// The patient's official name (else the first), and the part asked for.
@@ -147,7 +163,14 @@ fn telecom(m: Node<'_, '_>, system: &str) -> Option<String> {
 
 /// A path of the spec's form: `episode.`, `patient.`, `manager.` or
 /// `practitioner.`, then element names, `[N]` and `[member=value]`.
-fn path(steps: &[Step], r: &Resources<'_, '_>) -> Option<String> {
+fn path_into(steps: &[Step], r: &Resources<'_, '_>, out: &mut String) {
+    if let Some(v) = walk(steps, r) {
+        write_value(v, out);
+    }
+}
+
+/// The node a path reaches, if any.
+fn walk<'t, 'a>(steps: &[Step], r: &Resources<'t, 'a>) -> Option<Node<'t, 'a>> {
     let (root, rest) = steps.split_first()?;
     let mut v = match root {
         Step::Name(n) if n == "episode" => r.episode?,
@@ -169,19 +192,40 @@ fn path(steps: &[Step], r: &Resources<'_, '_>) -> Option<String> {
             _ => return None,
         };
     }
+    Some(v)
+}
+
+/// A value as text: strings as they are, numbers and booleans as written,
+/// `null` as nothing, a list of strings (`given`) as its parts joined, any
+/// other structure as `STRUCTURED` (the mapping rejects it, naming the
+/// field).
+fn write_value(v: Node<'_, '_>, out: &mut String) {
+    use std::fmt::Write as _;
     match v.kind() {
-        Kind::Str(s) => Some(s.to_string()),
-        Kind::Number(n) => Some(n.to_string()),
-        Kind::Bool(b) => Some(b.to_string()),
-        Kind::Null => None,
-        // A list of strings (`given`) reads as its parts joined.
-        Kind::Array if v.items()?.all(|x| x.as_str().is_some()) => Some(
-            v.items()?
+        Kind::Str(s) => out.push_str(s),
+        Kind::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Kind::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Kind::Null => {}
+        Kind::Array
+            if v.items()
+                .is_some_and(|mut i| i.all(|x| x.as_str().is_some())) =>
+        {
+            for (i, s) in v
+                .items()
+                .into_iter()
+                .flatten()
                 .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        _ => Some(STRUCTURED.to_string()),
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(s);
+            }
+        }
+        _ => out.push_str(STRUCTURED),
     }
 }
 
