@@ -30,70 +30,9 @@ pub fn spec(
             "record and delimiter are for files; an API source's records are at `records` (http-json) or are its episodes (fhir)".into(),
         ));
     }
-    let url = |key: &str, v: Option<&String>| -> Result<url::Url, MappingError> {
-        let v = v.ok_or_else(|| {
-            err(
-                key,
-                "is missing: an API source needs the URL it polls".into(),
-            )
-        })?;
-        let u = url::Url::parse(v).map_err(|_| err(key, format!("\"{v}\" is not a URL")))?;
-        crate::config::check_transport(&u).map_err(|m| err(key, m))?;
-        Ok(u)
-    };
     let kind = match tag {
-        ApiTag::Json => {
-            if src.base_url.is_some() || src.search.is_some() {
-                return Err(err(
-                    "[source] base_url",
-                    "base_url and search are for fhir sources; http-json has url".into(),
-                ));
-            }
-            let records = src.records.clone().unwrap_or_default();
-            if !records.is_empty() && !records.starts_with('/') {
-                return Err(err("[source] records", format!("\"{records}\" is not a JSON pointer: write it as \"/data\" (\"\" for a page that is the array)")));
-            }
-            let bookmark = src.bookmark.as_ref().map(|b| Bookmark {
-                param: b.param.clone(),
-                from: b.from.clone(),
-            });
-            if let Some(b) = &bookmark {
-                if !b.from.starts_with('/') {
-                    return Err(err(
-                        "[source] bookmark",
-                        format!("from = \"{}\" is not a JSON pointer", b.from),
-                    ));
-                }
-            }
-            if bookmark.is_none() && src.mode.as_deref() == Some("delta") {
-                return Err(err("[source] bookmark", "a delta http-json source needs bookmark = { param = ..., from = ... }: without it every poll would read everything as new".into()));
-            }
-            ApiKind::Json {
-                url: url("[source] url", src.url.as_ref())?,
-                records,
-                next: next(src, err)?,
-                bookmark,
-            }
-        }
-        ApiTag::Fhir => {
-            if src.url.is_some()
-                || src.records.is_some()
-                || src.next.is_some()
-                || src.bookmark.is_some()
-            {
-                return Err(err("[source] url", "url, records, next and bookmark are for http-json; a fhir source has base_url (paging and bookmarks are FHIR's)".into()));
-            }
-            ApiKind::Fhir {
-                base_url: url("[source] base_url", src.base_url.as_ref())?,
-                search: src
-                    .search
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                count: src.page_size.unwrap_or(500).clamp(1, 5000),
-            }
-        }
+        ApiTag::Json => json_kind(src, err)?,
+        ApiTag::Fhir => fhir_kind(src, err)?,
     };
     if let Some(s) = &src.schedule {
         s.parse::<cron::Schedule>().map_err(|_| {
@@ -108,6 +47,74 @@ pub fn spec(
         timeout: Duration::from_secs(src.timeout_secs.unwrap_or(30).clamp(1, 600)),
         attempts: src.attempts.unwrap_or(5).clamp(1, 20),
         schedule: src.schedule.clone(),
+    })
+}
+
+/// The URL a source polls, at `key`: present, a URL, and a transport the
+/// config allows.
+fn api_url(key: &str, v: Option<&String>, err: Err<'_>) -> Result<url::Url, MappingError> {
+    let v = v.ok_or_else(|| {
+        err(
+            key,
+            "is missing: an API source needs the URL it polls".into(),
+        )
+    })?;
+    let u = url::Url::parse(v).map_err(|_| err(key, format!("\"{v}\" is not a URL")))?;
+    crate::config::check_transport(&u).map_err(|m| err(key, m))?;
+    Ok(u)
+}
+
+/// An `http-json` source: its URL, where its records are, its paging and
+/// its bookmark.
+fn json_kind(src: &RawSource, err: Err<'_>) -> Result<ApiKind, MappingError> {
+    if src.base_url.is_some() || src.search.is_some() {
+        return Err(err(
+            "[source] base_url",
+            "base_url and search are for fhir sources; http-json has url".into(),
+        ));
+    }
+    let records = src.records.clone().unwrap_or_default();
+    if !records.is_empty() && !records.starts_with('/') {
+        return Err(err("[source] records", format!("\"{records}\" is not a JSON pointer: write it as \"/data\" (\"\" for a page that is the array)")));
+    }
+    let bookmark = src.bookmark.as_ref().map(|b| Bookmark {
+        param: b.param.clone(),
+        from: b.from.clone(),
+    });
+    if let Some(b) = &bookmark {
+        if !b.from.starts_with('/') {
+            return Err(err(
+                "[source] bookmark",
+                format!("from = \"{}\" is not a JSON pointer", b.from),
+            ));
+        }
+    }
+    if bookmark.is_none() && src.mode.as_deref() == Some("delta") {
+        return Err(err("[source] bookmark", "a delta http-json source needs bookmark = { param = ..., from = ... }: without it every poll would read everything as new".into()));
+    }
+    Ok(ApiKind::Json {
+        url: api_url("[source] url", src.url.as_ref(), err)?,
+        records,
+        next: next(src, err)?,
+        bookmark,
+    })
+}
+
+/// A `fhir` source: its base URL, extra search parameters and page size
+/// (paging and bookmarks are FHIR's own).
+fn fhir_kind(src: &RawSource, err: Err<'_>) -> Result<ApiKind, MappingError> {
+    if src.url.is_some() || src.records.is_some() || src.next.is_some() || src.bookmark.is_some() {
+        return Err(err("[source] url", "url, records, next and bookmark are for http-json; a fhir source has base_url (paging and bookmarks are FHIR's)".into()));
+    }
+    Ok(ApiKind::Fhir {
+        base_url: api_url("[source] base_url", src.base_url.as_ref(), err)?,
+        search: src
+            .search
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        count: src.page_size.unwrap_or(500).clamp(1, 5000),
     })
 }
 
