@@ -19,7 +19,7 @@ use sqlx::SqliteConnection;
 
 use super::lifecycle::{archive, leave, purge, sweep};
 use super::types::{Ctx, StoreError};
-use super::write::{correct, insert, load};
+use super::write::{correct, insert, load, Stored};
 use super::{is_tombstone, Store};
 use crate::incoming::{err, Incoming, ItemError, Rejected};
 use crate::tier::{TierItem, TierState};
@@ -131,30 +131,7 @@ async fn apply(
                 signal_id: id.clone(),
                 ..(**i).clone()
             };
-            // Set by `tier::parse_item`; the start is the floor regardless.
-            let end = i.end_date.unwrap_or(i.start_date);
-            displace(c, ctx, region, &item.organisation, &i).await?;
-            match stored {
-                None => {
-                    insert(c, ctx, region, &item.organisation, &i, end).await?;
-                    TierResult::Created
-                }
-                Some(s) if s.state == "active" && s.same_content(&i, end) => TierResult::Unchanged,
-                Some(s) => {
-                    correct(c, ctx, &s, &i, end).await?;
-                    if s.state != "active" {
-                        // Back from the archive; the sweep joins it again.
-                        sqlx::query(
-                            "UPDATE signals SET state = 'active', archived_on = NULL, \
-                             purge_on = NULL WHERE id = ?",
-                        )
-                        .bind(s.id)
-                        .execute(&mut *c)
-                        .await?;
-                    }
-                    TierResult::Updated
-                }
-            }
+            apply_active(c, ctx, region, &item.organisation, &i, stored).await?
         }
     };
     sqlx::query("UPDATE signals SET tier_seq = ? WHERE org = ? AND signal_id = ?")
@@ -164,6 +141,42 @@ async fn apply(
         .execute(&mut *c)
         .await?;
     Ok(result)
+}
+
+/// A region's active signal: created, unchanged, or corrected (and back
+/// from the archive if it was there).
+async fn apply_active(
+    c: &mut SqliteConnection,
+    ctx: &Ctx,
+    region: &str,
+    organisation: &str,
+    i: &Incoming,
+    stored: Option<Stored>,
+) -> Result<TierResult, StoreError> {
+    // Set by `tier::parse_item`; the start is the floor regardless.
+    let end = i.end_date.unwrap_or(i.start_date);
+    displace(c, ctx, region, organisation, i).await?;
+    Ok(match stored {
+        None => {
+            insert(c, ctx, region, organisation, i, end).await?;
+            TierResult::Created
+        }
+        Some(s) if s.state == "active" && s.same_content(i, end) => TierResult::Unchanged,
+        Some(s) => {
+            correct(c, ctx, &s, i, end).await?;
+            if s.state != "active" {
+                // Back from the archive; the sweep joins it again.
+                sqlx::query(
+                    "UPDATE signals SET state = 'active', archived_on = NULL, \
+                     purge_on = NULL WHERE id = ?",
+                )
+                .bind(s.id)
+                .execute(&mut *c)
+                .await?;
+            }
+            TierResult::Updated
+        }
+    })
 }
 
 /// Archives any other active signal of the same organisation, professional
