@@ -3,7 +3,7 @@
 //! `check` is the real pipeline minus side effects, not a second one.
 
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::domain::{Bsn, SignalRef, SubjectHasher};
 use crate::mapping::{Code, Context, Mapping, OutcomeRef, Target};

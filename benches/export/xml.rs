@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chrono::{Days, NaiveDate};
 
-use crate::export::{SplitMix, eleven_proof};
+use crate::export::{eleven_proof, SplitMix};
 
 const FAMILY: [(&str, &str); 6] = [
     ("Jansen", ""),

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::report::{FileError, Report, SourceReport};
-use super::{CliError, Sources, exit, load_config, runtime};
+use super::{exit, load_config, runtime, CliError, Sources};
 use crate::clock::Clock;
 use crate::config::{self, Config, SourceConfig};
 use crate::domain::{SubjectHasher, SubjectKey};
@@ -16,7 +16,7 @@ use crate::plan::{Action, Desired, InvolvementKey, Plan, Stored};
 
 /// The stored state of one source, as the dry run plans against it.
 type StoredState = HashMap<InvolvementKey, Stored>;
-use crate::source::{FileReader, waiting_files};
+use crate::source::{waiting_files, FileReader};
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -397,5 +397,9 @@ fn mapping_tests(sources: &[(SourceConfig, Mapping)], ctx: &Context<'_>) -> u8 {
         );
     }
     println!("{} passed, {} failed", total.saturating_sub(failed), failed);
-    if failed > 0 { exit::PARTIAL } else { exit::OK }
+    if failed > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
 }

@@ -6,9 +6,9 @@ mod rules;
 mod signal;
 mod subject_key;
 
-pub use bsn::{Bsn, BsnError, mask};
+pub use bsn::{mask, Bsn, BsnError};
 pub use content_hash::ContentHash;
-pub use rules::{Audience, Rules, add_years, age_on};
+pub use rules::{add_years, age_on, Audience, Rules};
 pub use signal::{
     Gender, Professional, ProfessionalRef, Signal, SignalRef, Subject, SubjectRef, WithdrawReason,
 };

@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 pub use desired::Desired;
 pub use fasthash::{FastMap, FastSet};
 
-use crate::domain::{ContentHash, Rules, SubjectKey, WithdrawReason, add_years};
+use crate::domain::{add_years, ContentHash, Rules, SubjectKey, WithdrawReason};
 use crate::source::Location;
 
 /// One professional's involvement with one child: what a signal stands for.

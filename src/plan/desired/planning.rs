@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use super::{Decided, Desired, Entry};
 use crate::domain::{Rules, WithdrawReason};
 use crate::mapping::Mode;
-use crate::plan::{Action, Baseline, Counts, InvolvementKey, Plan, Policy, Wanted, decide};
+use crate::plan::{decide, Action, Baseline, Counts, InvolvementKey, Plan, Policy, Wanted};
 
 impl Desired {
     /// Diffs the desired state against the stored one; each entry is marked

@@ -183,7 +183,8 @@ fn the_next_link_is_scanned_before_the_page_is_read() {
         fhir::scan_next(&body).unwrap().as_deref(),
         Some("https://fhir.example.org/r4/EpisodeOfCare?page=2")
     );
-    let last = br#"{"resourceType": "Bundle", "entry": [], "link": [{"relation": "self", "url": "x"}]}"#;
+    let last =
+        br#"{"resourceType": "Bundle", "entry": [], "link": [{"relation": "self", "url": "x"}]}"#;
     assert_eq!(fhir::scan_next(last).unwrap(), None);
     // An odd shape is not guessed at: reading the page decides.
     let odd = br#"{"resourceType": "Bundle", "link": [{"relation": 7, "url": "x"}]}"#;
