@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use encoding_rs::WINDOWS_1252;
 
+mod bare;
 mod export;
 #[path = "export/xml.rs"]
 mod xml_export;
@@ -225,35 +226,19 @@ fn bare_pass(path: &Path) -> Tally {
         tally.rows += 1;
         tally.bsn_ok += u64::from(eleven_proof(&record[0]));
         for date in [&record[5], &record[9]] {
-            tally.dates_ok += u64::from(dd_mm_yyyy(date));
+            tally.dates_ok += u64::from(bare::date_exists(date, &DD_MM_YYYY));
         }
     }
     std::hint::black_box(tally)
 }
 
-/// A `%d-%m-%Y` date that exists (leap years included), by hand.
-fn dd_mm_yyyy(b: &[u8]) -> bool {
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b.len() != 10 || b[2] != b'-' || b[5] != b'-' {
-        return false;
-    }
-    let (Some(d), Some(m), Some(y)) = (digits(0..2), digits(3..5), digits(6..10)) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
-}
+/// The export's dates.
+const DD_MM_YYYY: bare::Layout = bare::Layout {
+    day: 0..2,
+    month: 3..5,
+    year: 6..10,
+    dashes: [2, 5],
+};
 
 /// One `visync check` under /usr/bin/time: (wall seconds, peak RSS in KiB).
 fn run_check(config: &Path, data: &Path, rows: u64) -> (f64, f64) {

@@ -19,6 +19,21 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 
+mod bare;
+
+/// FHIR's dates.
+const YYYY_MM_DD: bare::Layout = bare::Layout {
+    day: 8..10,
+    month: 5..7,
+    year: 0..4,
+    dashes: [4, 7],
+};
+
+/// A FHIR date that exists.
+fn iso_date(s: &str) -> bool {
+    bare::date_exists(s.as_bytes(), &YYYY_MM_DD)
+}
+
 const PER_PAGE: usize = 500;
 const MANAGERS: usize = 50;
 
@@ -366,29 +381,4 @@ fn bare_poll(rt: &tokio::runtime::Runtime, base: &str) -> (f64, usize) {
     }
     std::hint::black_box(ok);
     (start.elapsed().as_secs_f64(), episodes)
-}
-
-/// A `YYYY-MM-DD` date that exists, by hand.
-fn iso_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
 }
