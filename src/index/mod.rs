@@ -15,7 +15,9 @@ pub use http::{transport, ClientError, HttpIndex};
 pub use http::classify;
 pub use notices::{pull_notices, PullSummary};
 pub use sender::{drain, SendSummary};
-pub use wire::{ApiError, ItemResult, ItemStatus, ListedSignal, NoticePage, SignalPage};
+pub use wire::{
+    ApiError, ItemResult, ItemStatus, ListedSignal, ListedState, NoticePage, SignalPage,
+};
 
 use std::time::Duration;
 

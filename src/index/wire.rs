@@ -204,17 +204,86 @@ pub struct SignalPage {
     pub next_page_token: Option<String>,
 }
 
-/// A signal as the index lists it.
+/// A signal as the index lists it. Its state is one the protocol names:
+/// any other text makes the page malformed, naming the signal, so that
+/// reconciliation never guesses what the index holds.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawListed")]
 pub struct ListedSignal {
     pub signal_id: String,
     pub professional_id: String,
-    #[serde(default)]
     pub start_date: Option<String>,
-    #[serde(default)]
     pub end_date: Option<String>,
-    /// `active`, or anything else (`archived`, `withdrawn`, `expired`): not active.
-    pub state: String,
+    pub state: ListedState,
+}
+
+/// Where the index says one of our signals stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedState {
+    Active,
+    /// The concern is over, or its end date passed: not active.
+    Archived,
+    Withdrawn,
+    Expired,
+}
+
+impl ListedState {
+    pub const ALL: [ListedState; 4] = [
+        ListedState::Active,
+        ListedState::Archived,
+        ListedState::Withdrawn,
+        ListedState::Expired,
+    ];
+
+    /// The protocol's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListedState::Active => "active",
+            ListedState::Archived => "archived",
+            ListedState::Withdrawn => "withdrawn",
+            ListedState::Expired => "expired",
+        }
+    }
+
+    /// The state for the protocol's text; `None` for anything else.
+    pub fn parse(text: &str) -> Option<ListedState> {
+        ListedState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A listed signal as it arrives, before its state is checked.
+#[derive(Deserialize)]
+struct RawListed {
+    signal_id: String,
+    professional_id: String,
+    #[serde(default)]
+    start_date: Option<String>,
+    #[serde(default)]
+    end_date: Option<String>,
+    state: String,
+}
+
+impl TryFrom<RawListed> for ListedSignal {
+    type Error = String;
+
+    fn try_from(r: RawListed) -> Result<ListedSignal, String> {
+        let Some(state) = ListedState::parse(&r.state) else {
+            let known: Vec<&str> = ListedState::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(format!(
+                "signal {}: state {:?} is not one of the protocol's ({})",
+                crate::redact::foreign(&r.signal_id),
+                crate::redact::foreign(&r.state),
+                known.join(", ")
+            ));
+        };
+        Ok(ListedSignal {
+            signal_id: r.signal_id,
+            professional_id: r.professional_id,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            state,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +359,30 @@ mod tests {
         );
         let bad = r#"{"notices": [{"notice_id": "n", "kind": "gossip", "signal_id": "a", "created_at": "t"}]}"#;
         assert!(serde_json::from_str::<NoticePage>(bad).is_err());
+    }
+
+    /// Regression (issue 13): a listed state was any text, and anything
+    /// but `active` read as "not active"; now an unknown state makes the
+    /// page malformed, naming the signal.
+    #[test]
+    fn a_listed_state_is_read_strictly_naming_the_signal() {
+        let page: SignalPage = serde_json::from_str(
+            r#"{"signals": [{"signal_id": "s-1", "professional_id": "E1", "state": "active"},
+                {"signal_id": "s-2", "professional_id": "E1", "end_date": "2028-01-01", "state": "archived"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(page.signals[0].state, ListedState::Active);
+        assert_eq!(page.signals[1].state, ListedState::Archived);
+        for s in ListedState::ALL {
+            assert_eq!(ListedState::parse(s.as_str()), Some(s));
+        }
+        let bad =
+            r#"{"signals": [{"signal_id": "s-7", "professional_id": "E1", "state": "Active"}]}"#;
+        let err = serde_json::from_str::<SignalPage>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signal s-7"), "{err}");
+        assert!(err.contains("\"Active\""), "{err}");
     }
 
     /// A batch sends the stored payloads as they are.

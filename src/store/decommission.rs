@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::audit::Chain;
 use super::chunked::Chunks;
 use super::event::Audit;
-use super::states::{SignalState, Stored};
+use super::states::{marks, OutboxAction, OutboxState, SignalState, Stored};
+use super::transition::{self, OnDecommission};
 use super::{ts, Store, StoreError};
 
 /// The audit event that says a store was decommissioned: what is left.
@@ -35,12 +36,16 @@ impl Store {
     /// Signals the index may hold (pending, active, withdrawing, missing),
     /// per source.
     pub async fn live_per_source(&self) -> Result<PerSource, StoreError> {
-        let rows = sqlx::query(
+        let live = transition::states_where(transition::decommission_live);
+        let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT source, COUNT(*) FROM signals
-             WHERE state IN ('pending', 'active', 'withdrawing', 'missing') GROUP BY source ORDER BY source",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE state IN ({}) GROUP BY source ORDER BY source",
+            marks(live.len())
+        )));
+        for s in live {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get::<i64, _>(1) as u64))
@@ -56,40 +61,77 @@ impl Store {
     pub async fn withdraw_all(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
         let mut tx = self.begin().await?;
+        let release = transition::RELEASE;
         sqlx::query(
-            "UPDATE signals SET state = 'withdrawing', withdraw_reason = 'risk_ended', updated_at = ?
-             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = 'held')",
+            "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
+             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = ?)",
         )
+        .bind(release.signal)
+        .bind(release.reason.as_str())
         .bind(&at)
+        .bind(release.from)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE outbox SET state = 'ready', not_before = ? WHERE state = 'held'")
+        sqlx::query("UPDATE outbox SET state = ?, not_before = ? WHERE state = ?")
+            .bind(release.to)
             .bind(&at)
+            .bind(release.from)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM holds").execute(&mut *tx).await?;
         // A run again retries what an earlier one could not get through.
-        sqlx::query(
-            "UPDATE outbox SET state = 'ready', attempts = 0, not_before = ? WHERE state = 'quarantined'",
-        )
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
-        for sql in [
-            "DELETE FROM outbox WHERE action = 'register' AND attempts = 0",
-            "DELETE FROM signals WHERE state = 'pending'
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
-            "DELETE FROM outbox WHERE action IN ('register', 'update', 'renew')",
-            "UPDATE signals SET state = 'withdrawn', withdraw_reason = 'risk_ended' WHERE state = 'missing'",
-        ] {
-            sqlx::query(sql).execute(&mut *tx).await?;
+        sqlx::query("UPDATE outbox SET state = ?, attempts = 0, not_before = ? WHERE state = ?")
+            .bind(OutboxState::Ready)
+            .bind(&at)
+            .bind(OutboxState::Quarantined)
+            .execute(&mut *tx)
+            .await?;
+        // Registrations never tried go first: their signals are then the
+        // unsent ones, with nothing queued.
+        sqlx::query("DELETE FROM outbox WHERE action = ? AND attempts = 0")
+            .bind(OutboxAction::Register)
+            .execute(&mut *tx)
+            .await?;
+        for state in transition::states_where(|s| {
+            transition::on_decommission(s, true) == OnDecommission::Drop
+        }) {
+            sqlx::query(
+                "DELETE FROM signals WHERE state = ?
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
+            )
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM outbox WHERE action IN (?, ?, ?)")
+            .bind(OutboxAction::Register)
+            .bind(OutboxAction::Update)
+            .bind(OutboxAction::Renew)
+            .execute(&mut *tx)
+            .await?;
+        for from in SignalState::ALL {
+            if let OnDecommission::EndHere(to, reason) = transition::on_decommission(*from, false) {
+                sqlx::query("UPDATE signals SET state = ?, withdraw_reason = ? WHERE state = ?")
+                    .bind(to)
+                    .bind(reason.as_str())
+                    .bind(*from)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
-        let select = "SELECT signal_id, source FROM signals WHERE state IN ('pending', 'active')
-                      AND signal_id > ? ORDER BY signal_id LIMIT ?";
+        let withdraw = transition::states_where(|s| {
+            transition::on_decommission(s, false) == OnDecommission::Withdraw
+        });
+        let select = format!(
+            "SELECT signal_id, source FROM signals WHERE state IN ({})
+             AND signal_id > ? ORDER BY signal_id LIMIT ?",
+            marks(withdraw.len())
+        );
+        let binds: Vec<&str> = withdraw.iter().map(|s| s.as_str()).collect();
         let mut conn = self.pool.acquire().await?;
-        let mut chunks = Chunks::new(select, "decommission-chunk");
-        while let Some(mut c) = chunks.next(&mut conn, &[]).await? {
+        let mut chunks = Chunks::new(AssertSqlSafe(select), "decommission-chunk");
+        while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 let reason = crate::domain::WithdrawReason::RiskEnded;
@@ -112,12 +154,16 @@ impl Store {
 
     /// What the index has not confirmed yet: signals still live, by state.
     pub async fn not_withdrawn(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let rows = sqlx::query(
+        let live = transition::states_where(transition::decommission_live);
+        let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT state, COUNT(*), MIN(signal_id) FROM signals
-             WHERE state IN ('pending', 'active', 'withdrawing', 'missing') GROUP BY state",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE state IN ({}) GROUP BY state",
+            marks(live.len())
+        )));
+        for s in live {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let state = SignalState::read("signals", r.get::<&str, _>(2), "state", r.get(0))?;

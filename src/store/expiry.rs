@@ -11,24 +11,25 @@ use sqlx::{Row, SqliteConnection};
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
 use super::event::Audit;
+use super::states::{NoticeKind, NoticeReason, NoticeState, OutboxAction, SignalState, Stored};
+use super::transition;
 use super::{ts, Store, StoreError};
 
-/// Past its end date, or past the day before the age limit: expired. A
-/// `missing` signal expires too (no re-registration can bring it back).
-/// Binds: today, today.
+/// Past its end date, or past the day before the age limit: expired
+/// (`transition::expired`). Binds: `transition::EXPIRABLE`, today, today.
 macro_rules! expirable {
     () => {
-        "FROM signals WHERE state IN ('active', 'missing') AND (end_date < ? OR last_day < ?)"
+        "FROM signals WHERE state IN (?, ?) AND (end_date < ? OR last_day < ?)"
     };
 }
 
 /// An active signal whose end falls within the notice window, with nothing
 /// queued for it (a held withdrawal means its case has ended; a queued
-/// renewal or correction is on its way). Binds: today, the window's end,
-/// the page's last id.
+/// renewal or correction is on its way). Binds: `SignalState::Active`,
+/// today, the window's end, the page's last id.
 macro_rules! renewable {
     () => {
-        "FROM signals s WHERE s.state = 'active' AND s.end_date >= ? AND s.end_date <= ?
+        "FROM signals s WHERE s.state = ? AND s.end_date >= ? AND s.end_date <= ?
            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id)
            AND s.signal_id > ?"
     };
@@ -71,7 +72,10 @@ fn date(s: &str, id: &str, column: &str) -> Result<NaiveDate, StoreError> {
 impl Store {
     /// How many signals expiry would end today (the dry run's count).
     pub async fn count_expirable(&self, today: NaiveDate) -> Result<u64, StoreError> {
+        let [a, b] = transition::EXPIRABLE;
         let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", expirable!()))
+            .bind(a)
+            .bind(b)
             .bind(today.to_string())
             .bind(today.to_string())
             .fetch_one(&self.pool)
@@ -84,29 +88,33 @@ impl Store {
     pub async fn expire(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let (day, at) = (today.to_string(), ts(now));
         let select = concat!(
-            "SELECT signal_id, source, end_date < ? ",
+            "SELECT signal_id, source, end_date < ?, state ",
             expirable!(),
             " AND signal_id > ? ORDER BY signal_id LIMIT ?"
         );
         let mut conn = self.pool.acquire().await?;
-        let binds = [day.as_str(), &day, &day];
+        let [a, b] = transition::EXPIRABLE;
+        let binds = [day.as_str(), a.as_str(), b.as_str(), &day, &day];
         let mut chunks = Chunks::new(select, "reconcile-chunk");
         while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                sqlx::query(
-                    "UPDATE signals SET state = 'expired', updated_at = ? WHERE signal_id = ?",
-                )
-                .bind(&at)
-                .bind(&id)
-                .execute(&mut *c.tx)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM outbox WHERE signal_id = ? AND action IN ('update', 'renew')",
-                )
-                .bind(&id)
-                .execute(&mut *c.tx)
-                .await?;
+                let from = SignalState::read("signals", &id, "state", r.get(3))?;
+                let Some(to) = transition::expired(from) else {
+                    continue;
+                };
+                sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+                    .bind(to)
+                    .bind(&at)
+                    .bind(&id)
+                    .execute(&mut *c.tx)
+                    .await?;
+                sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
+                    .bind(&id)
+                    .bind(OutboxAction::Update)
+                    .bind(OutboxAction::Renew)
+                    .execute(&mut *c.tx)
+                    .await?;
                 let event = Audit::Expired {
                     age_limit: !r.get::<bool, _>(2),
                 };
@@ -134,6 +142,7 @@ impl Store {
             renewable!(),
             " ORDER BY s.signal_id LIMIT ?"
         ))
+        .bind(SignalState::Active)
         .bind(today.to_string())
         .bind(until.to_string())
         .bind(after)
@@ -209,13 +218,15 @@ async fn renewal_due(
     let made = sqlx::query(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
                                         created_at, counterparts, due_date, reason, state, not_before)
-         SELECT ?, 'renewal_due', signal_id, source, case_ref, professional_id, ?, '[]', ?, ?, 'pending', ?
+         SELECT ?, ?, signal_id, source, case_ref, professional_id, ?, '[]', ?, ?, ?, ?
          FROM signals WHERE signal_id = ?",
     )
     .bind(due_id(&s.signal_id, s.end_date))
+    .bind(NoticeKind::RenewalDue)
     .bind(at)
     .bind(s.end_date.to_string())
-    .bind(age_limit.then_some("age_limit"))
+    .bind(age_limit.then_some(NoticeReason::AgeLimit))
+    .bind(NoticeState::Pending)
     .bind(at)
     .bind(&s.signal_id)
     .execute(conn)
@@ -235,13 +246,15 @@ pub async fn renewed(
     sqlx::query(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
                                         created_at, counterparts, due_date, state, not_before)
-         SELECT 'renewed-' || signal_id || '-' || ?, 'renewed', signal_id, source, case_ref,
-                professional_id, ?, '[]', ?, 'pending', ?
+         SELECT 'renewed-' || signal_id || '-' || ?, ?, signal_id, source, case_ref,
+                professional_id, ?, '[]', ?, ?, ?
          FROM signals WHERE signal_id = ?",
     )
     .bind(end)
+    .bind(NoticeKind::Renewed)
     .bind(at)
     .bind(end)
+    .bind(NoticeState::Pending)
     .bind(at)
     .bind(signal_id)
     .execute(conn)

@@ -45,11 +45,14 @@ impl Store {
     pub async fn source_totals(&self) -> Result<Vec<SourceTotals>, StoreError> {
         let rows = sqlx::query(
             "SELECT source,
-                    SUM(outcome = 'processed'), SUM(outcome = 'rejected'),
+                    SUM(outcome = ?), SUM(outcome = ?),
                     SUM(accepted), SUM(rejected), SUM(skipped),
-                    MAX(CASE WHEN outcome = 'processed' THEN taken_at END)
+                    MAX(CASE WHEN outcome = ? THEN taken_at END)
                FROM files GROUP BY source ORDER BY source",
         )
+        .bind(LedgerOutcome::Processed)
+        .bind(LedgerOutcome::Rejected)
+        .bind(LedgerOutcome::Processed)
         .fetch_all(&self.pool)
         .await?;
         let n = |r: &sqlx::sqlite::SqliteRow, i: usize| {

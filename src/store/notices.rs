@@ -146,7 +146,8 @@ impl Store {
 
     /// The sources with notices due for delivery.
     pub async fn notice_sources(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT DISTINCT source FROM notices WHERE state = 'pending' AND not_before <= ? ORDER BY source")
+        Ok(sqlx::query_scalar("SELECT DISTINCT source FROM notices WHERE state = ? AND not_before <= ? ORDER BY source")
+            .bind(NoticeState::Pending)
             .bind(ts(now))
             .fetch_all(&self.pool)
             .await?)
@@ -159,8 +160,9 @@ impl Store {
     ) -> Result<Vec<Notice>, StoreError> {
         let rows = sqlx::query(
             "SELECT notice_id, kind, case_ref, professional_id, created_at, counterparts, due_date, audience, reason
-             FROM notices WHERE state = 'pending' AND source = ? ORDER BY created_at, notice_id LIMIT ?",
+             FROM notices WHERE state = ? AND source = ? ORDER BY created_at, notice_id LIMIT ?",
         )
+        .bind(NoticeState::Pending)
         .bind(source)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -187,12 +189,12 @@ impl Store {
     }
 
     pub async fn count_pending_notices(&self, source: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notices WHERE state = 'pending' AND source = ?",
-        )
-        .bind(source)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM notices WHERE state = ? AND source = ?")
+                .bind(NoticeState::Pending)
+                .bind(source)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n as u64)
     }
 
@@ -206,7 +208,8 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ts(now);
         for id in ids {
-            sqlx::query("UPDATE notices SET state = 'delivered', delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
+            sqlx::query("UPDATE notices SET state = ?, delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
+                .bind(NoticeState::Delivered)
                 .bind(&at)
                 .bind(delivery)
                 .bind(id)
@@ -263,10 +266,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE notices SET state = 'pending', attempts = 0, not_before = ? WHERE source = ? AND state = 'quarantined'",
+            "UPDATE notices SET state = ?, attempts = 0, not_before = ? WHERE source = ? AND state = ?",
         )
+        .bind(NoticeState::Pending)
         .bind(ts(now))
         .bind(source)
+        .bind(NoticeState::Quarantined)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -294,8 +299,9 @@ impl Store {
     /// Why notices of each source are still waiting, for `status`.
     pub async fn notice_trouble(&self) -> Result<Vec<(String, u64, Option<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source, COUNT(*), MAX(last_error) FROM notices WHERE state = 'pending' GROUP BY source ORDER BY source",
+            "SELECT source, COUNT(*), MAX(last_error) FROM notices WHERE state = ? GROUP BY source ORDER BY source",
         )
+        .bind(NoticeState::Pending)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -315,11 +321,13 @@ pub async fn notify_subject(
     sqlx::query(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
-         SELECT 'notify-' || signal_id, 'notify_subject', signal_id, source, case_ref, professional_id, ?, '[]',
-                audience, 'pending', ?
+         SELECT 'notify-' || signal_id, ?, signal_id, source, case_ref, professional_id, ?, '[]',
+                audience, ?, ?
          FROM signals WHERE signal_id = ? AND audience IS NOT NULL",
     )
+    .bind(NoticeKind::NotifySubject)
     .bind(at)
+    .bind(NoticeState::Pending)
     .bind(at)
     .bind(signal_id)
     .execute(conn)
@@ -336,10 +344,14 @@ pub async fn notify_subjects(
     let mut q = sqlx::QueryBuilder::new(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
-         SELECT 'notify-' || signal_id, 'notify_subject', signal_id, source, case_ref, professional_id, ",
+         SELECT 'notify-' || signal_id, ",
     );
-    q.push_bind(at)
-        .push(", '[]', audience, 'pending', ")
+    q.push_bind(NoticeKind::NotifySubject)
+        .push(", signal_id, source, case_ref, professional_id, ")
+        .push_bind(at)
+        .push(", '[]', audience, ")
+        .push_bind(NoticeState::Pending)
+        .push(", ")
         .push_bind(at);
     q.push(" FROM signals WHERE audience IS NOT NULL AND signal_id IN (");
     let mut list = q.separated(", ");

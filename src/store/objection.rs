@@ -7,7 +7,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::audit::Chain;
 use super::event::Audit;
-use super::states::{SignalState, Stored};
+use super::states::{OutboxAction, SignalState, Stored};
 use super::transition::{self, OnObjection};
 use super::{signals, ts, Store, StoreError};
 use crate::domain::{SubjectKey, WithdrawReason};
@@ -49,10 +49,14 @@ impl Store {
         let live = sqlx::query(
             "SELECT s.signal_id, s.source, s.state,
                     EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id
-                            AND o.action = 'register' AND o.attempts = 0) AS unsent
-             FROM signals s WHERE s.subject_key = ? AND s.state IN ('pending', 'active', 'withdrawing')",
+                            AND o.action = ? AND o.attempts = 0) AS unsent
+             FROM signals s WHERE s.subject_key = ? AND s.state IN (?, ?, ?)",
         )
+        .bind(OutboxAction::Register)
         .bind(&key.0[..])
+        .bind(SignalState::Pending)
+        .bind(SignalState::Active)
+        .bind(SignalState::Withdrawing)
         .fetch_all(&mut *tx)
         .await?;
         for r in live {

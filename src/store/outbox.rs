@@ -90,10 +90,11 @@ impl Store {
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts FROM outbox o
-             WHERE o.state = 'ready' AND o.not_before <= ?
+             WHERE o.state = ? AND o.not_before <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
              ORDER BY o.not_before, o.id LIMIT ?",
         )
+        .bind(OutboxState::Ready)
         .bind(ts(now))
         .bind(limit)
         .fetch_all(&self.pool)
@@ -121,9 +122,10 @@ impl Store {
     /// its time would end the pass while the registration is still waiting.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let t: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(o.not_before) FROM outbox o WHERE o.state = 'ready'
+            "SELECT MIN(o.not_before) FROM outbox o WHERE o.state = ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)",
         )
+        .bind(OutboxState::Ready)
         .fetch_one(&self.pool)
         .await?;
         Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
@@ -177,19 +179,25 @@ impl Store {
     pub async fn release(&self, source: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ts(now);
+        let release = transition::RELEASE;
         sqlx::query(
-            "UPDATE signals SET state = 'withdrawing', withdraw_reason = 'risk_ended', updated_at = ?
-             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE source = ? AND state = 'held')",
+            "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
+             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE source = ? AND state = ?)",
         )
+        .bind(release.signal)
+        .bind(release.reason.as_str())
         .bind(&at)
         .bind(source)
+        .bind(release.from)
         .execute(&mut *tx)
         .await?;
         let n = sqlx::query(
-            "UPDATE outbox SET state = 'ready', not_before = ? WHERE source = ? AND state = 'held'",
+            "UPDATE outbox SET state = ?, not_before = ? WHERE source = ? AND state = ?",
         )
+        .bind(release.to)
         .bind(&at)
         .bind(source)
+        .bind(release.from)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -222,10 +230,24 @@ async fn confirm_many(
     at: &str,
 ) -> Result<(), StoreError> {
     let ids = || rows.iter().map(|(r, _)| r.signal_id.as_str());
-    let mut q =
-        QueryBuilder::new("UPDATE signals SET state = 'active', error = NULL, updated_at = ");
-    q.push_bind(at)
-        .push(" WHERE state IN ('pending', 'active') AND signal_id IN (");
+    // Registrations and corrections only: both confirmed the same way.
+    let action = OutboxAction::Register;
+    debug_assert_eq!(
+        transition::confirmed(action),
+        transition::confirmed(OutboxAction::Update)
+    );
+    let mut q = QueryBuilder::new("UPDATE signals SET state = ");
+    q.push_bind(transition::confirmed(action))
+        .push(", error = NULL, updated_at = ")
+        .push_bind(at)
+        .push(" WHERE state IN (");
+    binds(
+        &mut q,
+        transition::confirmed_from(action)
+            .iter()
+            .map(|s| s.as_str()),
+    );
+    q.push(" AND signal_id IN (");
     binds(&mut q, ids());
     q.build().execute(&mut *conn).await?;
     let mut q = QueryBuilder::new("DELETE FROM outbox WHERE id IN (");
@@ -413,7 +435,8 @@ async fn adopt(
             .bind(ours)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("UPDATE signals SET state = 'active', updated_at = ? WHERE signal_id = ?")
+        sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+            .bind(transition::adopted())
             .bind(at)
             .bind(existing)
             .execute(&mut *conn)

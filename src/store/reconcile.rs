@@ -16,30 +16,37 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::chunked::Chunks;
 use super::event::Audit;
+use super::states::{OutboxAction, SignalState};
+use super::transition;
 use super::{ts, Store, StoreError};
-use crate::index::ListedSignal;
+use crate::index::{ListedSignal, ListedState};
+
+/// The state of ours that the comparison looks at for signals the index
+/// does not hold as active (`transition::absent_at_index`).
+const ABSENT: SignalState = SignalState::Active;
 
 /// Active here, and not active at the index (absent, archived, withdrawn).
 /// Left out: signals changed after the listing began (confirmed while it
 /// ran: not listed for certain) and those past their end date (expiry,
 /// step 3, ends them; re-registering them would be wrong). Binds: the
-/// listing's start, today.
+/// state `transition::absent_at_index` moves, the listing's start, today,
+/// `ListedState::Active`.
 macro_rules! missing {
     () => {
-        "FROM signals s WHERE s.state = 'active' AND s.updated_at < ? AND s.end_date >= ?
+        "FROM signals s WHERE s.state = ? AND s.updated_at < ? AND s.end_date >= ?
          AND NOT EXISTS (SELECT 1 FROM temp.reconcile_seen x
-                         WHERE x.signal_id = s.signal_id AND x.state = 'active')"
+                         WHERE x.signal_id = s.signal_id AND x.state = ?)"
     };
 }
 
 /// Active on both sides with another end date at the index (renewed
 /// elsewhere, capped by the index), and nothing of ours on its way that
-/// would change it (a queued renewal or correction wins). Bind: the
-/// listing's start.
+/// would change it (a queued renewal or correction wins). Binds:
+/// `SignalState::Active`, `ListedState::Active`, the listing's start.
 macro_rules! end_differs {
     () => {
         "FROM signals s JOIN temp.reconcile_seen x ON x.signal_id = s.signal_id
-         WHERE s.state = 'active' AND x.state = 'active' AND x.end_date IS NOT NULL
+         WHERE s.state = ? AND x.state = ? AND x.end_date IS NOT NULL
            AND x.end_date <> s.end_date AND s.updated_at < ?
            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id)"
     };
@@ -110,8 +117,10 @@ impl Comparison {
     /// How many signals are missing at the index (the dry run's count).
     pub async fn count_missing(&mut self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", missing!()))
+            .bind(ABSENT)
             .bind(&self.started)
             .bind(&self.today)
+            .bind(ListedState::Active.as_str())
             .fetch_one(&mut *self.conn)
             .await?;
         Ok(n as u64)
@@ -128,24 +137,29 @@ impl Comparison {
             missing!(),
             " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
         );
-        let binds = [self.started.as_str(), &self.today];
+        let binds = [
+            ABSENT.as_str(),
+            &self.started,
+            &self.today,
+            ListedState::Active.as_str(),
+        ];
+        let to = transition::absent_at_index(ABSENT).expect("ABSENT is the state it moves");
         let mut chunks = Chunks::new(select, "reconcile-chunk");
         while let Some(mut c) = chunks.next(&mut self.conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                sqlx::query(
-                    "UPDATE signals SET state = 'missing', updated_at = ? WHERE signal_id = ?",
-                )
-                .bind(&at)
-                .bind(&id)
-                .execute(&mut *c.tx)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM outbox WHERE signal_id = ? AND action IN ('update', 'renew')",
-                )
-                .bind(&id)
-                .execute(&mut *c.tx)
-                .await?;
+                sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+                    .bind(to)
+                    .bind(&at)
+                    .bind(&id)
+                    .execute(&mut *c.tx)
+                    .await?;
+                sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
+                    .bind(&id)
+                    .bind(OutboxAction::Update)
+                    .bind(OutboxAction::Renew)
+                    .execute(&mut *c.tx)
+                    .await?;
                 let event = Audit::SignalMissing;
                 c.chain
                     .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
@@ -159,6 +173,8 @@ impl Comparison {
     /// How many end dates the index has otherwise (the dry run's count).
     pub async fn count_end_dates(&mut self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", end_differs!()))
+            .bind(SignalState::Active)
+            .bind(ListedState::Active.as_str())
             .bind(&self.started)
             .fetch_one(&mut *self.conn)
             .await?;
@@ -175,7 +191,11 @@ impl Comparison {
             end_differs!(),
             " AND s.signal_id > ? ORDER BY s.signal_id LIMIT ?"
         );
-        let binds = [self.started.as_str()];
+        let binds = [
+            SignalState::Active.as_str(),
+            ListedState::Active.as_str(),
+            &self.started,
+        ];
         let mut chunks = Chunks::new(select, "reconcile-chunk");
         while let Some(mut c) = chunks.next(&mut self.conn, &binds).await? {
             for r in &c.rows {
@@ -207,10 +227,11 @@ impl Comparison {
     pub async fn unknown(&mut self) -> Result<Vec<Unknown>, StoreError> {
         let rows = sqlx::query(
             "SELECT x.signal_id, x.professional_id FROM temp.reconcile_seen x
-             WHERE x.state = 'active'
+             WHERE x.state = ?
                AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.signal_id = x.signal_id)
              ORDER BY x.signal_id",
         )
+        .bind(ListedState::Active.as_str())
         .fetch_all(&mut *self.conn)
         .await?;
         Ok(rows
@@ -240,19 +261,20 @@ pub async fn ids_for(
     source: &str,
     new: &[super::signals::NewSignal],
 ) -> Result<Vec<String>, StoreError> {
-    let any: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM signals WHERE state = 'missing' AND source = ?)",
-    )
-    .bind(source)
-    .fetch_one(&mut *conn)
-    .await?;
+    let any: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signals WHERE state = ? AND source = ?)")
+            .bind(SignalState::Missing)
+            .bind(source)
+            .fetch_one(&mut *conn)
+            .await?;
     let mut ids = Vec::with_capacity(new.len());
     for n in new {
         let old: Option<String> = if any {
             sqlx::query_scalar(
-                "SELECT signal_id FROM signals WHERE state = 'missing' AND source = ?
+                "SELECT signal_id FROM signals WHERE state = ? AND source = ?
                  AND subject_key = ? AND professional_id = ? LIMIT 1",
             )
+            .bind(SignalState::Missing)
             .bind(source)
             .bind(&n.key.subject.0[..])
             .bind(&*n.key.professional)

@@ -10,7 +10,9 @@ use sqlx::Row;
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
 use super::event::Audit;
+use super::states::{NoticeState, SignalState};
 use super::{ts, Store, StoreError};
+use crate::domain::WithdrawReason;
 
 /// The dates the rules give for one night, as `YYYY-MM-DD` text.
 #[derive(Debug, Clone)]
@@ -33,25 +35,46 @@ pub struct Purged {
 }
 
 /// Delivered notices `notice_days` after delivery; unroutable ones (no case
-/// to go to) as long after they arrived. Binds: the notice cut, twice.
+/// to go to) as long after they arrived. Binds: `NoticeState::Delivered`,
+/// the notice cut, `NoticeState::Unroutable`, the notice cut.
 macro_rules! old_notices {
     () => {
-        "FROM notices WHERE (state = 'delivered' AND substr(delivered_at, 1, 10) <= ?)
-            OR (state = 'unroutable' AND substr(created_at, 1, 10) <= ?)"
+        "FROM notices WHERE (state = ? AND substr(delivered_at, 1, 10) <= ?)
+            OR (state = ? AND substr(created_at, 1, 10) <= ?)"
     };
 }
 
-/// The nights' dates, for the rules' clauses: every query on `signals`
-/// starts with this, binding today and the archive cut, so that each rule
-/// is one clause on `signals, cut`.
-const CUT: &str = "WITH cut (today, archive) AS (SELECT ?, ?) ";
+/// The nights' dates and the stored values the rules name, for the rules'
+/// clauses: every query on `signals` starts with this, binding
+/// `cut_binds`, so that each rule is one clause on `signals, cut` and
+/// names no stored value in quotes.
+const CUT: &str = "WITH cut (today, archive, withdrawn, expired, active, missing, rejected,
+                             risk_ended, unjustified, objection, deceased)
+                   AS (SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ";
+
+/// What `CUT` binds: today, the archive cut, then the values by name.
+fn cut_binds(cuts: &Cuts) -> [&str; 11] {
+    [
+        &cuts.today,
+        &cuts.archive,
+        SignalState::Withdrawn.as_str(),
+        SignalState::Expired.as_str(),
+        SignalState::Active.as_str(),
+        SignalState::Missing.as_str(),
+        SignalState::Rejected.as_str(),
+        WithdrawReason::RiskEnded.as_str(),
+        WithdrawReason::Unjustified.as_str(),
+        WithdrawReason::Objection.as_str(),
+        WithdrawReason::Deceased.as_str(),
+    ]
+}
 
 /// The rules for signals, by name: each a `WHERE` clause on `signals, cut`.
 const RULES: [(&str, &str); 3] = [
     // Withdrawn as unjustified, on objection or at death: never archived.
     (
         "not_archived",
-        "state = 'withdrawn' AND withdraw_reason IN ('unjustified', 'objection', 'deceased')
+        "state = cut.withdrawn AND withdraw_reason IN (cut.unjustified, cut.objection, cut.deceased)
          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
     ),
     // Expired (archived the day after its end date) or withdrawn as
@@ -61,8 +84,9 @@ const RULES: [(&str, &str); 3] = [
     // this runs; naming them here makes the dry run count them too.
     (
         "archive",
-        "((state IN ('expired', 'active', 'missing') AND end_date < cut.archive)
-          OR (state IN ('withdrawn', 'rejected') AND COALESCE(withdraw_reason, 'risk_ended') = 'risk_ended'
+        "((state IN (cut.expired, cut.active, cut.missing) AND end_date < cut.archive)
+          OR (state IN (cut.withdrawn, cut.rejected)
+              AND COALESCE(withdraw_reason, cut.risk_ended) = cut.risk_ended
               AND substr(updated_at, 1, 10) <= cut.archive))
          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
     ),
@@ -88,11 +112,11 @@ impl Store {
         let mut p = Purged::default();
         for (_, clause) in RULES {
             let sql = format!("{CUT}SELECT COUNT(*) FROM signals, cut WHERE {clause}");
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(&cuts.today)
-                .bind(&cuts.archive)
-                .fetch_one(&self.pool)
-                .await?;
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for b in cut_binds(cuts) {
+                q = q.bind(b);
+            }
+            let n: i64 = q.fetch_one(&self.pool).await?;
             p.signals += n as u64;
         }
         // Notices go with their signal, or on their own clock.
@@ -102,13 +126,15 @@ impl Store {
              OR signal_id IN ({CUT}SELECT signal_id FROM signals, cut WHERE {any_rule})",
             old_notices!()
         );
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(NoticeState::Delivered)
             .bind(&cuts.notices)
-            .bind(&cuts.notices)
-            .bind(&cuts.today)
-            .bind(&cuts.archive)
-            .fetch_one(&self.pool)
-            .await?;
+            .bind(NoticeState::Unroutable)
+            .bind(&cuts.notices);
+        for b in cut_binds(cuts) {
+            q = q.bind(b);
+        }
+        let n: i64 = q.fetch_one(&self.pool).await?;
         p.notices = n as u64;
         let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", old_audit!()))
             .bind(&cuts.audit)
@@ -148,7 +174,7 @@ impl Store {
         );
         let mut notices = 0;
         let mut conn = self.pool.acquire().await?;
-        let binds = [cuts.today.as_str(), &cuts.archive];
+        let binds = cut_binds(cuts);
         let mut chunks = Chunks::new(sqlx::AssertSqlSafe(select), "reconcile-chunk");
         while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
             for r in &c.rows {
@@ -184,7 +210,9 @@ impl Store {
     /// case to go to) as long after they arrived.
     async fn purge_notices(&self, cuts: &Cuts) -> Result<u64, StoreError> {
         let done = sqlx::query(concat!("DELETE ", old_notices!()))
+            .bind(NoticeState::Delivered)
             .bind(&cuts.notices)
+            .bind(NoticeState::Unroutable)
             .bind(&cuts.notices)
             .execute(&self.pool)
             .await?;

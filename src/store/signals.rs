@@ -127,7 +127,8 @@ impl Store {
         let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
         q.push(" WHERE source = ")
             .push_bind(source)
-            .push(" AND state IN ('pending', 'active')");
+            .push(" AND state IN (");
+        live(&mut q);
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in rows {
@@ -156,7 +157,9 @@ impl Store {
             let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
             q.push(" WHERE source = ")
                 .push_bind(source)
-                .push(" AND state IN ('pending', 'active') AND subject_key IN (");
+                .push(" AND state IN (");
+            live(&mut q);
+            q.push(" AND subject_key IN (");
             let mut list = q.separated(", ");
             for s in chunk {
                 list.push_bind(&s.0[..]);
@@ -183,15 +186,25 @@ impl Store {
     }
 }
 
+/// Binds the live states (`SignalState::LIVE`) and closes the `IN (`.
+fn live(q: &mut QueryBuilder<Sqlite>) {
+    let mut list = q.separated(", ");
+    for s in SignalState::LIVE {
+        list.push_bind(s);
+    }
+    list.push_unseparated(")");
+}
+
 /// Whether the source has signals the index lost (`missing`, reconcile.md):
 /// only then can a registration take an old id back.
 pub async fn has_missing(conn: &mut SqliteConnection, source: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM signals WHERE state = 'missing' AND source = ?)",
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signals WHERE state = ? AND source = ?)")
+            .bind(SignalState::Missing)
+            .bind(source)
+            .fetch_one(conn)
+            .await?,
     )
-    .bind(source)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// The id of an involvement's `missing` signal: registered again, it keeps
@@ -203,9 +216,10 @@ pub async fn missing_id(
     key: &InvolvementKey,
 ) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT signal_id FROM signals WHERE state = 'missing' AND source = ?
+        "SELECT signal_id FROM signals WHERE state = ? AND source = ?
          AND subject_key = ? AND professional_id = ? LIMIT 1",
     )
+    .bind(SignalState::Missing)
     .bind(source)
     .bind(&key.subject.0[..])
     .bind(&*key.professional)
@@ -243,11 +257,13 @@ pub async fn live_id(
 ) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT signal_id FROM signals WHERE source = ? AND subject_key = ? AND professional_id = ?
-         AND state IN ('pending', 'active')",
+         AND state IN (?, ?)",
     )
     .bind(source)
     .bind(&key.subject.0[..])
     .bind(&*key.professional)
+    .bind(SignalState::LIVE[0])
+    .bind(SignalState::LIVE[1])
     .fetch_optional(conn)
     .await?)
 }
@@ -329,11 +345,14 @@ pub async fn update(
     .await?;
     let body = payload(id, signal);
     let replaced = sqlx::query(
-        "UPDATE outbox SET payload = ? WHERE signal_id = ? AND action IN ('register', 'update')
-         AND state = 'ready' AND attempts = 0",
+        "UPDATE outbox SET payload = ? WHERE signal_id = ? AND action IN (?, ?)
+         AND state = ? AND attempts = 0",
     )
     .bind(&body)
     .bind(id)
+    .bind(OutboxAction::Register)
+    .bind(OutboxAction::Update)
+    .bind(OutboxState::Ready)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -446,8 +465,9 @@ pub async fn hold(
 
 /// Drops a source's held withdrawals: a newer snapshot decides again.
 pub async fn drop_holds(conn: &mut SqliteConnection, source: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE source = ? AND state = 'held'")
+    sqlx::query("DELETE FROM outbox WHERE source = ? AND state = ?")
         .bind(source)
+        .bind(OutboxState::Held)
         .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM holds WHERE source = ?")

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::states::{OutboxAction, SignalState, Stored};
+use super::states::{OutboxAction, OutboxState, SignalState, Stored};
 use super::{Store, StoreError};
 
 /// A held snapshot, for `status`.
@@ -46,8 +46,9 @@ impl Store {
 
     pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>, StoreError> {
         let rows = sqlx::query(
-            "SELECT signal_id, source, action, attempts, last_error, id FROM outbox WHERE state = 'quarantined' ORDER BY id LIMIT ?",
+            "SELECT signal_id, source, action, attempts, last_error, id FROM outbox WHERE state = ? ORDER BY id LIMIT ?",
         )
+        .bind(OutboxState::Quarantined)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -1,9 +1,13 @@
 //! Where a signal goes from where it is: every change of `signals.state`
-//! that follows an answer of the index or an operator's decision, decided
-//! here once (pure functions), and written by the store's SQL. What a file
-//! or poll changes is the planner's (`plan/`); this is the rest.
+//! that follows an answer of the index, an operator's decision (an
+//! objection, `visync release`, `visync decommission`), the law's clock
+//! (expiry) or the comparison with the index (reconciliation), decided
+//! here once (pure functions), and only applied by the store's SQL, which
+//! binds the states these name. What a file or poll changes is the
+//! planner's (`plan/`); this is the rest.
 
-use super::states::{OutboxAction, SignalState};
+use super::states::{OutboxAction, OutboxState, SignalState, Stored};
+use crate::domain::WithdrawReason;
 
 /// The state a signal takes when the index confirmed `action`: a
 /// withdrawal ends it, anything else leaves it live.
@@ -45,6 +49,12 @@ pub fn refused(action: OutboxAction, code: &str) -> SignalState {
     }
 }
 
+/// The state of a signal of ours whose id the index answered a conflict
+/// with: the index holds it as active.
+pub fn adopted() -> SignalState {
+    SignalState::Active
+}
+
 /// What an objection does to one of the child's signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnObjection {
@@ -63,6 +73,93 @@ pub fn on_objection(state: SignalState, unsent: bool) -> OnObjection {
     } else {
         OnObjection::Withdraw
     }
+}
+
+/// A held withdrawal let go (`visync release`, and every one at
+/// `decommission`): the outbox row goes from `Held` to `Ready`, and its
+/// signal is `Withdrawing` for the reason a withdrawal by snapshot has.
+pub const RELEASE: Released = Released {
+    from: OutboxState::Held,
+    to: OutboxState::Ready,
+    signal: SignalState::Withdrawing,
+    reason: WithdrawReason::RiskEnded,
+};
+
+/// What letting a held withdrawal go does (`RELEASE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    pub from: OutboxState,
+    pub to: OutboxState,
+    pub signal: SignalState,
+    pub reason: WithdrawReason,
+}
+
+/// What a decommission does to a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDecommission {
+    /// A registration never tried: the index never saw it; deleted here.
+    Drop,
+    /// The index may hold it: its withdrawal (`risk_ended`) is queued.
+    Withdraw,
+    /// Not at the index: ended here, nothing sent.
+    EndHere(SignalState, WithdrawReason),
+    /// Ended already, or its withdrawal on its way.
+    Leave,
+}
+
+/// What a decommission does to a signal in `state`; `unsent`: nothing
+/// queued for it was ever tried (its registration was dropped).
+pub fn on_decommission(state: SignalState, unsent: bool) -> OnDecommission {
+    match state {
+        SignalState::Pending if unsent => OnDecommission::Drop,
+        SignalState::Pending | SignalState::Active => OnDecommission::Withdraw,
+        SignalState::Missing => {
+            OnDecommission::EndHere(SignalState::Withdrawn, WithdrawReason::RiskEnded)
+        }
+        SignalState::Withdrawing
+        | SignalState::Withdrawn
+        | SignalState::Expired
+        | SignalState::Rejected => OnDecommission::Leave,
+    }
+}
+
+/// The states a decommission leaves something to do for: the signals the
+/// index may hold (`live_per_source`, `not_withdrawn`).
+pub fn decommission_live(state: SignalState) -> bool {
+    state == SignalState::Withdrawing || on_decommission(state, false) != OnDecommission::Leave
+}
+
+/// Where a signal past its end date or the day before the age limit goes
+/// (`visync reconcile`, step 3); `None`: expiry leaves it. A `missing`
+/// signal expires too: no re-registration can bring it back.
+pub fn expired(state: SignalState) -> Option<SignalState> {
+    match state {
+        SignalState::Active | SignalState::Missing => Some(SignalState::Expired),
+        _ => None,
+    }
+}
+
+/// The states `expired` moves, as the SQL binds them.
+pub const EXPIRABLE: [SignalState; 2] = [SignalState::Active, SignalState::Missing];
+
+/// Where a signal goes that is not active at the index while it is here
+/// (`visync reconcile`, step 1): an active one is `Missing`, registered
+/// again under its own id when a source lists it; `None`: left as it is.
+pub fn absent_at_index(state: SignalState) -> Option<SignalState> {
+    match state {
+        SignalState::Active => Some(SignalState::Missing),
+        _ => None,
+    }
+}
+
+/// Every state for which `pick` holds, in declaration order: the list a
+/// `state IN (...)` binds.
+pub fn states_where(pick: impl Fn(SignalState) -> bool) -> Vec<SignalState> {
+    SignalState::ALL
+        .iter()
+        .copied()
+        .filter(|s| pick(*s))
+        .collect()
 }
 
 #[cfg(test)]
@@ -97,6 +194,38 @@ mod tests {
         assert_eq!(
             on_objection(SignalState::Withdrawing, false),
             OnObjection::Withdraw
+        );
+    }
+
+    #[test]
+    fn release_expiry_reconcile_and_decommission_decide_as_documented() {
+        use SignalState::*;
+        assert_eq!(RELEASE.signal, Withdrawing);
+        assert_eq!(RELEASE.reason, WithdrawReason::RiskEnded);
+        assert_eq!(
+            (RELEASE.from, RELEASE.to),
+            (OutboxState::Held, OutboxState::Ready)
+        );
+        assert_eq!(
+            states_where(|s| expired(s).is_some()),
+            EXPIRABLE.to_vec(),
+            "the SQL binds what expired decides"
+        );
+        assert_eq!(expired(Missing), Some(Expired));
+        assert_eq!(expired(Pending), None);
+        assert_eq!(states_where(|s| absent_at_index(s).is_some()), [Active]);
+        assert_eq!(absent_at_index(Active), Some(Missing));
+        assert_eq!(on_decommission(Pending, true), OnDecommission::Drop);
+        assert_eq!(on_decommission(Pending, false), OnDecommission::Withdraw);
+        assert_eq!(on_decommission(Active, true), OnDecommission::Withdraw);
+        assert_eq!(
+            on_decommission(Missing, false),
+            OnDecommission::EndHere(Withdrawn, WithdrawReason::RiskEnded)
+        );
+        assert_eq!(on_decommission(Withdrawing, false), OnDecommission::Leave);
+        assert_eq!(
+            states_where(decommission_live),
+            [Pending, Active, Withdrawing, Missing]
         );
     }
 }
