@@ -821,3 +821,38 @@ fn basic_auth_reads_the_password_from_its_file() {
     assert!(cms.lock().unwrap().seen.iter().all(|(_, _, auth)| *auth));
     assert!(!r.stderr.contains(API_TOKEN));
 }
+
+/// A source's CA that cannot be used stops that source before any request,
+/// naming `[source] ca` and the file, and saying what to give.
+#[test]
+fn an_unusable_source_ca_is_named_before_any_request() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cms: Shared = Arc::default();
+    let base = serve(&rt, cms.clone());
+    let sim = Sim::start(&[]);
+    pages(&cms, &bsns(2), 1);
+    let missing = site(&sim, &base, "ca = \"no-such-ca.pem\"");
+    let garbage = site(&sim, &base, "ca = \"garbage.pem\"");
+    std::fs::write(garbage.dir.path().join("garbage.pem"), "not a certificate").unwrap();
+    for (site, says) in [
+        (
+            &missing,
+            ["cannot poll: cannot read [source] ca ", "no-such-ca.pem"],
+        ),
+        (
+            &garbage,
+            [
+                "cannot poll: [source] ca ",
+                "garbage.pem is not a PEM certificate",
+            ],
+        ),
+    ] {
+        // The dry run lists it with the inputs it could not read (exit 2).
+        let r = site.run(&["check"]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        for s in says {
+            assert!(r.stdout.contains(s), "{s}: {}", r.stdout);
+        }
+    }
+    assert!(cms.lock().unwrap().seen.is_empty(), "no request was made");
+}

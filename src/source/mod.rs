@@ -84,6 +84,10 @@ pub struct Key {
 pub enum ReadError {
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
+    /// An API source whose HTTP client cannot be made (its `ca`): before
+    /// any request.
+    #[error("cannot poll: {0}")]
+    Client(#[from] api::ClientError),
     #[error("is empty: there is no header line")]
     Empty,
     #[error("looks binary (it contains a NUL byte near byte {offset}): is this really an export?")]

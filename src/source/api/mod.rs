@@ -25,7 +25,7 @@ pub use fhir::{is_valid_key as is_fhir_key, LAST_UPDATED, STATUS as FHIR_STATUS}
 pub use fhir::{FhirKeys, FhirRecords};
 pub use json::STRUCTURED;
 pub use spool::{Spool, SpoolReader};
-pub use transport::{Page, PageError};
+pub use transport::{ClientError, Page, PageError};
 
 use self::ahead::{Ahead, Chain, Parsed, Parser};
 use super::{Key, RawRecord, ReadError};
@@ -188,8 +188,7 @@ impl PollReader {
         state: Arc<Mutex<PollState>>,
         spool: Option<Spool>,
     ) -> Result<PollReader, ReadError> {
-        let fetcher = transport::Fetcher::new(&spec, &start)
-            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+        let fetcher = transport::Fetcher::new(&spec, &start)?;
         let bookmark_slot = match &spec.kind {
             ApiKind::Json {
                 bookmark: Some(b), ..

@@ -37,6 +37,22 @@ pub enum PageError {
     Loop { page: u64 },
 }
 
+/// Why a source's HTTP client cannot be made: its settings, before any
+/// request.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read [source] ca {}: {source}", path.display())]
+    CaRead {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[source] ca {} is not a PEM certificate: give the CA's certificate in PEM form", path.display())]
+    CaPem { path: std::path::PathBuf },
+    #[error("cannot make the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
 /// A page as fetched: its headers and body.
 pub struct Page {
     pub headers: HeaderMap,
@@ -55,7 +71,7 @@ pub struct Fetcher {
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 impl Fetcher {
-    pub fn new(spec: &ApiSpec, start: &url::Url) -> Result<Fetcher, String> {
+    pub fn new(spec: &ApiSpec, start: &url::Url) -> Result<Fetcher, ClientError> {
         crate::tls::install_provider();
         let origin = start.origin();
         let allowed = origin.clone();
@@ -73,13 +89,22 @@ impl Fetcher {
             .redirect(policy)
             .user_agent(concat!("visync/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &spec.ca {
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("cannot read [source] ca {}: {e}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|_| format!("[source] ca {} is not a PEM certificate", ca.display()))?;
-            b = b.add_root_certificate(cert);
+            let pem = std::fs::read(ca).map_err(|source| ClientError::CaRead {
+                path: ca.clone(),
+                source,
+            })?;
+            // `from_pem` takes a file without a certificate in it as an
+            // empty list, which would trust nothing and fail only at the
+            // first request: at least one certificate, or refused here.
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| ClientError::CaPem { path: ca.clone() })?;
+            for cert in certs {
+                b = b.add_root_certificate(cert);
+            }
         }
-        let client = b.build().map_err(|e| e.to_string())?;
+        let client = b.build().map_err(ClientError::Build)?;
         Ok(Fetcher { client, origin })
     }
 
