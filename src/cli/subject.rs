@@ -63,7 +63,7 @@ fn print_text(bsn: &Bsn, r: &SubjectRecord) {
             s.signal_id, s.state, s.source, s.professional_id, s.case_ref, s.start_date, s.end_date
         );
         if let Some(reason) = &s.withdraw_reason {
-            println!("  withdrawn: {reason}");
+            println!("  withdrawn: {}", reason.as_str());
         }
         if let Some(error) = &s.error {
             println!("  the index said: {error}");

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{CallError, IndexApi, ItemResult, ItemStatus};
 use crate::clock::Clock;
+use crate::domain::WithdrawReason;
 use crate::store::{OutboxAction, OutboxRow, Status, Store, StoreError};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +134,7 @@ async fn send_single(
             OutboxAction::Withdraw => {
                 api.withdraw(
                     &row.signal_id,
-                    row.reason.as_deref().unwrap_or("risk_ended"),
+                    row.reason.unwrap_or(WithdrawReason::RiskEnded).as_str(),
                 )
                 .await
             }

@@ -50,8 +50,11 @@ fn rows(n: &Notice) -> Vec<[String; 12]> {
                 c.phone.clone().unwrap_or_default(),
                 c.email.clone().unwrap_or_default(),
                 n.due_date.clone().unwrap_or_default(),
-                n.audience.clone().unwrap_or_default(),
-                n.reason.clone().unwrap_or_default(),
+                n.audience
+                    .map(|a| a.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                n.reason.map(|r| r.as_str()).unwrap_or_default().to_owned(),
             ]
         })
         .collect()
@@ -91,7 +94,7 @@ fn json(n: &Notice) -> serde_json::Value {
         "created_at": n.created_at,
         "counterparts": n.counterparts,
         "due_date": n.due_date,
-        "audience": n.audience,
+        "audience": n.audience.map(|a| a.as_str()),
         "reason": n.reason,
     })
 }
@@ -110,12 +113,12 @@ fn xml(notices: &[Notice]) -> String {
             esc(n.kind.as_str())
         );
         for (tag, v) in [
-            ("CaseRef", Some(&n.case_ref)),
-            ("ProfessionalId", Some(&n.professional_id)),
-            ("CreatedAt", Some(&n.created_at)),
-            ("DueDate", n.due_date.as_ref()),
-            ("Audience", n.audience.as_ref()),
-            ("Reason", n.reason.as_ref()),
+            ("CaseRef", Some(n.case_ref.as_str())),
+            ("ProfessionalId", Some(n.professional_id.as_str())),
+            ("CreatedAt", Some(n.created_at.as_str())),
+            ("DueDate", n.due_date.as_deref()),
+            ("Audience", n.audience.map(|a| a.as_str())),
+            ("Reason", n.reason.map(|r| r.as_str())),
         ] {
             if let Some(v) = v.filter(|v| !v.is_empty()) {
                 let _ = writeln!(out, "    <{tag}>{}</{tag}>", esc(v));
@@ -201,7 +204,7 @@ mod tests {
             kind: crate::store::NoticeKind::RenewalDue,
             counterparts: vec![],
             due_date: Some("2029-03-03".into()),
-            reason: Some("age_limit".into()),
+            reason: Some(crate::store::NoticeReason::AgeLimit),
             ..notice()
         };
         let renewed = Notice {

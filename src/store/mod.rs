@@ -46,7 +46,9 @@ pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTE
 pub use reconcile::{Comparison, Unknown};
 pub use retention::{Cuts, Purged};
 pub use signals::{Applied, SignalRow};
-pub use states::{LedgerOutcome, NoticeKind, NoticeState, OutboxState, SignalState, Stored};
+pub use states::{
+    LedgerOutcome, NoticeKind, NoticeReason, NoticeState, OutboxState, SignalState, Stored,
+};
 pub use status::{Hold, Quarantined};
 pub use subject::SubjectRecord;
 

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
-use super::states::{NoticeKind, NoticeState, Stored};
+use super::states::{read_opt, NoticeKind, NoticeReason, NoticeState, Stored};
 use super::{ts, Store, StoreError};
+use crate::domain::Audience;
 use crate::index::wire;
 
 /// A notice waiting for (or past) delivery, routed to its source and case.
@@ -19,10 +20,11 @@ pub struct Notice {
     pub created_at: String,
     pub counterparts: Vec<Counterpart>,
     pub due_date: Option<String>,
-    pub audience: Option<String>,
+    /// Who to tell, on a `notify_subject`.
+    pub audience: Option<Audience>,
     /// Why, where the kind alone does not say (`age_limit` on a
     /// `renewal_due` that cannot be renewed any further).
-    pub reason: Option<String>,
+    pub reason: Option<NoticeReason>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -172,7 +174,6 @@ impl Store {
                 let id: String = r.get(0);
                 Ok(Notice {
                     kind: NoticeKind::read("notices", &id, "kind", r.get(1))?,
-                    notice_id: id,
                     case_ref: r.get::<Option<String>, _>(2).unwrap_or_default(),
                     professional_id: r.get::<Option<String>, _>(3).unwrap_or_default(),
                     created_at: r.get(4),
@@ -181,8 +182,9 @@ impl Store {
                         .and_then(|c| serde_json::from_str(&c).ok())
                         .unwrap_or_default(),
                     due_date: r.get(6),
-                    audience: r.get(7),
-                    reason: r.get(8),
+                    audience: read_opt("notices", &id, "audience", r.get(7))?,
+                    reason: read_opt("notices", &id, "reason", r.get(8))?,
+                    notice_id: id,
                 })
             })
             .collect()
@@ -318,6 +320,7 @@ pub async fn notify_subject(
     signal_id: &str,
     at: &str,
 ) -> Result<(), StoreError> {
+    audiences(conn, &[signal_id]).await?;
     sqlx::query(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
@@ -341,6 +344,7 @@ pub async fn notify_subjects(
     signal_ids: &[&str],
     at: &str,
 ) -> Result<(), StoreError> {
+    audiences(conn, signal_ids).await?;
     let mut q = sqlx::QueryBuilder::new(
         "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
@@ -360,5 +364,23 @@ pub async fn notify_subjects(
     }
     q.push(")");
     q.build().execute(conn).await?;
+    Ok(())
+}
+
+/// Reads the signals' audiences strictly before a notice copies them: a
+/// text that is not one of `Audience` is a damaged row, named, not a task
+/// the return channel would pass on.
+async fn audiences(conn: &mut SqliteConnection, signal_ids: &[&str]) -> Result<(), StoreError> {
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT signal_id, audience FROM signals WHERE audience IS NOT NULL AND signal_id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in signal_ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    for r in q.build().persistent(false).fetch_all(conn).await? {
+        Audience::read("signals", r.get::<&str, _>(0), "audience", r.get(1))?;
+    }
     Ok(())
 }

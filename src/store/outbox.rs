@@ -7,9 +7,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::audit::Chain;
 use super::event::Audit;
-use super::states::Stored;
+use super::states::{read_opt, Stored};
 pub use super::states::{OutboxAction, OutboxState};
 use super::{transition, ts, Store, StoreError};
+use crate::domain::WithdrawReason;
 
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -18,7 +19,8 @@ pub struct OutboxRow {
     pub source: String,
     pub action: OutboxAction,
     pub payload: Option<String>,
-    pub reason: Option<String>,
+    /// A withdrawal's reason.
+    pub reason: Option<WithdrawReason>,
     pub end_date: Option<String>,
     pub attempts: i64,
 }
@@ -60,7 +62,7 @@ pub async fn enqueue(
     source: &str,
     action: OutboxAction,
     payload: Option<String>,
-    reason: Option<&str>,
+    reason: Option<WithdrawReason>,
     end_date: Option<&str>,
     state: OutboxState,
     now: &str,
@@ -73,7 +75,7 @@ pub async fn enqueue(
     .bind(source)
     .bind(action.as_str())
     .bind(payload)
-    .bind(reason)
+    .bind(reason.map(WithdrawReason::as_str))
     .bind(end_date)
     .bind(state.as_str())
     .bind(now)
@@ -108,7 +110,7 @@ impl Store {
                     source: r.get(2),
                     action: OutboxAction::read("outbox", id, "action", r.get(3))?,
                     payload: r.get(4),
-                    reason: r.get(5),
+                    reason: read_opt("outbox", id, "reason", r.get(5))?,
                     end_date: r.get(6),
                     attempts: r.get(7),
                 })

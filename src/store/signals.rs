@@ -32,7 +32,8 @@ pub struct SignalRow {
     pub start_date: String,
     pub end_date: String,
     pub state: SignalState,
-    pub withdraw_reason: Option<String>,
+    #[serde(serialize_with = "super::states::serialize_text")]
+    pub withdraw_reason: Option<WithdrawReason>,
     pub error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -405,7 +406,7 @@ pub async fn withdraw(
         source,
         OutboxAction::Withdraw,
         None,
-        Some(reason.as_str()),
+        Some(reason),
         None,
         state,
         &now,

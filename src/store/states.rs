@@ -14,6 +14,7 @@
 use std::fmt;
 
 use super::StoreError;
+use crate::domain::{Audience, WithdrawReason};
 
 /// A closed set stored as text.
 pub trait Stored: Sized + Copy + 'static {
@@ -216,6 +217,55 @@ stored! {
     }
 }
 
+/// Why a signal was withdrawn (`signals.withdraw_reason`, `outbox.reason`):
+/// the domain's reasons, stored as the text the protocol gives them.
+impl Stored for WithdrawReason {
+    const ALL: &'static [WithdrawReason] = &[
+        WithdrawReason::RiskEnded,
+        WithdrawReason::Unjustified,
+        WithdrawReason::Objection,
+        WithdrawReason::Deceased,
+    ];
+    fn as_str(self) -> &'static str {
+        WithdrawReason::as_str(self)
+    }
+}
+
+/// Who must be told of a registration (`signals.audience`,
+/// `notices.audience`).
+impl Stored for Audience {
+    const ALL: &'static [Audience] = &[
+        Audience::Parents,
+        Audience::ParentsAndYouth,
+        Audience::Youth,
+    ];
+    fn as_str(self) -> &'static str {
+        Audience::as_str(self)
+    }
+}
+
+/// Reads a nullable column of a stored set: NULL is `None`, an unknown
+/// text an error naming table, row and column.
+pub fn read_opt<T: Stored>(
+    table: &str,
+    row: impl fmt::Display,
+    column: &str,
+    text: Option<&str>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| T::read(table, row, column, t)).transpose()
+}
+
+/// Serialises a stored value of the domain as its text (`serialize_with`).
+pub fn serialize_text<T: Stored, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(v.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +283,9 @@ mod tests {
         round::<NoticeKind>();
         round::<NoticeState>();
         round::<LedgerOutcome>();
+        round::<NoticeReason>();
+        round::<WithdrawReason>();
+        round::<Audience>();
     }
 
     /// Regression (issue 13): `OutboxAction::parse` read any unknown text as

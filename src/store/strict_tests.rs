@@ -98,3 +98,80 @@ async fn an_unknown_notice_kind_or_state_is_an_error_naming_the_row() {
     let err = store.notice_counts().await.unwrap_err();
     corrupt(err, &["notices row n-2", "state \"sent\""]);
 }
+
+#[tokio::test]
+async fn an_unknown_withdraw_reason_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-3", "withdrawn").await;
+    sqlx::query("UPDATE signals SET withdraw_reason = 'bored' WHERE signal_id = 'sig-3'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = store.subject(&SubjectKey(KEY)).await.unwrap_err();
+    corrupt(err, &["signals row sig-3", "withdraw_reason \"bored\""]);
+}
+
+/// Regression: an outbox row's reason was any text, sent to the index as
+/// it was.
+#[tokio::test]
+async fn an_unknown_outbox_reason_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-4", "withdrawing").await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (signal_id, source, action, reason, state, not_before, created_at)
+         VALUES ('sig-4', 'src', 'withdraw', 'risk-ended', 'ready', '2000-01-01T00:00:00.000Z', 't')
+         RETURNING id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let err = store.due(Utc::now(), 10).await.unwrap_err();
+    corrupt(err, &[&format!("outbox row {id}"), "reason \"risk-ended\""]);
+}
+
+#[tokio::test]
+async fn an_unknown_signal_audience_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-5", "active").await;
+    sqlx::query("UPDATE signals SET audience = 'everyone' WHERE signal_id = 'sig-5'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    let err = crate::store::notices::notify_subject(&mut conn, "sig-5", "t")
+        .await
+        .unwrap_err();
+    corrupt(err, &["signals row sig-5", "audience \"everyone\""]);
+    let err = crate::store::notices::notify_subjects(&mut conn, &["sig-5"], "t")
+        .await
+        .unwrap_err();
+    corrupt(err, &["signals row sig-5", "audience \"everyone\""]);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing copied from a damaged row");
+}
+
+#[tokio::test]
+async fn an_unknown_notice_audience_or_reason_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    sqlx::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before, audience)
+         VALUES ('n-3', 'notify_subject', 'sig-1', 'a', 't', 'pending', 't', 'Parents')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before, reason)
+         VALUES ('n-4', 'renewal_due', 'sig-1', 'b', 't', 'pending', 't', 'too_old')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.pending_notices("a", 10).await.unwrap_err();
+    corrupt(err, &["notices row n-3", "audience \"Parents\""]);
+    let err = store.pending_notices("b", 10).await.unwrap_err();
+    corrupt(err, &["notices row n-4", "reason \"too_old\""]);
+}

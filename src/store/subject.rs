@@ -5,7 +5,9 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::states::{NoticeKind, NoticeState, OutboxAction, OutboxState, SignalState, Stored};
+use super::states::{
+    read_opt, NoticeKind, NoticeState, OutboxAction, OutboxState, SignalState, Stored,
+};
 use super::{SignalRow, Store, StoreError};
 use crate::domain::SubjectKey;
 
@@ -79,16 +81,16 @@ impl Store {
                 audit: self.events_for(&id).await?,
                 signal: SignalRow {
                     state: SignalState::read("signals", &id, "state", r.get(6))?,
-                    signal_id: id,
                     source: r.get(1),
                     professional_id: r.get(2),
                     case_ref: r.get(3),
                     start_date: r.get(4),
                     end_date: r.get(5),
-                    withdraw_reason: r.get(7),
+                    withdraw_reason: read_opt("signals", &id, "withdraw_reason", r.get(7))?,
                     error: r.get(8),
                     created_at: r.get(9),
                     updated_at: r.get(10),
+                    signal_id: id,
                 },
             });
         }
