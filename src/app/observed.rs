@@ -5,7 +5,7 @@
 
 use super::events::{CallResult, Event, Events};
 use crate::index::{
-    CallError, HttpIndex, IndexApi, ItemResult, ItemStatus, NoticePage, SignalPage,
+    CallError, HttpIndex, IndexApi, ItemResult, ItemStatus, NoticePage, Payload, SignalPage,
 };
 
 pub struct ObservedIndex {
@@ -42,7 +42,7 @@ impl ObservedIndex {
 }
 
 impl IndexApi for ObservedIndex {
-    async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
+    async fn submit(&self, payloads: &[&Payload]) -> Result<Vec<ItemResult>, CallError> {
         let r = self.inner.submit(payloads).await;
         let refused = r
             .as_ref()

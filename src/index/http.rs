@@ -272,14 +272,9 @@ impl IndexApi for HttpIndex {
         serde_json::from_slice(&bytes).map_err(|e| CallError::Malformed(e.to_string()))
     }
 
-    async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError> {
-        // The payloads are stored as JSON already: checked, not re-encoded.
-        let signals = payloads
-            .iter()
-            .map(|p| serde_json::from_str(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CallError::Malformed(format!("a stored signal is not JSON: {e}")))?;
-        let body = to_body(&wire::Batch { signals })?;
+    async fn submit(&self, payloads: &[&wire::Payload]) -> Result<Vec<ItemResult>, CallError> {
+        // Checked when read from the store: sent as stored, not re-encoded.
+        let body = to_body(&wire::Batch::of(payloads))?;
         let (status, headers, bytes) = self.post("/v1/signals:batch", body).await?;
         if status != StatusCode::OK {
             return Err(classify(status, &headers, &bytes));

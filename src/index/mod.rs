@@ -16,7 +16,7 @@ pub use http::classify;
 pub use notices::{pull_notices, PullSummary};
 pub use sender::{drain, SendSummary};
 pub use wire::{
-    ApiError, ItemResult, ItemStatus, ListedSignal, ListedState, NoticePage, SignalPage,
+    ApiError, ItemResult, ItemStatus, ListedSignal, ListedState, NoticePage, Payload, SignalPage,
 };
 
 use std::time::Duration;
@@ -65,9 +65,9 @@ impl std::fmt::Display for CallError {
 /// One regional index's protocol.
 #[allow(async_fn_in_trait)]
 pub trait IndexApi {
-    /// Registers or corrects signals: each a `wire::Signal`'s JSON, as the
-    /// outbox stores it.
-    async fn submit(&self, payloads: &[&str]) -> Result<Vec<ItemResult>, CallError>;
+    /// Registers or corrects signals, each as the outbox stores it
+    /// (checked to be a `wire::Signal` when read from the store).
+    async fn submit(&self, payloads: &[&wire::Payload]) -> Result<Vec<ItemResult>, CallError>;
     async fn withdraw(&self, signal_id: &str, reason: &str) -> Result<(), CallError>;
     async fn renew(&self, signal_id: &str, end_date: &str) -> Result<(), CallError>;
     /// This organisation's notices after `after`, oldest first.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{CallError, IndexApi, ItemResult, ItemStatus};
+use super::{CallError, IndexApi, ItemResult, ItemStatus, Payload};
 use crate::clock::Clock;
 use crate::domain::WithdrawReason;
 use crate::store::{OutboxAction, OutboxRow, Status, Store, StoreError};
@@ -76,9 +76,13 @@ pub async fn drain(
             .into_iter()
             .partition(|r| matches!(r.action, OutboxAction::Register | OutboxAction::Update));
         if !batchable.is_empty() {
-            let payloads: Vec<&str> = batchable
+            let payloads: Vec<&Payload> = batchable
                 .iter()
-                .map(|r| r.payload.as_deref().unwrap_or("{}"))
+                .map(|r| {
+                    r.payload
+                        .as_ref()
+                        .expect("the store reads a payload for every registration and correction")
+                })
                 .collect();
             let previous = async {
                 match recording.take() {

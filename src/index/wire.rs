@@ -66,11 +66,51 @@ impl Signal<'_> {
     }
 }
 
-/// `POST /v1/signals:batch`: the signals as stored in the outbox, each
-/// checked to be JSON and sent as it is (not parsed and encoded again).
+/// A signal as the outbox stores it: its JSON, checked to be a `Signal`
+/// where it is read from the store (`Payload::check`), and sent as it is
+/// (not encoded again), so that what was queued is what the index gets.
+#[derive(Debug, Clone)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// The stored JSON, if it is a signal's; else why not (the parser's
+    /// words, numbers that could be a BSN masked).
+    pub fn check(json: String) -> Result<Payload, String> {
+        let why = |e: serde_json::Error| crate::redact::foreign(&e.to_string());
+        let raw = RawValue::from_string(json).map_err(why)?;
+        serde_json::from_str::<Signal>(raw.get()).map_err(why)?;
+        Ok(Payload(raw))
+    }
+
+    /// A signal's payload (`Signal::to_json`).
+    pub fn of(signal: &Signal) -> Payload {
+        Payload::check(signal.to_json()).expect("a signal's JSON is a signal")
+    }
+
+    /// The signal it holds.
+    pub fn signal(&self) -> Signal<'_> {
+        serde_json::from_str(self.0.get()).expect("checked to be a signal")
+    }
+
+    /// The JSON as stored.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+/// `POST /v1/signals:batch`: the signals as stored in the outbox, sent as
+/// they are (not parsed and encoded again).
 #[derive(Debug, Serialize)]
 pub struct Batch<'a> {
     pub signals: Vec<&'a RawValue>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn of(payloads: &[&'a Payload]) -> Batch<'a> {
+        Batch {
+            signals: payloads.iter().map(|p| &*p.0).collect(),
+        }
+    }
 }
 
 /// The answer to a batch: one result per item, in order.
@@ -388,9 +428,21 @@ mod tests {
     /// A batch sends the stored payloads as they are.
     #[test]
     fn a_batch_carries_the_stored_signals_verbatim() {
-        let a = r#"{"signal_id":"a","x":[1, 2]}"#;
-        let raw: &RawValue = serde_json::from_str(a).unwrap();
-        let body = serde_json::to_string(&Batch { signals: vec![raw] }).unwrap();
+        let a = r#"{"signal_id":"a", "subject": {"bsn":"111222333","family_name":"J","birth_date":"2015-02-03","gender":"F"},
+            "professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
+        let p = Payload::check(a.into()).unwrap();
+        assert_eq!(p.signal().signal_id, "a");
+        let body = serde_json::to_string(&Batch::of(&[&p])).unwrap();
         assert_eq!(body, format!(r#"{{"signals":[{a}]}}"#));
+    }
+
+    /// A stored payload that is not a signal is refused where it is read,
+    /// without quoting it.
+    #[test]
+    fn a_payload_is_checked_to_be_a_signal() {
+        assert!(Payload::check("{}".into()).is_err());
+        assert!(Payload::check("not json".into()).is_err());
+        let err = Payload::check(r#"{"signal_id":"a","subject":123456782}"#.into()).unwrap_err();
+        assert!(!err.contains("123456782"), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use super::states::{read_opt, Stored};
 pub use super::states::{OutboxAction, OutboxState};
 use super::{transition, ts, Store, StoreError};
 use crate::domain::WithdrawReason;
+use crate::index::wire::Payload;
 
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -18,7 +19,9 @@ pub struct OutboxRow {
     pub signal_id: String,
     pub source: String,
     pub action: OutboxAction,
-    pub payload: Option<String>,
+    /// The signal a registration or correction sends, checked when read
+    /// (`due`): every such row has one.
+    pub payload: Option<Payload>,
     /// A withdrawal's reason.
     pub reason: Option<WithdrawReason>,
     pub end_date: Option<String>,
@@ -104,12 +107,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let id: i64 = r.get(0);
+                let action = OutboxAction::read("outbox", id, "action", r.get(3))?;
                 Ok(OutboxRow {
                     id,
                     signal_id: r.get(1),
                     source: r.get(2),
-                    action: OutboxAction::read("outbox", id, "action", r.get(3))?,
-                    payload: r.get(4),
+                    action,
+                    payload: payload(id, action, r.get(4))?,
                     reason: read_opt("outbox", id, "reason", r.get(5))?,
                     end_date: r.get(6),
                     attempts: r.get(7),
@@ -476,6 +480,29 @@ async fn adopt(
     Ok(())
 }
 
+/// Reads a row's payload strictly: a registration or correction carries a
+/// signal (`wire::Payload`), anything else none that matters.
+fn payload(
+    row: i64,
+    action: OutboxAction,
+    text: Option<String>,
+) -> Result<Option<Payload>, StoreError> {
+    let damaged = |why: &str| {
+        StoreError::Corrupt(format!(
+            "outbox row {row}: payload {why}; restore the state from a backup"
+        ))
+    };
+    match (action, text) {
+        (OutboxAction::Register | OutboxAction::Update, None) => {
+            Err(damaged(&format!("missing for a {action}")))
+        }
+        (OutboxAction::Register | OutboxAction::Update, Some(text)) => Payload::check(text)
+            .map(Some)
+            .map_err(|e| damaged(&format!("is not a signal ({e})"))),
+        (OutboxAction::Withdraw | OutboxAction::Renew, _) => Ok(None),
+    }
+}
+
 /// A stored signal (`wire::Signal`) under another id: read, its id set,
 /// written again. A payload that is not one is a damaged row.
 fn with_id(payload: &str, row: i64, signal_id: &str) -> Result<String, StoreError> {
@@ -559,6 +586,8 @@ mod tests {
         assert!(Jitter::new(1, 250).backoff(40).num_milliseconds() <= 300_000);
     }
 
+    const PAYLOAD: &str = r#"{"signal_id":"s-1","subject":{"bsn":"111222333","family_name":"J","birth_date":"2015-02-03","gender":"F"},"professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
+
     /// A registration that backs off keeps the correction queued behind it
     /// waiting too: the next due time is the registration's, not the
     /// correction's (which would end a pass with work left).
@@ -575,7 +604,7 @@ mod tests {
                 "s-1",
                 "src",
                 action,
-                Some("{}".into()),
+                Some(PAYLOAD.into()),
                 None,
                 None,
                 OutboxState::Ready,
@@ -644,8 +673,8 @@ mod tests {
         let row = store.due(now, 10).await.unwrap().remove(0);
         assert_eq!(row.signal_id, "theirs");
         assert_eq!(row.action, OutboxAction::Update);
-        let sent: crate::index::wire::Signal =
-            serde_json::from_str(row.payload.as_deref().unwrap()).unwrap();
+        let payload = row.payload.unwrap();
+        let sent = payload.signal();
         assert_eq!(sent.signal_id, "theirs");
         // Only the id moved: a name that happens to equal our id stays.
         assert_eq!(sent.subject.family_name, "ours");

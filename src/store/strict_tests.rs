@@ -175,3 +175,38 @@ async fn an_unknown_notice_audience_or_reason_is_an_error_naming_the_row() {
     let err = store.pending_notices("b", 10).await.unwrap_err();
     corrupt(err, &["notices row n-4", "reason \"too_old\""]);
 }
+
+/// Regression: a stored payload went to the index as whatever text it was
+/// (a missing one as `{}`); now it is checked to be a signal where it is
+/// read, without quoting it.
+#[tokio::test]
+async fn a_payload_that_is_not_a_signal_is_an_error_naming_the_row() {
+    let (_dir, store) = store().await;
+    signal(&store, "sig-6", "pending").await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (signal_id, source, action, payload, state, not_before, created_at)
+         VALUES ('sig-6', 'src', 'register', '{\"signal_id\": \"sig-6\", \"bsn\": \"111222333\"}',
+                 'ready', '2000-01-01T00:00:00.000Z', 't') RETURNING id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let err = store.due(Utc::now(), 10).await.unwrap_err();
+    assert!(!err.to_string().contains("111222333"), "{err}");
+    corrupt(
+        err,
+        &[&format!("outbox row {id}"), "payload is not a signal"],
+    );
+    sqlx::query("UPDATE outbox SET payload = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = store.due(Utc::now(), 10).await.unwrap_err();
+    corrupt(
+        err,
+        &[
+            &format!("outbox row {id}"),
+            "payload missing for a register",
+        ],
+    );
+}
