@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::states::{OutboxAction, OutboxState, SignalState};
+use super::states::{live_states, OutboxAction, OutboxState, SignalState};
 use super::{ts, Store, StoreError};
 use crate::domain::{age_on, Audience, ContentHash, Signal, SubjectKey, WithdrawReason};
 use crate::plan::{InvolvementKey, Stored};
@@ -128,8 +128,8 @@ impl Store {
         let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
         q.push(" WHERE source = ")
             .push_bind(source)
-            .push(" AND state IN (");
-        live(&mut q);
+            .push(" AND ")
+            .push(live_states());
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for r in rows {
@@ -158,9 +158,9 @@ impl Store {
             let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
             q.push(" WHERE source = ")
                 .push_bind(source)
-                .push(" AND state IN (");
-            live(&mut q);
-            q.push(" AND subject_key IN (");
+                .push(" AND ")
+                .push(live_states())
+                .push(" AND subject_key IN (");
             let mut list = q.separated(", ");
             for s in chunk {
                 list.push_bind(&s.0[..]);
@@ -185,15 +185,6 @@ impl Store {
             .map(|r| SubjectKey(key16(r.get::<&[u8], _>(0))))
             .collect())
     }
-}
-
-/// Binds the live states (`SignalState::LIVE`) and closes the `IN (`.
-fn live(q: &mut QueryBuilder<Sqlite>) {
-    let mut list = q.separated(", ");
-    for s in SignalState::LIVE {
-        list.push_bind(s);
-    }
-    list.push_unseparated(")");
 }
 
 /// Whether the source has signals the index lost (`missing`, reconcile.md):
@@ -256,15 +247,14 @@ pub async fn live_id(
     source: &str,
     key: &InvolvementKey,
 ) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT signal_id FROM signals WHERE source = ? AND subject_key = ? AND professional_id = ?
-         AND state IN (?, ?)",
-    )
+         AND {}",
+        live_states()
+    )))
     .bind(source)
     .bind(&key.subject.0[..])
     .bind(&*key.professional)
-    .bind(SignalState::LIVE[0])
-    .bind(SignalState::LIVE[1])
     .fetch_optional(conn)
     .await?)
 }
@@ -480,6 +470,9 @@ pub async fn drop_holds(conn: &mut SqliteConnection, source: &str) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+    use sqlx::AssertSqlSafe;
+
+    use super::{live_states, BASELINE};
     use crate::config::StateUrl;
     use crate::store::Store;
 
@@ -503,6 +496,38 @@ mod tests {
         let err = store.baseline("src").await.unwrap_err().to_string();
         assert!(err.contains("signals row sig-7"), "{err}");
         assert!(err.contains("end_date"), "{err}");
+    }
+
+    /// The live states are SQL literals where `signals_live` must serve:
+    /// with bound states SQLite cannot prove the partial index's predicate
+    /// and scanned every signal of the store for a source's baseline.
+    #[tokio::test]
+    async fn baselines_and_live_lookups_use_the_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        for sql in [
+            format!("{BASELINE} WHERE source = ? AND {}", live_states()),
+            format!(
+                "SELECT signal_id FROM signals WHERE source = ? AND subject_key = ? AND professional_id = ?
+                 AND {}",
+                live_states()
+            ),
+        ] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                    .bind("src")
+                    .bind(&[0u8; 16][..])
+                    .bind("E1")
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            let plan: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+            assert!(
+                plan.iter().any(|p| p.contains("USING INDEX signals_live")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     /// A delta's baseline holds the live signals of the children it names,

@@ -7,7 +7,10 @@
 //!
 //! The SQL names none of these values in quotes: it binds them (each enum
 //! binds as its text), so that this file is their only spelling;
-//! `the_stores_sql_spells_no_stored_value` checks that none is left.
+//! `the_stores_sql_spells_no_stored_value` checks that none is left. The
+//! one exception is rendered from the enum too (`literal_in`): the live
+//! states where the partial index `signals_live` must serve, which SQLite
+//! uses only for literals.
 //! The domain's withdraw reasons and audiences are stored as text too,
 //! read through the same trait (`Stored`).
 
@@ -50,6 +53,22 @@ pub trait Stored: Sized + Copy + 'static {
 /// `state IN (...)` whose list a transition decides (`transition.rs`).
 pub(crate) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
+}
+
+/// `column IN ('a', 'b')`: values of a stored set as SQL text, rendered
+/// from the enum. Only where a partial index must stay usable: SQLite uses
+/// one only when the query's own literals imply the index's predicate,
+/// never from bound parameters (`signals_live`, `state IN ('pending',
+/// 'active')`: the planner's baselines and the live-id lookup). The text
+/// comes from `as_str`, never from input.
+pub(crate) fn literal_in<T: Stored>(column: &str, values: &[T]) -> String {
+    let texts: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_str())).collect();
+    format!("{column} IN ({})", texts.join(", "))
+}
+
+/// `state IN ('pending', 'active')`, as `signals_live` is declared.
+pub(crate) fn live_states() -> String {
+    literal_in("state", &SignalState::LIVE)
 }
 
 /// Declares a stored enum: its variants and their texts, nowhere else.
