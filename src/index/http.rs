@@ -21,6 +21,8 @@ pub struct HttpIndex {
 pub enum ClientError {
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
+    #[error("{path} holds no PEM certificate: give the CA's certificate in PEM form")]
+    NotPem { path: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
 }
@@ -45,9 +47,17 @@ pub fn transport(
         );
     }
     if let Some(ca) = ca {
-        let cert = reqwest::Certificate::from_pem(&read(ca)?)
-            .map_err(|e| ClientError::Build(e.to_string()))?;
-        b = b.add_root_certificate(cert);
+        // `from_pem` takes a file without a certificate as an empty list,
+        // which would trust nothing and fail only at the first call.
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ClientError::NotPem {
+                path: ca.display().to_string(),
+            })?;
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
     }
     b.build().map_err(|e| ClientError::Build(e.to_string()))
 }
@@ -317,6 +327,15 @@ impl IndexApi for HttpIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let e = transport(None, Some(&ca)).unwrap_err().to_string();
+        assert!(e.contains("ca.pem holds no PEM certificate"), "{e}");
+    }
 
     #[test]
     fn answers_are_classified() {
