@@ -11,8 +11,8 @@ use super::{io, Commit, IngestError, IngestSummary, Input, Intake};
 use crate::app::events::{Event, FileOutcome};
 use crate::pipeline;
 use crate::source::{waiting_files, ReadError};
-use crate::store::files::{self, TakenFile};
-use crate::store::{ts, Applied, Audit, Chain, LedgerOutcome, StoreError};
+use crate::store::files::TakenFile;
+use crate::store::{ts, Applied, Audit, LedgerOutcome};
 
 impl Intake<'_> {
     pub async fn take_waiting(&self) -> Result<IngestSummary, IngestError> {
@@ -202,13 +202,14 @@ impl Intake<'_> {
         );
         let at = ts(self.clock.now());
         let mut tx = self.store.begin().await?;
-        files::insert(&mut tx, taken, LedgerOutcome::Rejected, Some(&message), &at).await?;
+        tx.record_file(taken, LedgerOutcome::Rejected, Some(&message), &at)
+            .await?;
         let event = Audit::FileRejected {
             file: &taken.name,
             sha256: &taken.sha256,
         };
-        Chain::append_one(&mut tx, &at, None, Some(&taken.source), &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.audit(&at, None, Some(&taken.source), &event).await?;
+        tx.commit().await?;
         let moved = self.move_to(path, "rejected")?;
         let report = serde_json::json!({
             "source": taken.source, "file": taken.name, "sha256": taken.sha256, "at": at, "error": message,

@@ -30,8 +30,8 @@ use crate::mapping::{Context, Mapping, OutcomeRef};
 use crate::pipeline::{self, involvement_key};
 use crate::plan::{Action, Desired, InvolvementKey, Plan};
 use crate::source::{FileReader, ReadError};
-use crate::store::files::{self, TakenFile};
-use crate::store::{polls, signals, ts, Applied, Audit, Chain, LedgerOutcome, Store, StoreError};
+use crate::store::files::TakenFile;
+use crate::store::{polls, signals, ts, Applied, Audit, LedgerOutcome, Store, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -181,15 +181,13 @@ impl Intake<'_> {
         let at = ts(now);
         let mut applied = Applied::default();
         let mut tx = self.store.begin().await?;
-        let mut chain = Chain::load(&mut tx).await?;
         if self.mapping.mode == crate::mapping::Mode::Snapshot {
             // A new snapshot supersedes a held one: its own plan decides again.
-            signals::drop_holds(&mut tx, source).await?;
+            tx.drop_holds(source).await?;
         }
-        let missing = signals::has_missing(&mut tx, source).await?;
+        let missing = tx.has_missing(source).await?;
         let mut w = Writes {
             tx: &mut tx,
-            chain: &mut chain,
             applied: &mut applied,
             source,
             at: &at,
@@ -205,7 +203,8 @@ impl Intake<'_> {
         }
         match commit {
             Commit::File(taken) => {
-                files::insert(&mut tx, taken, LedgerOutcome::Processed, None, &at).await?;
+                tx.record_file(taken, LedgerOutcome::Processed, None, &at)
+                    .await?;
                 let event = Audit::FileTaken {
                     file: &taken.name,
                     sha256: &taken.sha256,
@@ -214,26 +213,21 @@ impl Intake<'_> {
                     rejected: taken.rejected,
                     skipped: taken.skipped,
                 };
-                chain
-                    .append(&mut tx, &at, None, Some(source), &event)
-                    .await?;
+                tx.audit(&at, None, Some(source), &event).await?;
             }
             Commit::Poll(poll, _) => {
-                polls::record(&mut tx, source, poll, &at).await?;
+                tx.record_poll(source, poll, &at).await?;
                 let event = Audit::PollTaken {
                     complete: poll.complete,
                     pages: poll.pages,
                     records: poll.records,
                     bookmark_advanced: poll.bookmark.is_some(),
                 };
-                chain
-                    .append(&mut tx, &at, None, Some(source), &event)
-                    .await?;
+                tx.audit(&at, None, Some(source), &event).await?;
             }
         }
-        chain.flush(&mut tx).await?;
         crate::fault::point("ingest-before-commit");
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         crate::fault::point("ingest-after-commit");
         Ok(Ok(applied))
     }
@@ -248,10 +242,10 @@ impl Intake<'_> {
         active: usize,
     ) -> Result<(), StoreError> {
         let (source, now, at) = (w.source, w.now, w.at);
-        let (tx, chain, applied) = (&mut *w.tx, &mut *w.chain, &mut *w.applied);
+        let (tx, applied) = (&mut *w.tx, &mut *w.applied);
         for (key, reason) in &plan.withdrawals {
-            if let Some(id) = signals::live_id(&mut *tx, source, key).await? {
-                signals::withdraw(&mut *tx, source, &id, *reason, plan.withdrawals_held, now)
+            if let Some(id) = tx.live_id(source, key).await? {
+                tx.withdraw(source, &id, *reason, plan.withdrawals_held, now)
                     .await?;
                 let reason = *reason;
                 let event = if plan.withdrawals_held {
@@ -262,9 +256,7 @@ impl Intake<'_> {
                         decommission: false,
                     }
                 };
-                chain
-                    .append(&mut *tx, at, Some(&id), Some(source), &event)
-                    .await?;
+                tx.audit(at, Some(&id), Some(source), &event).await?;
                 if plan.withdrawals_held {
                     applied.held += 1;
                 } else {
@@ -273,7 +265,8 @@ impl Intake<'_> {
             }
         }
         if plan.withdrawals_held {
-            signals::hold(&mut *tx, source, label, applied.held, active as u64, at).await?;
+            tx.hold(source, label, applied.held, active as u64, at)
+                .await?;
             tracing::warn!(
                 source, file = label, withdrawals = applied.held, active,
                 "this snapshot would withdraw more than [policy] max_withdraw_fraction of the active signals: its withdrawals are held until `visync release --source {source}`"
@@ -314,11 +307,9 @@ impl Intake<'_> {
                 else {
                     continue;
                 };
-                w.chain
-                    .append(&mut *w.tx, w.at, Some(&id), Some(w.source), &event)
-                    .await?;
+                w.tx.audit(w.at, Some(&id), Some(w.source), &event).await?;
             }
-            signals::register_many(&mut *w.tx, w.source, &new, w.now).await?;
+            w.tx.register_many(w.source, &new, w.now).await?;
             Ok::<(), StoreError>(())
         };
         let (read, written) = tokio::join!(reading, writing);
@@ -346,7 +337,7 @@ impl Intake<'_> {
                 // signals append to the end of the signal_id index
                 // rather than land at random pages of it.
                 let old = if w.missing {
-                    signals::missing_id(&mut *tx, source, &key).await?
+                    tx.missing_id(source, &key).await?
                 } else {
                     None
                 };
@@ -358,24 +349,24 @@ impl Intake<'_> {
                     last_day,
                 });
                 if new.len() == signals::REGISTER_ROWS {
-                    signals::register_many(&mut *tx, source, new, now).await?;
+                    tx.register_many(source, new, now).await?;
                     new.clear();
                 }
                 (Audit::RegisterPlanned, id)
             }
             Action::Update => {
-                let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
+                let Some(id) = tx.live_id(source, &key).await? else {
                     return Ok(None);
                 };
-                signals::update(&mut *tx, source, &id, &signal, last_day, now).await?;
+                tx.update(source, &id, &signal, last_day, now).await?;
                 w.applied.updated += 1;
                 (Audit::UpdatePlanned, id)
             }
             Action::Renew { end_date } => {
-                let Some(id) = signals::live_id(&mut *tx, source, &key).await? else {
+                let Some(id) = tx.live_id(source, &key).await? else {
                     return Ok(None);
                 };
-                signals::renew(&mut *tx, source, &id, end_date, now).await?;
+                tx.renew(source, &id, end_date, now).await?;
                 w.applied.renewed += 1;
                 // The date is in the signal's row; a file's renewal
                 // never recorded it in the trail.
@@ -422,11 +413,10 @@ impl Commit<'_> {
     }
 }
 
-/// What the steps of one file's transaction write with: the transaction, the
-/// audit chain, the counts, and who and when.
+/// What the steps of one file's transaction write with: the unit of work
+/// (its audit chain inside), the counts, and who and when.
 struct Writes<'t> {
-    tx: &'t mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    chain: &'t mut Chain,
+    tx: &'t mut Tx,
     applied: &'t mut Applied,
     source: &'t str,
     at: &'t str,

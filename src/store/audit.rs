@@ -71,7 +71,7 @@ struct Pending {
 const FLUSH_AT: usize = 256;
 
 impl Chain {
-    pub async fn load(conn: &mut SqliteConnection) -> Result<Chain, StoreError> {
+    pub(super) async fn load(conn: &mut SqliteConnection) -> Result<Chain, StoreError> {
         let prev: Option<String> =
             sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *conn)
@@ -90,7 +90,7 @@ impl Chain {
     /// Appends one event about `signal_id` of `source` (either may be
     /// none) inside the caller's transaction (written at the latest by
     /// `flush`).
-    pub async fn append(
+    pub(super) async fn append(
         &mut self,
         conn: &mut SqliteConnection,
         at: &str,
@@ -117,7 +117,7 @@ impl Chain {
     }
 
     /// Writes the events appended so far; call before the commit.
-    pub async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    pub(super) async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -139,7 +139,7 @@ impl Chain {
     }
 
     /// One event on its own: load, append, flush.
-    pub async fn append_one(
+    pub(super) async fn append_one(
         conn: &mut SqliteConnection,
         at: &str,
         signal_id: Option<&str>,

@@ -60,7 +60,7 @@ impl Store {
     /// Returns how many withdrawals were queued.
     pub async fn withdraw_all(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
-        let mut tx = self.begin().await?;
+        let mut tx = self.transaction().await?;
         let release = transition::RELEASE;
         sqlx::query(
             "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
@@ -183,7 +183,7 @@ impl Store {
         per_source: &PerSource,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.transaction().await?;
         for table in TABLES {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                 .execute(&mut *tx)

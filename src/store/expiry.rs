@@ -172,7 +172,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), StoreError> {
         let at = ts(now);
-        let mut tx = self.begin().await?;
+        let mut tx = self.transaction().await?;
         let mut chain = Chain::load(&mut tx).await?;
         let (mut told, mut renewed) = (0, 0);
         for (s, what) in decided {

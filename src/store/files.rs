@@ -118,7 +118,7 @@ impl Store {
     }
 }
 
-pub async fn insert(
+pub(super) async fn insert(
     conn: &mut sqlx::SqliteConnection,
     f: &TakenFile,
     outcome: LedgerOutcome,

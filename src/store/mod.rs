@@ -28,6 +28,7 @@ mod status;
 mod strict_tests;
 mod subject;
 mod transition;
+mod tx;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -36,7 +37,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use audit::{AuditEvent, Chain};
+pub use audit::AuditEvent;
 pub use event::Audit;
 pub use expiry::{Expiring, Renewal};
 pub use files::{FileRecord, TakenFile};
@@ -51,6 +52,7 @@ pub use states::{
 };
 pub use status::{Hold, Quarantined};
 pub use subject::SubjectRecord;
+pub use tx::Tx;
 
 use crate::config::StateUrl;
 use crate::domain::SubjectHasher;
@@ -198,8 +200,13 @@ impl Store {
     /// second fails at once with "database is locked" when another wrote in
     /// between (SQLite cannot wait for a snapshot that is already stale). An
     /// immediate one waits its turn under the busy timeout instead.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    async fn transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A unit of work that writes (a plan's), for callers outside the store.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(self.transaction().await?))
     }
 
     /// Moves the WAL into the database and truncates it to zero bytes. With

@@ -597,7 +597,7 @@ mod tests {
         let url = StateUrl::Sqlite(dir.path().join("state.db"));
         let store = Store::open(&url, None).await.unwrap();
         let now = Utc::now();
-        let mut tx = store.begin().await.unwrap();
+        let mut tx = store.transaction().await.unwrap();
         for action in [OutboxAction::Register, OutboxAction::Update] {
             enqueue(
                 &mut tx,
@@ -650,7 +650,7 @@ mod tests {
         .await
         .unwrap();
         let payload = r#"{"signal_id":"ours","subject":{"bsn":"111222333","family_name":"ours","birth_date":"2015-02-03","gender":"F"},"professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
-        let mut tx = store.begin().await.unwrap();
+        let mut tx = store.transaction().await.unwrap();
         enqueue(
             &mut tx,
             "ours",

@@ -30,7 +30,7 @@ pub struct PollStatus {
 
 /// Records a poll in the transaction of its plan: the bookmark advances
 /// only with the signals it covers.
-pub async fn record(
+pub(super) async fn record(
     conn: &mut SqliteConnection,
     source: &str,
     poll: &PollRecord,

@@ -226,7 +226,7 @@ impl Store {
     async fn purge_audit(&self, cuts: &Cuts, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut done = 0u64;
         loop {
-            let mut tx = self.begin().await?;
+            let mut tx = self.transaction().await?;
             let last: Option<(i64, String)> = sqlx::query_as(concat!(
                 "SELECT id, hash FROM (SELECT id, hash ",
                 old_audit!(),

@@ -189,7 +189,10 @@ impl Store {
 
 /// Whether the source has signals the index lost (`missing`, reconcile.md):
 /// only then can a registration take an old id back.
-pub async fn has_missing(conn: &mut SqliteConnection, source: &str) -> Result<bool, StoreError> {
+pub(super) async fn has_missing(
+    conn: &mut SqliteConnection,
+    source: &str,
+) -> Result<bool, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signals WHERE state = ? AND source = ?)")
             .bind(SignalState::Missing)
@@ -202,7 +205,7 @@ pub async fn has_missing(conn: &mut SqliteConnection, source: &str) -> Result<bo
 /// The id of an involvement's `missing` signal: registered again, it keeps
 /// that id (the store swaps the row at the insert), so the audit event
 /// names the id the index is told.
-pub async fn missing_id(
+pub(super) async fn missing_id(
     conn: &mut SqliteConnection,
     source: &str,
     key: &InvolvementKey,
@@ -225,7 +228,7 @@ pub async fn missing_id(
 #[allow(clippy::too_many_arguments)]
 pub async fn withdraw_planned(
     conn: &mut SqliteConnection,
-    chain: &mut super::Chain,
+    chain: &mut super::audit::Chain,
     at: &str,
     source: &str,
     id: &str,
@@ -242,7 +245,7 @@ pub async fn withdraw_planned(
 }
 
 /// The live signal id of an involvement.
-pub async fn live_id(
+pub(super) async fn live_id(
     conn: &mut SqliteConnection,
     source: &str,
     key: &InvolvementKey,
@@ -261,7 +264,7 @@ pub async fn live_id(
 
 /// Registers new involvements: a pending signal and its outbox row each, in
 /// two multi-row statements (a first load registers every row of a file).
-pub async fn register_many(
+pub(super) async fn register_many(
     conn: &mut SqliteConnection,
     source: &str,
     new: &[NewSignal],
@@ -312,7 +315,7 @@ pub async fn register_many(
 
 /// Corrects a live signal; an unsent register or update takes the new content
 /// instead of queueing a second call.
-pub async fn update(
+pub(super) async fn update(
     conn: &mut SqliteConnection,
     source: &str,
     id: &str,
@@ -365,7 +368,7 @@ pub async fn update(
 }
 
 /// Withdraws a live signal (or queues the withdrawal as held).
-pub async fn withdraw(
+pub(super) async fn withdraw(
     conn: &mut SqliteConnection,
     source: &str,
     id: &str,
@@ -404,7 +407,7 @@ pub async fn withdraw(
     .await
 }
 
-pub async fn renew(
+pub(super) async fn renew(
     conn: &mut SqliteConnection,
     source: &str,
     id: &str,
@@ -433,7 +436,7 @@ pub async fn renew(
 }
 
 /// Records that a snapshot's withdrawals wait for an operator.
-pub async fn hold(
+pub(super) async fn hold(
     conn: &mut SqliteConnection,
     source: &str,
     file: &str,
@@ -455,7 +458,10 @@ pub async fn hold(
 }
 
 /// Drops a source's held withdrawals: a newer snapshot decides again.
-pub async fn drop_holds(conn: &mut SqliteConnection, source: &str) -> Result<(), StoreError> {
+pub(super) async fn drop_holds(
+    conn: &mut SqliteConnection,
+    source: &str,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM outbox WHERE source = ? AND state = ?")
         .bind(source)
         .bind(OutboxState::Held)
