@@ -165,7 +165,7 @@ async fn horizon(conn: &mut SqliteConnection) -> Result<String, StoreError> {
 }
 
 /// Records the hash of the last event purged, in the purge's transaction.
-pub async fn set_horizon(conn: &mut SqliteConnection, hash: &str) -> Result<(), StoreError> {
+pub(super) async fn set_horizon(conn: &mut SqliteConnection, hash: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cursors (name, value) VALUES (?, ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -191,7 +191,7 @@ impl Store {
         &self.hasher
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
