@@ -104,7 +104,7 @@ pub struct Store {
 
 /// One connection to an existing SQLite store, read-only: the dry run, and
 /// a store whose key is gone (`decommission.rs`).
-pub(crate) async fn read_only_pool(path: &Path) -> Result<SqlitePool, StoreError> {
+async fn read_only_pool(path: &Path) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .read_only(true)
         .busy_timeout(Duration::from_secs(30));
