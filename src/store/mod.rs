@@ -21,6 +21,8 @@ mod outbox;
 pub mod polls;
 mod reconcile;
 mod retention;
+#[cfg(test)]
+mod schema_tests;
 pub mod signals;
 mod states;
 mod status;
@@ -156,7 +158,9 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        sqlx::migrate!("src/store/migrations/sqlite")
+            .run(&pool)
+            .await?;
         Ok(Store {
             pool,
             hasher: SubjectHasher::new(&key),
