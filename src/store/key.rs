@@ -31,9 +31,12 @@ pub fn load(path: &Path) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn load_or_create(path: &Path) -> Result<Vec<u8>, StoreError> {
+    // Only a missing file is made; the error itself says so (an `exists()`
+    // check after a failed read raced with a process creating the file
+    // between the two, and failed with the read's "not found").
     match load(path) {
         Ok(key) => return Ok(key),
-        Err(_) if !path.exists() => {}
+        Err(StoreError::KeyIo { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     let mut key = vec![0u8; KEY_BYTES];
