@@ -11,7 +11,7 @@ use sqlx::{Row, SqliteConnection};
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
 use super::event::Audit;
-use super::states::{NoticeKind, NoticeReason, NoticeState, OutboxAction, SignalState, Stored};
+use super::states::{NoticeKind, NoticeReason, NoticeState, SignalState, Stored};
 use super::transition;
 use super::{ts, Store, StoreError};
 
@@ -103,18 +103,7 @@ impl Store {
                 let Some(to) = transition::expired(from) else {
                     continue;
                 };
-                sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
-                    .bind(to)
-                    .bind(&at)
-                    .bind(&id)
-                    .execute(&mut *c.tx)
-                    .await?;
-                sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
-                    .bind(&id)
-                    .bind(OutboxAction::Update)
-                    .bind(OutboxAction::Renew)
-                    .execute(&mut *c.tx)
-                    .await?;
+                super::signals::end_outside_plan(&mut c.tx, &id, to, &at).await?;
                 let event = Audit::Expired {
                     age_limit: !r.get::<bool, _>(2),
                 };

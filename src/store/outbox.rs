@@ -344,10 +344,7 @@ async fn confirmed(
         super::expiry::renewed(conn, &row.signal_id, end, at).await?;
     }
     let event = Audit::Confirmed { action: row.action };
-    let source = Some(row.source.as_str());
-    chain
-        .append(conn, at, Some(&row.signal_id), source, &event)
-        .await
+    audit_row(conn, chain, row, at, &event).await
 }
 
 /// The index refused the row for good: the signal takes the state the
@@ -373,10 +370,7 @@ async fn refused(
         action: row.action,
         code,
     };
-    let source = Some(row.source.as_str());
-    chain
-        .append(conn, at, Some(&row.signal_id), source, &event)
-        .await
+    audit_row(conn, chain, row, at, &event).await
 }
 
 /// An attempt failed in a way a retry may mend: the row waits out its
@@ -409,9 +403,20 @@ async fn failed(
         action: row.action,
         error,
     };
+    audit_row(conn, chain, row, at, &event).await
+}
+
+/// An answer's audit event, on the row's signal and source.
+async fn audit_row(
+    conn: &mut SqliteConnection,
+    chain: &mut Chain,
+    row: &OutboxRow,
+    at: &str,
+    event: &Audit<'_>,
+) -> Result<(), StoreError> {
     let source = Some(row.source.as_str());
     chain
-        .append(conn, at, Some(&row.signal_id), source, &event)
+        .append(conn, at, Some(&row.signal_id), source, event)
         .await
 }
 

@@ -16,7 +16,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::chunked::Chunks;
 use super::event::Audit;
-use super::states::{OutboxAction, SignalState};
+use super::states::SignalState;
 use super::transition;
 use super::{ts, Store, StoreError};
 use crate::index::{ListedSignal, ListedState};
@@ -148,18 +148,7 @@ impl Comparison {
         while let Some(mut c) = chunks.next(&mut self.conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
-                    .bind(to)
-                    .bind(&at)
-                    .bind(&id)
-                    .execute(&mut *c.tx)
-                    .await?;
-                sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
-                    .bind(&id)
-                    .bind(OutboxAction::Update)
-                    .bind(OutboxAction::Renew)
-                    .execute(&mut *c.tx)
-                    .await?;
+                super::signals::end_outside_plan(&mut c.tx, &id, to, &at).await?;
                 let event = Audit::SignalMissing;
                 c.chain
                     .append(&mut c.tx, &at, Some(&id), Some(&source), &event)

@@ -457,6 +457,30 @@ pub(super) async fn hold(
     Ok(())
 }
 
+/// A signal moved to `to` by a step outside a plan (expiry,
+/// reconciliation's `missing`), and the corrections and renewals still
+/// queued for it dropped: they would send what no longer holds.
+pub(super) async fn end_outside_plan(
+    conn: &mut SqliteConnection,
+    id: &str,
+    to: SignalState,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+        .bind(to)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
+        .bind(id)
+        .bind(OutboxAction::Update)
+        .bind(OutboxAction::Renew)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Drops a source's held withdrawals: a newer snapshot decides again.
 pub(super) async fn drop_holds(
     conn: &mut SqliteConnection,
