@@ -75,42 +75,10 @@ pub async fn drain(
         let (batchable, single): (Vec<OutboxRow>, Vec<OutboxRow>) = rows
             .into_iter()
             .partition(|r| matches!(r.action, OutboxAction::Register | OutboxAction::Update));
-        if !batchable.is_empty() {
-            let payloads: Vec<&Payload> = batchable
-                .iter()
-                .map(|r| {
-                    r.payload
-                        .as_ref()
-                        .expect("the store reads a payload for every registration and correction")
-                })
-                .collect();
-            let previous = async {
-                match recording.take() {
-                    Some((done, _)) => done.await,
-                    None => Ok(()),
-                }
-            };
-            let (outcome, previous) = tokio::join!(api.submit(&payloads), previous);
-            crate::fault::point("send-after-call");
-            previous?;
-            if stop_on_auth(&outcome, &mut summary) {
-                return Ok(summary);
-            }
-            let statuses: Vec<Status> = match outcome {
-                Ok(items) => items.iter().map(item_status).collect(),
-                Err(e) => batchable
-                    .iter()
-                    .map(|r| call_status(&e, r.attempts))
-                    .collect(),
-            };
-            tally(&statuses, &mut summary);
-            let ids = batchable.iter().map(|r| r.id).collect();
-            let results: Vec<(OutboxRow, Status)> = batchable.into_iter().zip(statuses).collect();
-            let at = clock.now();
-            recording = Some((
-                Box::pin(async move { store.record(&results, at).await }),
-                ids,
-            ));
+        if !batchable.is_empty()
+            && send_batch(store, api, batchable, clock, &mut summary, &mut recording).await?
+        {
+            return Ok(summary);
         }
         if !single.is_empty() {
             if let Some((done, _)) = recording.take() {
@@ -122,6 +90,56 @@ pub async fn drain(
         }
     }
     Ok(summary)
+}
+
+/// Registrations and corrections in one call, sent while the previous
+/// batch's answers are recorded; this batch's recording is left running in
+/// `recording`. Returns whether sending must stop (the index refused the
+/// credentials).
+async fn send_batch<'s>(
+    store: &'s Store,
+    api: &impl IndexApi,
+    batchable: Vec<OutboxRow>,
+    clock: &Clock,
+    summary: &mut SendSummary,
+    recording: &mut Option<(Recording<'s>, HashSet<i64>)>,
+) -> Result<bool, StoreError> {
+    let payloads: Vec<&Payload> = batchable
+        .iter()
+        .map(|r| {
+            r.payload
+                .as_ref()
+                .expect("the store reads a payload for every registration and correction")
+        })
+        .collect();
+    let previous = async {
+        match recording.take() {
+            Some((done, _)) => done.await,
+            None => Ok(()),
+        }
+    };
+    let (outcome, previous) = tokio::join!(api.submit(&payloads), previous);
+    crate::fault::point("send-after-call");
+    previous?;
+    if stop_on_auth(&outcome, summary) {
+        return Ok(true);
+    }
+    let statuses: Vec<Status> = match outcome {
+        Ok(items) => items.iter().map(item_status).collect(),
+        Err(e) => batchable
+            .iter()
+            .map(|r| call_status(&e, r.attempts))
+            .collect(),
+    };
+    tally(&statuses, summary);
+    let ids = batchable.iter().map(|r| r.id).collect();
+    let results: Vec<(OutboxRow, Status)> = batchable.into_iter().zip(statuses).collect();
+    let at = clock.now();
+    *recording = Some((
+        Box::pin(async move { store.record(&results, at).await }),
+        ids,
+    ));
+    Ok(false)
 }
 
 /// Withdrawals and renewals, one call each. Returns whether sending must stop

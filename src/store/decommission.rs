@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::audit::Chain;
 use super::chunked::Chunks;
@@ -61,65 +61,13 @@ impl Store {
     pub async fn withdraw_all(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let at = ts(now);
         let mut tx = self.transaction().await?;
-        let release = transition::RELEASE;
-        sqlx::query(
-            "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
-             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = ?)",
-        )
-        .bind(release.signal)
-        .bind(release.reason.as_str())
-        .bind(&at)
-        .bind(release.from)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE outbox SET state = ?, not_before = ? WHERE state = ?")
-            .bind(release.to)
-            .bind(&at)
-            .bind(release.from)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM holds").execute(&mut *tx).await?;
-        // A run again retries what an earlier one could not get through.
-        sqlx::query("UPDATE outbox SET state = ?, attempts = 0, not_before = ? WHERE state = ?")
-            .bind(OutboxState::Ready)
-            .bind(&at)
-            .bind(OutboxState::Quarantined)
-            .execute(&mut *tx)
-            .await?;
-        // Registrations never tried go first: their signals are then the
-        // unsent ones, with nothing queued.
-        sqlx::query("DELETE FROM outbox WHERE action = ? AND attempts = 0")
-            .bind(OutboxAction::Register)
-            .execute(&mut *tx)
-            .await?;
-        for state in transition::states_where(|s| {
-            transition::on_decommission(s, true) == OnDecommission::Drop
-        }) {
-            sqlx::query(
-                "DELETE FROM signals WHERE state = ?
-                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
-            )
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM outbox WHERE action IN (?, ?, ?)")
-            .bind(OutboxAction::Register)
-            .bind(OutboxAction::Update)
-            .bind(OutboxAction::Renew)
-            .execute(&mut *tx)
-            .await?;
-        for from in SignalState::ALL {
-            if let OnDecommission::EndHere(to, reason) = transition::on_decommission(*from, false) {
-                sqlx::query("UPDATE signals SET state = ?, withdraw_reason = ? WHERE state = ?")
-                    .bind(to)
-                    .bind(reason.as_str())
-                    .bind(*from)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        clear_queue(&mut tx, &at).await?;
         tx.commit().await?;
+        self.withdraw_live(&at, now).await
+    }
+
+    /// Then every signal the index may hold gets its withdrawal, in chunks.
+    async fn withdraw_live(&self, at: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let withdraw = transition::states_where(|s| {
             transition::on_decommission(s, false) == OnDecommission::Withdraw
         });
@@ -138,7 +86,7 @@ impl Store {
                 super::signals::withdraw_planned(
                     &mut c.tx,
                     &mut c.chain,
-                    &at,
+                    at,
                     &source,
                     &id,
                     reason,
@@ -253,4 +201,70 @@ pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
         hasher: crate::domain::SubjectHasher::new(&throwaway),
         writable: false,
     }))
+}
+
+/// First, in one transaction: held withdrawals released, quarantined rows
+/// tried again, registrations never sent dropped with the signals only
+/// they stood for, corrections and renewals dropped, and what cannot reach
+/// the index ended here.
+async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreError> {
+    let release = transition::RELEASE;
+    sqlx::query(
+        "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
+             WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = ?)",
+    )
+    .bind(release.signal)
+    .bind(release.reason.as_str())
+    .bind(at)
+    .bind(release.from)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE outbox SET state = ?, not_before = ? WHERE state = ?")
+        .bind(release.to)
+        .bind(at)
+        .bind(release.from)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM holds").execute(&mut *conn).await?;
+    // A run again retries what an earlier one could not get through.
+    sqlx::query("UPDATE outbox SET state = ?, attempts = 0, not_before = ? WHERE state = ?")
+        .bind(OutboxState::Ready)
+        .bind(at)
+        .bind(OutboxState::Quarantined)
+        .execute(&mut *conn)
+        .await?;
+    // Registrations never tried go first: their signals are then the
+    // unsent ones, with nothing queued.
+    sqlx::query("DELETE FROM outbox WHERE action = ? AND attempts = 0")
+        .bind(OutboxAction::Register)
+        .execute(&mut *conn)
+        .await?;
+    for state in
+        transition::states_where(|s| transition::on_decommission(s, true) == OnDecommission::Drop)
+    {
+        sqlx::query(
+            "DELETE FROM signals WHERE state = ?
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
+        )
+        .bind(state)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("DELETE FROM outbox WHERE action IN (?, ?, ?)")
+        .bind(OutboxAction::Register)
+        .bind(OutboxAction::Update)
+        .bind(OutboxAction::Renew)
+        .execute(&mut *conn)
+        .await?;
+    for from in SignalState::ALL {
+        if let OnDecommission::EndHere(to, reason) = transition::on_decommission(*from, false) {
+            sqlx::query("UPDATE signals SET state = ?, withdraw_reason = ? WHERE state = ?")
+                .bind(to)
+                .bind(reason.as_str())
+                .bind(*from)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
 }

@@ -230,10 +230,17 @@ mod tests {
     /// The trail is hash-chained over `kind` and `detail`: each kind's text
     /// is pinned to what the hand-built JSON before issue 13 wrote, so that
     /// old trails still verify.
+    fn pinned(cases: Vec<(Audit<'_>, &str, &str)>) {
+        for (event, kind, detail) in cases {
+            assert_eq!(event.kind(), kind, "{event:?}");
+            assert_eq!(event.detail(), detail, "{event:?}");
+        }
+    }
+
+    /// Files and polls taken.
     #[test]
-    fn the_serialised_form_is_pinned() {
-        let per_source: BTreeMap<String, u64> = [("b".to_string(), 2), ("a".to_string(), 1)].into();
-        let cases: Vec<(Audit, &str, &str)> = vec![
+    fn files_and_polls_are_pinned() {
+        pinned(vec![
             (
                 Audit::FileTaken {
                     file: "export.csv",
@@ -264,6 +271,13 @@ mod tests {
                 "poll_taken",
                 r#"{"bookmark_advanced":false,"complete":true,"pages":2,"records":40}"#,
             ),
+        ]);
+    }
+
+    /// What a plan decides.
+    #[test]
+    fn plans_are_pinned() {
+        pinned(vec![
             (Audit::RegisterPlanned, "register_planned", "{}"),
             (Audit::UpdatePlanned, "update_planned", "{}"),
             (
@@ -316,6 +330,13 @@ mod tests {
                 "register_dropped",
                 r#"{"reason":"objection"}"#,
             ),
+        ]);
+    }
+
+    /// The index's answers, operators' and families' acts.
+    #[test]
+    fn answers_and_acts_are_pinned() {
+        pinned(vec![
             (
                 Audit::Confirmed {
                     action: OutboxAction::Register,
@@ -362,6 +383,14 @@ mod tests {
                 r#"{"signals":2}"#,
             ),
             (Audit::ObjectionUndone, "objection_undone", "{}"),
+        ]);
+    }
+
+    /// Expiry, renewal, reconciliation, retention and decommission.
+    #[test]
+    fn lifecycle_events_are_pinned() {
+        let per_source: BTreeMap<String, u64> = [("b".to_string(), 2), ("a".to_string(), 1)].into();
+        pinned(vec![
             (
                 Audit::Expired { age_limit: false },
                 "expired",
@@ -411,10 +440,6 @@ mod tests {
                 "decommissioned",
                 r#"{"per_source":{"a":1,"b":2},"queued":3,"withdrawn":3}"#,
             ),
-        ];
-        for (event, kind, detail) in cases {
-            assert_eq!(event.kind(), kind, "{event:?}");
-            assert_eq!(event.detail(), detail, "{event:?}");
-        }
+        ]);
     }
 }
