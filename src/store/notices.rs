@@ -95,7 +95,7 @@ impl Store {
         next_cursor: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.transaction().await?;
         let at = ts(now);
         let mut stored = 0;
         for n in page {
@@ -207,7 +207,7 @@ impl Store {
         delivery: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.transaction().await?;
         let at = ts(now);
         for id in ids {
             sqlx::query("UPDATE notices SET state = ?, delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
@@ -234,7 +234,7 @@ impl Store {
         refused: bool,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.transaction().await?;
         let mut quarantined = 0;
         for id in ids {
             let attempts: i64 =

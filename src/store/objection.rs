@@ -32,7 +32,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Objected, StoreError> {
         let at = ts(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.transaction().await?;
         let mut chain = Chain::load(&mut tx).await?;
         let mut done = Objected {
             already: sqlx::query(
@@ -83,7 +83,7 @@ impl Store {
     /// Takes an objection back; returns whether there was one. Nothing is
     /// registered again until a source lists the child again.
     pub async fn unobject(&self, key: &SubjectKey, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.transaction().await?;
         let removed = sqlx::query("DELETE FROM objections WHERE subject_key = ?")
             .bind(&key.0[..])
             .execute(&mut *tx)
