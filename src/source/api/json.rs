@@ -27,8 +27,8 @@ pub fn value_at(record: &Value, pointer: &str) -> Option<String> {
     }
 }
 
-/// A page's body as JSON, or why it is not.
-pub fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8], page: u64) -> Result<T, PageError> {
+/// An `http-json` page's body as JSON, or why it is not.
+pub fn parse(body: &[u8], page: u64) -> Result<Value, PageError> {
     serde_json::from_slice(body).map_err(|e| malformed(&e, page))
 }
 
