@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{invalid, raw, IndexConfig, IndexUrl, Invalid, StateUrl};
+use super::{invalid, raw, IndexConfig, IndexUrl, Invalid, PgState, StateUrl};
 
 /// `sqlite://PATH` (relative to the config's folder) or a PostgreSQL URL.
 pub(super) fn state_url(
@@ -17,7 +17,7 @@ pub(super) fn state_url(
         .as_deref()
         .unwrap_or("sqlite:///var/lib/visync/state.db");
     if u.starts_with("postgres://") || u.starts_with("postgresql://") {
-        return Ok(StateUrl::Postgres(u.to_string()));
+        return postgres(raw, u, resolve);
     }
     match u
         .strip_prefix("sqlite://")
@@ -29,6 +29,56 @@ pub(super) fn state_url(
             format!("\"{u}\" is not sqlite://PATH or postgres://..."),
         ),
     }
+}
+
+/// `postgres://user@host/db`: the password comes from `[state]
+/// password_file`, never from the URL (which is logged, and lives in a file
+/// readable by more than the service); the key file is named, since there is
+/// no database file for it to sit beside.
+fn postgres(
+    raw: &raw::RawState,
+    u: &str,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<StateUrl, Invalid> {
+    let key = "[state] url";
+    let url = url::Url::parse(u).map_err(|e| (key.to_string(), format!("is not a URL: {e}")))?;
+    if url.password().is_some() {
+        return invalid(
+            key,
+            "holds a password; put it in a file and name that file in [state] password_file",
+        );
+    }
+    if raw.key_file.is_none() {
+        return invalid(
+            "[state] key_file",
+            "is required with PostgreSQL: the one subject key file every instance reads",
+        );
+    }
+    let lease_secs = raw.lease_secs.unwrap_or(120);
+    if !(10..=3600).contains(&lease_secs) {
+        return invalid(
+            "[state] lease_secs",
+            format!("{lease_secs} is outside 10..=3600"),
+        );
+    }
+    let pg = PgState {
+        url,
+        password_file: raw.password_file.as_deref().map(resolve),
+        ca: raw.ca.as_deref().map(resolve),
+        lease_secs,
+    };
+    let weak = pg
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "sslmode" && v != "verify-full");
+    if weak && !pg.loopback() {
+        return invalid(
+            key,
+            "a server that is not on this host is reached with sslmode=verify-full only; \
+             leave sslmode out",
+        );
+    }
+    Ok(StateUrl::Postgres(pg))
 }
 
 /// `[index]`: where the index is, how we prove who we are, how much per call.

@@ -72,7 +72,42 @@ pub struct Organisation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateUrl {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(PgState),
+}
+
+/// A PostgreSQL state (`[state] url = "postgres://..."`): shared by the
+/// instances that name it (docs/operations.md, "PostgreSQL and several
+/// instances").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgState {
+    /// The URL as configured, never with a password in it (refused).
+    pub url: url::Url,
+    /// `[state] password_file`: the password on one line.
+    pub password_file: Option<PathBuf>,
+    /// `[state] ca`: the CA the server's certificate is checked against,
+    /// instead of the system's.
+    pub ca: Option<PathBuf>,
+    /// `[state] lease_secs`: how long an instance's claims and job leases
+    /// last without renewal; after it, another instance takes them over.
+    pub lease_secs: u64,
+}
+
+impl PgState {
+    /// The loopback (or a Unix socket) may go without TLS; anything else
+    /// is `verify-full`.
+    pub fn loopback(&self) -> bool {
+        let socket = self
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "host" && v.starts_with('/'));
+        socket
+            || match self.url.host() {
+                None => true,
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -60,6 +60,9 @@ pub struct RawOrganisation {
 pub struct RawState {
     pub url: Option<String>,
     pub key_file: Option<String>,
+    pub password_file: Option<String>,
+    pub ca: Option<String>,
+    pub lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -61,7 +61,21 @@ impl SubjectHasher {
     }
 
     pub fn key(&self, bsn: &Bsn) -> SubjectKey {
-        let inner = Self::finish(self.inner, bsn.as_bytes());
+        SubjectKey(self.mac(bsn.as_bytes()))
+    }
+
+    /// What the store keeps to recognise its key by (`store::open`): the
+    /// HMAC of a fixed label, which says nothing of the key or of any child.
+    pub fn fingerprint(&self) -> String {
+        self.mac(b"visync subject key fingerprint v1")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The first 128 bits of the HMAC of a message of at most 55 bytes.
+    fn mac(&self, message: &[u8]) -> [u8; 16] {
+        let inner = Self::finish(self.inner, message);
         let mut digest = [0u8; 32];
         for (out, word) in digest.chunks_exact_mut(4).zip(inner) {
             out.copy_from_slice(&word.to_be_bytes());
@@ -71,7 +85,7 @@ impl SubjectHasher {
         for (out, word) in key.chunks_exact_mut(4).zip(outer) {
             out.copy_from_slice(&word.to_be_bytes());
         }
-        SubjectKey(key)
+        key
     }
 
     /// The hash of the keyed block followed by `message` (at most 55 bytes,

@@ -8,8 +8,9 @@
 //! first kept event's `prev_hash` must be it. The chain still shows any
 //! change or removal after the horizon.
 
+use crate::store::sql;
 use sha2::{Digest, Sha256};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::event::Audit;
 use super::{Store, StoreError};
@@ -71,9 +72,9 @@ struct Pending {
 const FLUSH_AT: usize = 256;
 
 impl Chain {
-    pub(super) async fn load(conn: &mut SqliteConnection) -> Result<Chain, StoreError> {
+    pub(super) async fn load(conn: &mut AnyConnection) -> Result<Chain, StoreError> {
         let prev: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
+            sql::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *conn)
                 .await?;
         // A trail purged to nothing goes on from its horizon.
@@ -92,7 +93,7 @@ impl Chain {
     /// `flush`).
     pub(super) async fn append(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         at: &str,
         signal_id: Option<&str>,
         source: Option<&str>,
@@ -117,14 +118,14 @@ impl Chain {
     }
 
     /// Writes the events appended so far; call before the commit.
-    pub(super) async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    pub(super) async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = sql::Builder::new(
             "INSERT INTO audit (at, kind, signal_id, source, detail, prev_hash, hash) ",
         );
-        q.push_values(&self.pending, |mut row, e| {
+        q.push_values(&self.pending, |row, e| {
             row.push_bind(e.at.as_str())
                 .push_bind(e.kind.as_str())
                 .push_bind(e.signal_id.as_deref())
@@ -140,7 +141,7 @@ impl Chain {
 
     /// One event on its own: load, append, flush.
     pub(super) async fn append_one(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         at: &str,
         signal_id: Option<&str>,
         source: Option<&str>,
@@ -156,8 +157,8 @@ impl Chain {
 /// ("" when none ever was).
 pub const HORIZON: &str = "audit.horizon";
 
-async fn horizon(conn: &mut SqliteConnection) -> Result<String, StoreError> {
-    let h: Option<String> = sqlx::query_scalar("SELECT value FROM cursors WHERE name = ?")
+async fn horizon(conn: &mut AnyConnection) -> Result<String, StoreError> {
+    let h: Option<String> = sql::query_scalar("SELECT value FROM cursors WHERE name = ?")
         .bind(HORIZON)
         .fetch_optional(conn)
         .await?;
@@ -165,8 +166,8 @@ async fn horizon(conn: &mut SqliteConnection) -> Result<String, StoreError> {
 }
 
 /// Records the hash of the last event purged, in the purge's transaction.
-pub(super) async fn set_horizon(conn: &mut SqliteConnection, hash: &str) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) async fn set_horizon(conn: &mut AnyConnection, hash: &str) -> Result<(), StoreError> {
+    sql::query(
         "INSERT INTO cursors (name, value) VALUES (?, ?)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     )
@@ -188,7 +189,7 @@ impl Store {
         let mut prev = horizon(&mut *self.pool.acquire().await?).await?;
         let (mut after, mut count) = (0i64, 0u64);
         loop {
-            let rows = sqlx::query(
+            let rows = sql::query(
                 "SELECT id, at, kind, signal_id, source, detail, prev_hash, hash FROM audit
                  WHERE id > ? ORDER BY id LIMIT ?",
             )
@@ -218,7 +219,7 @@ impl Store {
         after: i64,
         since: Option<&str>,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT id, at, kind, signal_id, source, detail, hash FROM audit
              WHERE id > ? AND (? IS NULL OR at >= ?) ORDER BY id LIMIT ?",
         )

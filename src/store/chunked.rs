@@ -9,8 +9,9 @@
 //! of an async closure over a borrowed connection are not `Send` for every
 //! lifetime, and the daemon runs these steps on its tasks.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Connection, Row, SqlSafeStr, SqlStr, Sqlite, SqliteConnection, Transaction};
+use crate::store::sql;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row, Transaction};
 
 use super::audit::Chain;
 use super::StoreError;
@@ -32,7 +33,7 @@ pub struct Chunks {
     /// Takes the caller's binds, then the last id of the chunk before
     /// (`''` at first) and `CHUNK`: it ends in `AND id > ? ORDER BY id
     /// LIMIT ?`, and its first column is that id.
-    select: SqlStr,
+    select: String,
     /// The crash point after each commit (`fault.rs`).
     point: &'static str,
     after: String,
@@ -42,15 +43,15 @@ pub struct Chunks {
 /// One chunk: its rows, read in its transaction, and the audit chain to
 /// tell what is done to them.
 pub struct Chunk<'c> {
-    pub tx: Transaction<'c, Sqlite>,
+    pub tx: Transaction<'c, sqlx::Any>,
     pub chain: Chain,
-    pub rows: Vec<SqliteRow>,
+    pub rows: Vec<AnyRow>,
 }
 
 impl Chunks {
-    pub fn new(select: impl SqlSafeStr, point: &'static str) -> Chunks {
+    pub fn new(select: impl Into<String>, point: &'static str) -> Chunks {
         Chunks {
-            select: select.into_sql_str(),
+            select: select.into(),
             point,
             after: String::new(),
             done: 0,
@@ -61,11 +62,11 @@ impl Chunks {
     /// is left.
     pub async fn next<'c>(
         &mut self,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut AnyConnection,
         binds: &[&str],
     ) -> Result<Option<Chunk<'c>>, StoreError> {
-        let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
-        let mut query = sqlx::query(self.select.clone());
+        let mut tx = sql::begin(conn).await?;
+        let mut query = sql::query(self.select.clone());
         for b in binds {
             query = query.bind(*b);
         }

@@ -3,11 +3,12 @@
 //! the store purged down to one summarising audit event and the chain's
 //! horizon. Each step is idempotent, so an interrupted run is run again.
 
+use crate::store::sql::{self, Backend};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::audit::Chain;
 use super::chunked::Chunks;
@@ -20,7 +21,13 @@ use super::{ts, Store, StoreError};
 pub const DECOMMISSIONED: &str = "decommissioned";
 
 /// The tables a decommission empties; `cursors` keeps the audit horizon.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 10] = [
+    // The key's fingerprint goes with the key: a store made again after a
+    // decommission makes a new key.
+    "meta",
+    "leases",
+    "file_claims",
+    "instances",
     "outbox",
     "notices",
     "holds",
@@ -37,11 +44,11 @@ impl Store {
     /// per source.
     pub async fn live_per_source(&self) -> Result<PerSource, StoreError> {
         let live = transition::states_where(transition::decommission_live);
-        let mut q = sqlx::query(AssertSqlSafe(format!(
+        let mut q = sql::query(format!(
             "SELECT source, COUNT(*) FROM signals
              WHERE state IN ({}) GROUP BY source ORDER BY source",
             marks(live.len())
-        )));
+        ));
         for s in live {
             q = q.bind(s);
         }
@@ -78,7 +85,7 @@ impl Store {
         );
         let binds: Vec<&str> = withdraw.iter().map(|s| s.as_str()).collect();
         let mut conn = self.pool.acquire().await?;
-        let mut chunks = Chunks::new(AssertSqlSafe(select), "decommission-chunk");
+        let mut chunks = Chunks::new(select, "decommission-chunk");
         while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
@@ -103,11 +110,11 @@ impl Store {
     /// What the index has not confirmed yet: signals still live, by state.
     pub async fn not_withdrawn(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let live = transition::states_where(transition::decommission_live);
-        let mut q = sqlx::query(AssertSqlSafe(format!(
+        let mut q = sql::query(format!(
             "SELECT state, COUNT(*), MIN(signal_id) FROM signals
              WHERE state IN ({}) GROUP BY state",
             marks(live.len())
-        )));
+        ));
         for s in live {
             q = q.bind(s);
         }
@@ -133,20 +140,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.transaction().await?;
         for table in TABLES {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            sql::query(format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM cursors WHERE name <> ?")
+        sql::query("DELETE FROM cursors WHERE name <> ?")
             .bind(super::audit::HORIZON)
             .execute(&mut *tx)
             .await?;
         let head: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
+            sql::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(head) = head {
-            sqlx::query("DELETE FROM audit").execute(&mut *tx).await?;
+            sql::query("DELETE FROM audit").execute(&mut *tx).await?;
             super::audit::set_horizon(&mut tx, &head).await?;
         }
         let event = Audit::Decommissioned {
@@ -168,13 +175,12 @@ pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
     if !db.exists() {
         return Ok(false);
     }
-    let pool = super::read_only_pool(db).await?;
-    let last: Option<String> =
-        sqlx::query_scalar("SELECT kind FROM audit ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&pool)
-            .await
-            .unwrap_or(None);
-    let signals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signals")
+    let pool = super::open::sqlite(db, true).await?;
+    let last: Option<String> = sql::query_scalar("SELECT kind FROM audit ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&pool)
+        .await
+        .unwrap_or(None);
+    let signals: i64 = sql::query_scalar("SELECT COUNT(*) FROM signals")
         .fetch_one(&pool)
         .await
         .unwrap_or(1);
@@ -189,27 +195,28 @@ pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
     if !db.exists() {
         return Ok(None);
     }
-    let pool = super::read_only_pool(db).await?;
+    let pool = super::open::sqlite(db, true).await?;
     // A key no one has: the trail holds no keyed hash to compare with.
     let mut throwaway = [0u8; 32];
     getrandom::fill(&mut throwaway).map_err(|e| StoreError::Key {
         path: db.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(Some(Store {
+    Ok(Some(Store::new(
         pool,
-        hasher: crate::domain::SubjectHasher::new(&throwaway),
-        writable: false,
-    }))
+        Backend::Sqlite,
+        crate::domain::SubjectHasher::new(&throwaway),
+        false,
+    )))
 }
 
 /// First, in one transaction: held withdrawals released, quarantined rows
 /// tried again, registrations never sent dropped with the signals only
 /// they stood for, corrections and renewals dropped, and what cannot reach
 /// the index ended here.
-async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreError> {
+async fn clear_queue(conn: &mut AnyConnection, at: &str) -> Result<(), StoreError> {
     let release = transition::RELEASE;
-    sqlx::query(
+    sql::query(
         "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
              WHERE signal_id IN (SELECT signal_id FROM outbox WHERE state = ?)",
     )
@@ -219,15 +226,15 @@ async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreE
     .bind(release.from)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE outbox SET state = ?, not_before = ? WHERE state = ?")
+    sql::query("UPDATE outbox SET state = ?, not_before = ? WHERE state = ?")
         .bind(release.to)
         .bind(at)
         .bind(release.from)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM holds").execute(&mut *conn).await?;
+    sql::query("DELETE FROM holds").execute(&mut *conn).await?;
     // A run again retries what an earlier one could not get through.
-    sqlx::query("UPDATE outbox SET state = ?, attempts = 0, not_before = ? WHERE state = ?")
+    sql::query("UPDATE outbox SET state = ?, attempts = 0, not_before = ? WHERE state = ?")
         .bind(OutboxState::Ready)
         .bind(at)
         .bind(OutboxState::Quarantined)
@@ -235,14 +242,14 @@ async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreE
         .await?;
     // Registrations never tried go first: their signals are then the
     // unsent ones, with nothing queued.
-    sqlx::query("DELETE FROM outbox WHERE action = ? AND attempts = 0")
+    sql::query("DELETE FROM outbox WHERE action = ? AND attempts = 0")
         .bind(OutboxAction::Register)
         .execute(&mut *conn)
         .await?;
     for state in
         transition::states_where(|s| transition::on_decommission(s, true) == OnDecommission::Drop)
     {
-        sqlx::query(
+        sql::query(
             "DELETE FROM signals WHERE state = ?
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = signals.signal_id)",
         )
@@ -250,7 +257,7 @@ async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreE
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("DELETE FROM outbox WHERE action IN (?, ?, ?)")
+    sql::query("DELETE FROM outbox WHERE action IN (?, ?, ?)")
         .bind(OutboxAction::Register)
         .bind(OutboxAction::Update)
         .bind(OutboxAction::Renew)
@@ -258,7 +265,7 @@ async fn clear_queue(conn: &mut SqliteConnection, at: &str) -> Result<(), StoreE
         .await?;
     for from in SignalState::ALL {
         if let OnDecommission::EndHere(to, reason) = transition::on_decommission(*from, false) {
-            sqlx::query("UPDATE signals SET state = ?, withdraw_reason = ? WHERE state = ?")
+            sql::query("UPDATE signals SET state = ?, withdraw_reason = ? WHERE state = ?")
                 .bind(to)
                 .bind(reason.as_str())
                 .bind(*from)

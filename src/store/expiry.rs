@@ -5,8 +5,9 @@
 //! that a run killed half-way is completed by the next; the dry run reads
 //! the same rows and writes nothing.
 
+use crate::store::sql;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::audit::Chain;
 use super::chunked::{Chunks, CHUNK};
@@ -73,7 +74,7 @@ impl Store {
     /// How many signals expiry would end today (the dry run's count).
     pub async fn count_expirable(&self, today: NaiveDate) -> Result<u64, StoreError> {
         let [a, b] = transition::EXPIRABLE;
-        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", expirable!()))
+        let n: i64 = sql::query_scalar(concat!("SELECT COUNT(*) ", expirable!()))
             .bind(a)
             .bind(b)
             .bind(today.to_string())
@@ -88,7 +89,7 @@ impl Store {
     pub async fn expire(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let (day, at) = (today.to_string(), ts(now));
         let select = concat!(
-            "SELECT signal_id, source, end_date < ?, state ",
+            "SELECT signal_id, source, CASE WHEN end_date < ? THEN 1 ELSE 0 END, state ",
             expirable!(),
             " AND signal_id > ? ORDER BY signal_id LIMIT ?"
         );
@@ -105,7 +106,7 @@ impl Store {
                 };
                 super::signals::end_outside_plan(&mut c.tx, &id, to, &at).await?;
                 let event = Audit::Expired {
-                    age_limit: !r.get::<bool, _>(2),
+                    age_limit: r.get::<i64, _>(2) == 0,
                 };
                 c.chain
                     .append(&mut c.tx, &at, Some(&id), Some(&source), &event)
@@ -124,10 +125,11 @@ impl Store {
         until: NaiveDate,
         after: &str,
     ) -> Result<Vec<Expiring>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let rows = sql::query(concat!(
             "SELECT s.signal_id, s.source, s.end_date, s.last_day,
-                    EXISTS (SELECT 1 FROM notices n
-                            WHERE n.notice_id = 'renewal_due-' || s.signal_id || '-' || s.end_date) ",
+                    CASE WHEN EXISTS (SELECT 1 FROM notices n
+                            WHERE n.notice_id = 'renewal_due-' || s.signal_id || '-' || s.end_date)
+                    THEN 1 ELSE 0 END ",
             renewable!(),
             " ORDER BY s.signal_id LIMIT ?"
         ))
@@ -145,7 +147,7 @@ impl Store {
                     end_date: date(r.get(2), &id, "end_date")?,
                     last_day: date(r.get(3), &id, "last_day")?,
                     source: r.get(1),
-                    told: r.get(4),
+                    told: r.get::<i64, _>(4) != 0,
                     signal_id: id,
                 })
             })
@@ -199,16 +201,16 @@ impl Store {
 
 /// A `renewal_due` for the signal's case, unless it exists; whether it was made.
 async fn renewal_due(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     s: &Expiring,
     age_limit: bool,
     at: &str,
 ) -> Result<bool, StoreError> {
-    let made = sqlx::query(
-        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
+    let made = sql::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
                                         created_at, counterparts, due_date, reason, state, not_before)
          SELECT ?, ?, signal_id, source, case_ref, professional_id, ?, '[]', ?, ?, ?, ?
-         FROM signals WHERE signal_id = ?",
+         FROM signals WHERE signal_id = ? ON CONFLICT DO NOTHING",
     )
     .bind(due_id(&s.signal_id, s.end_date))
     .bind(NoticeKind::RenewalDue)
@@ -227,17 +229,17 @@ async fn renewal_due(
 /// After the index confirmed a renewal: a `renewed` notice for the case,
 /// with the new end date as its `due_date`.
 pub async fn renewed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     signal_id: &str,
     end: &str,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
+    sql::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id,
                                         created_at, counterparts, due_date, state, not_before)
          SELECT 'renewed-' || signal_id || '-' || ?, ?, signal_id, source, case_ref,
                 professional_id, ?, '[]', ?, ?, ?
-         FROM signals WHERE signal_id = ?",
+         FROM signals WHERE signal_id = ? ON CONFLICT DO NOTHING",
     )
     .bind(end)
     .bind(NoticeKind::Renewed)

@@ -1,6 +1,7 @@
 //! The file ledger: which files were taken, by content hash, and what became
 //! of them.
 
+use crate::store::sql;
 use sqlx::Row;
 
 use super::states::{LedgerOutcome, Stored};
@@ -43,10 +44,12 @@ pub struct SourceTotals {
 impl Store {
     /// Per source: files and records taken since the ledger began.
     pub async fn source_totals(&self) -> Result<Vec<SourceTotals>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT source,
-                    SUM(outcome = ?), SUM(outcome = ?),
-                    SUM(accepted), SUM(rejected), SUM(skipped),
+                    SUM(CASE WHEN outcome = ? THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN outcome = ? THEN 1 ELSE 0 END),
+                    CAST(SUM(accepted) AS BIGINT), CAST(SUM(rejected) AS BIGINT),
+                    CAST(SUM(skipped) AS BIGINT),
                     MAX(CASE WHEN outcome = ? THEN taken_at END)
                FROM files GROUP BY source ORDER BY source",
         )
@@ -55,9 +58,8 @@ impl Store {
         .bind(LedgerOutcome::Processed)
         .fetch_all(&self.pool)
         .await?;
-        let n = |r: &sqlx::sqlite::SqliteRow, i: usize| {
-            r.get::<Option<i64>, _>(i).unwrap_or(0).max(0) as u64
-        };
+        let n =
+            |r: &sqlx::any::AnyRow, i: usize| r.get::<Option<i64>, _>(i).unwrap_or(0).max(0) as u64;
         Ok(rows
             .iter()
             .map(|r| SourceTotals {
@@ -77,7 +79,7 @@ impl Store {
         source: &str,
         sha256: &str,
     ) -> Result<Option<FileRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = sql::query(
             "SELECT name, outcome, taken_at, id FROM files WHERE source = ? AND sha256 = ?",
         )
         .bind(source)
@@ -96,7 +98,7 @@ impl Store {
 
     /// The last file taken per source, for `status`.
     pub async fn last_files(&self) -> Result<Vec<(String, FileRecord)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT source, name, outcome, taken_at, id FROM files f WHERE id = (SELECT MAX(id) FROM files g WHERE g.source = f.source) ORDER BY source",
         )
         .fetch_all(&self.pool)
@@ -119,13 +121,13 @@ impl Store {
 }
 
 pub(super) async fn insert(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     f: &TakenFile,
     outcome: LedgerOutcome,
     error: Option<&str>,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO files (source, name, sha256, size, taken_at, outcome, records, accepted, rejected, skipped, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )

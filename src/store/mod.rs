@@ -1,5 +1,6 @@
-//! The state store: one transactional database (SQLite now; the SQL is kept
-//! portable for PostgreSQL) holding the file ledger, the signals this
+//! The state store: one transactional database (a SQLite file, or a
+//! PostgreSQL database that several instances share; `open.rs`, `sql.rs`)
+//! holding the file ledger, the signals this
 //! installation owns, the outbox, holds, objections, cursors and the audit
 //! trail. This module owns all SQL; callers see typed operations.
 //!
@@ -17,6 +18,7 @@ pub mod files;
 mod key;
 pub mod notices;
 mod objection;
+mod open;
 mod outbox;
 pub mod polls;
 mod reconcile;
@@ -24,6 +26,7 @@ mod retention;
 #[cfg(test)]
 mod schema_tests;
 pub mod signals;
+pub mod sql;
 mod states;
 mod status;
 #[cfg(test)]
@@ -33,11 +36,8 @@ mod transition;
 mod tx;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use audit::AuditEvent;
 pub use event::Audit;
@@ -49,6 +49,7 @@ pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTE
 pub use reconcile::{Comparison, Unknown};
 pub use retention::{Cuts, Purged};
 pub use signals::{Applied, SignalRow};
+pub use sql::Backend;
 pub use states::{
     LedgerOutcome, NoticeKind, NoticeReason, NoticeState, OutboxState, SignalState, Stored,
 };
@@ -87,7 +88,29 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("PostgreSQL state is not supported by this version yet; use sqlite://PATH")]
+    /// The PostgreSQL server cannot be reached or refuses us: `url` is the
+    /// configured one, which never holds the password.
+    #[error("the state store [state] url {url}: {message}")]
+    Server { url: String, message: String },
+    #[error("[state] key_file is required with PostgreSQL")]
+    NoKeyFile,
+    #[error(
+        "the subject key {}: missing, but the state store was made with a key; put the \
+         original subject.key back (copy it from another instance or from your backup); \
+         visync does not make a new one for a store that has one, since every child would \
+         look new to it",
+        path.display()
+    )]
+    KeyMissing { path: PathBuf },
+    #[error(
+        "the subject key {}: not the key the state store was made with (its fingerprint \
+         differs), so every child would look new to it; use the subject.key of the other \
+         instances or of your backup",
+        path.display()
+    )]
+    KeyMismatch { path: PathBuf },
+    /// A command that needs a SQLite file (`decommission`) on PostgreSQL.
+    #[error("this command works on a SQLite state only so far; [state] url is PostgreSQL")]
     Postgres,
     /// A stored value that cannot be what the store wrote: named by its row.
     #[error("the state store is damaged: {0}")]
@@ -97,27 +120,12 @@ pub enum StoreError {
 /// The state store, with the keyed hasher that goes with it.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     hasher: SubjectHasher,
     /// Opened for writing (not the dry run's read-only view): only then is
     /// there a WAL of ours to scrub at close.
     writable: bool,
-}
-
-/// One connection to an existing SQLite store, read-only: the dry run, and
-/// a store whose key is gone (`decommission.rs`).
-async fn read_only_pool(path: &Path) -> Result<SqlitePool, StoreError> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(30));
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 /// Where a SQLite store keeps its key, unless the config says otherwise.
@@ -126,46 +134,70 @@ pub fn default_key_file(db: &Path) -> PathBuf {
 }
 
 impl Store {
+    fn new(pool: AnyPool, backend: Backend, hasher: SubjectHasher, writable: bool) -> Store {
+        Store {
+            pool,
+            backend,
+            hasher,
+            writable,
+        }
+    }
+
     /// Opens (creating if needed) the store and its key, and migrates it.
     pub async fn open(url: &StateUrl, key_file: Option<&Path>) -> Result<Store, StoreError> {
-        let StateUrl::Sqlite(path) = url else {
-            return Err(StoreError::Postgres);
+        let (pool, backend, key_path) = match url {
+            StateUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                let key = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
+                (open::sqlite(path, false).await?, Backend::Sqlite, key)
+            }
+            StateUrl::Postgres(pg) => {
+                // The config requires the key file with PostgreSQL.
+                let key = key_file.ok_or(StoreError::NoKeyFile)?.to_path_buf();
+                (open::postgres(pg).await?, Backend::Postgres, key)
+            }
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
-                path: path.clone(),
-                source,
-            })?;
+        open::migrate(&pool, backend).await?;
+        let hasher = Self::key(&pool, &key_path).await?;
+        Ok(Store::new(pool, backend, hasher, true))
+    }
+
+    /// The subject key, held to the fingerprint the store was made with: a
+    /// store that has one never gets a new key made for it (every child
+    /// would look new), and a key that gives another fingerprint is refused.
+    async fn key(pool: &AnyPool, path: &Path) -> Result<SubjectHasher, StoreError> {
+        let known = open::fingerprint(pool).await?;
+        let key = match &known {
+            None => key::load_or_create(path)?,
+            Some(_) => key::load(path).map_err(|e| match e {
+                StoreError::KeyIo { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    StoreError::KeyMissing {
+                        path: path.to_path_buf(),
+                    }
+                }
+                e => e,
+            })?,
+        };
+        let hasher = SubjectHasher::new(&key);
+        let mine = hasher.fingerprint();
+        if known.is_none() {
+            // Two instances starting at once on a new database: the first
+            // insert wins, and the check below holds the other to it.
+            open::record_fingerprint(pool, &mine).await?;
         }
-        let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
-        let key = key::load_or_create(&key_path)?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed transaction survives power loss, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // What the law makes us delete (confirmed payloads, delivered
-            // notices' contact data, purged signals) is overwritten with
-            // zeros, not left in free pages for `strings` to find.
-            .pragma("secure_delete", "ON")
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        sqlx::migrate!("src/store/migrations/sqlite")
-            .run(&pool)
-            .await?;
-        Ok(Store {
-            pool,
-            hasher: SubjectHasher::new(&key),
-            writable: true,
-        })
+        match open::fingerprint(pool).await? {
+            Some(f) if f != mine => Err(StoreError::KeyMismatch {
+                path: path.to_path_buf(),
+            }),
+            _ => Ok(hasher),
+        }
     }
 
     /// Opens an existing store read-only, for the dry run; `None` when there is
@@ -175,37 +207,49 @@ impl Store {
         url: &StateUrl,
         key_file: Option<&Path>,
     ) -> Result<Option<Store>, StoreError> {
-        let StateUrl::Sqlite(path) = url else {
-            return Err(StoreError::Postgres);
+        let (pool, backend, key_path) = match url {
+            StateUrl::Sqlite(path) => {
+                let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
+                if !path.exists() || !key_path.exists() {
+                    return Ok(None);
+                }
+                (open::sqlite(path, true).await?, Backend::Sqlite, key_path)
+            }
+            StateUrl::Postgres(pg) => {
+                let key_path = key_file.ok_or(StoreError::NoKeyFile)?.to_path_buf();
+                (open::postgres(pg).await?, Backend::Postgres, key_path)
+            }
         };
-        let key_path = key_file.map_or_else(|| default_key_file(path), Path::to_path_buf);
-        if !path.exists() || !key_path.exists() {
+        // A store made before fingerprints (or, on PostgreSQL, a database
+        // no instance has started on yet) has none.
+        let known = open::fingerprint(&pool).await.ok().flatten();
+        if backend == Backend::Postgres && known.is_none() {
+            pool.close().await;
             return Ok(None);
         }
-        let key = key::load(&key_path)?;
-        let pool = read_only_pool(path).await?;
-        Ok(Some(Store {
-            pool,
-            hasher: SubjectHasher::new(&key),
-            writable: false,
-        }))
+        let hasher = SubjectHasher::new(&key::load(&key_path)?);
+        if known.is_some_and(|f| f != hasher.fingerprint()) {
+            return Err(StoreError::KeyMismatch { path: key_path });
+        }
+        Ok(Some(Store::new(pool, backend, hasher, false)))
     }
 
     pub fn hasher(&self) -> &SubjectHasher {
         &self.hasher
     }
 
-    fn pool(&self) -> &SqlitePool {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Every transaction that writes begins IMMEDIATE: the daemon's jobs run
-    /// side by side, and a deferred transaction that read first and writes
-    /// second fails at once with "database is locked" when another wrote in
-    /// between (SQLite cannot wait for a snapshot that is already stale). An
-    /// immediate one waits its turn under the busy timeout instead.
-    async fn transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// A transaction that writes (`sql::begin` says how each backend takes
+    /// its turn).
+    async fn transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        sql::begin_pool(&self.pool, self.backend).await
     }
 
     /// A unit of work that writes (a plan's), for callers outside the store.
@@ -213,26 +257,31 @@ impl Store {
         Ok(Tx::new(self.transaction().await?))
     }
 
-    /// Moves the WAL into the database and truncates it to zero bytes. With
-    /// `secure_delete` the database's copy of a deleted row is zeros already,
-    /// but the WAL keeps older versions of its pages until it is reset, and a
-    /// reset WAL is overwritten from the start, not shortened: only a
-    /// truncating checkpoint makes a deleted payload unreadable from the
-    /// files. Called after every job that deletes personal data, and at close.
+    /// Makes what was deleted unreadable from the files, as far as the
+    /// backend allows. SQLite: moves the WAL into the database and
+    /// truncates it to zero bytes. With `secure_delete` the database's copy
+    /// of a deleted row is zeros already, but the WAL keeps older versions
+    /// of its pages until it is reset, and a reset WAL is overwritten from
+    /// the start, not shortened: only a truncating checkpoint makes a
+    /// deleted payload unreadable from the files. PostgreSQL: VACUUM frees
+    /// the dead rows' space for reuse; it does not zero it
+    /// (docs/operations.md says what that means for the disk and the WAL
+    /// archive). Called after every job that deletes personal data, and at
+    /// close.
     pub async fn scrub(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        let text = match self.backend {
+            Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Backend::Postgres => "VACUUM signals, outbox, notices, audit",
+        };
+        sql::query(text).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        if !self.writable {
-            self.pool.close().await;
-            return;
-        }
-        if let Err(e) = self.scrub().await {
-            tracing::warn!("cannot checkpoint the state store's WAL at close: {e}");
+        if self.writable && self.backend == Backend::Sqlite {
+            if let Err(e) = self.scrub().await {
+                tracing::warn!("cannot checkpoint the state store's WAL at close: {e}");
+            }
         }
         self.pool.close().await;
     }

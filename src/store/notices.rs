@@ -2,8 +2,9 @@
 //! advanced in the same transaction) and the tasks visync makes itself, until
 //! the return channel has delivered them.
 
+use crate::store::sql;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::states::{read_opt, NoticeKind, NoticeReason, NoticeState, Stored};
 use super::{ts, Store, StoreError};
@@ -70,7 +71,7 @@ pub const NOTICE_ATTEMPTS: i64 = 5;
 impl Store {
     pub async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM cursors WHERE name = ?")
+            sql::query_scalar("SELECT value FROM cursors WHERE name = ?")
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -79,7 +80,7 @@ impl Store {
 
     /// Sets a cursor on its own (the daemon's record of when a schedule ran).
     pub async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        sql::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)
             .bind(value)
             .execute(&self.pool)
@@ -99,7 +100,7 @@ impl Store {
         let at = ts(now);
         let mut stored = 0;
         for n in page {
-            let routed = sqlx::query(
+            let routed = sql::query(
                 "SELECT source, case_ref, professional_id FROM signals WHERE signal_id = ?",
             )
             .bind(&n.signal_id)
@@ -118,10 +119,10 @@ impl Store {
             if source.is_none() {
                 tracing::warn!(notice = n.notice_id, signal = n.signal_id, "a notice for a signal this installation does not know (restored from an older backup?): kept, not delivered");
             }
-            stored += sqlx::query(
-                "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+            stored += sql::query(
+                "INSERT INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                                 counterparts, state, not_before)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
             .bind(&n.notice_id)
             .bind(n.kind.as_str())
@@ -137,7 +138,7 @@ impl Store {
             .await?
             .rows_affected();
         }
-        sqlx::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        sql::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(NOTICE_CURSOR)
             .bind(next_cursor)
             .execute(&mut *tx)
@@ -148,7 +149,7 @@ impl Store {
 
     /// The sources with notices due for delivery.
     pub async fn notice_sources(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT DISTINCT source FROM notices WHERE state = ? AND not_before <= ? ORDER BY source")
+        Ok(sql::query_scalar("SELECT DISTINCT source FROM notices WHERE state = ? AND not_before <= ? ORDER BY source")
             .bind(NoticeState::Pending)
             .bind(ts(now))
             .fetch_all(&self.pool)
@@ -160,7 +161,7 @@ impl Store {
         source: &str,
         limit: i64,
     ) -> Result<Vec<Notice>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT notice_id, kind, case_ref, professional_id, created_at, counterparts, due_date, audience, reason
              FROM notices WHERE state = ? AND source = ? ORDER BY created_at, notice_id LIMIT ?",
         )
@@ -192,7 +193,7 @@ impl Store {
 
     pub async fn count_pending_notices(&self, source: &str) -> Result<u64, StoreError> {
         let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM notices WHERE state = ? AND source = ?")
+            sql::query_scalar("SELECT COUNT(*) FROM notices WHERE state = ? AND source = ?")
                 .bind(NoticeState::Pending)
                 .bind(source)
                 .fetch_one(&self.pool)
@@ -210,7 +211,7 @@ impl Store {
         let mut tx = self.transaction().await?;
         let at = ts(now);
         for id in ids {
-            sqlx::query("UPDATE notices SET state = ?, delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
+            sql::query("UPDATE notices SET state = ?, delivered_at = ?, delivery = ?, counterparts = NULL, last_error = NULL WHERE notice_id = ?")
                 .bind(NoticeState::Delivered)
                 .bind(&at)
                 .bind(delivery)
@@ -238,7 +239,7 @@ impl Store {
         let mut quarantined = 0;
         for id in ids {
             let attempts: i64 =
-                sqlx::query_scalar("SELECT attempts FROM notices WHERE notice_id = ?")
+                sql::query_scalar("SELECT attempts FROM notices WHERE notice_id = ?")
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -248,7 +249,7 @@ impl Store {
             } else {
                 NoticeState::Pending
             };
-            sqlx::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ?, state = ? WHERE notice_id = ?")
+            sql::query("UPDATE notices SET attempts = attempts + 1, last_error = ?, not_before = ?, state = ? WHERE notice_id = ?")
                 .bind(error)
                 .bind(ts(now + super::backoff(attempts + 1)))
                 .bind(state.as_str())
@@ -267,7 +268,7 @@ impl Store {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = sql::query(
             "UPDATE notices SET state = ?, attempts = 0, not_before = ? WHERE source = ? AND state = ?",
         )
         .bind(NoticeState::Pending)
@@ -281,10 +282,9 @@ impl Store {
 
     pub async fn notice_counts(&self) -> Result<NoticeCounts, StoreError> {
         // MIN(notice_id): a row to name if the state is not one visync writes.
-        let rows =
-            sqlx::query("SELECT state, COUNT(*), MIN(notice_id) FROM notices GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sql::query("SELECT state, COUNT(*), MIN(notice_id) FROM notices GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
         let mut c = NoticeCounts::default();
         for r in rows {
             let n = r.get::<i64, _>(1) as u64;
@@ -300,7 +300,7 @@ impl Store {
 
     /// Why notices of each source are still waiting, for `status`.
     pub async fn notice_trouble(&self) -> Result<Vec<(String, u64, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT source, COUNT(*), MAX(last_error) FROM notices WHERE state = ? GROUP BY source ORDER BY source",
         )
         .bind(NoticeState::Pending)
@@ -316,17 +316,17 @@ impl Store {
 /// After a registration is confirmed: the task to tell the child and/or the
 /// parents (Jeugdwet), for the case it belongs to.
 pub async fn notify_subject(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     signal_id: &str,
     at: &str,
 ) -> Result<(), StoreError> {
     audiences(conn, &[signal_id]).await?;
-    sqlx::query(
-        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+    sql::query(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
          SELECT 'notify-' || signal_id, ?, signal_id, source, case_ref, professional_id, ?, '[]',
                 audience, ?, ?
-         FROM signals WHERE signal_id = ? AND audience IS NOT NULL",
+         FROM signals WHERE signal_id = ? AND audience IS NOT NULL ON CONFLICT DO NOTHING",
     )
     .bind(NoticeKind::NotifySubject)
     .bind(at)
@@ -340,13 +340,13 @@ pub async fn notify_subject(
 
 /// `notify_subject` for many confirmed registrations at once.
 pub async fn notify_subjects(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     signal_ids: &[&str],
     at: &str,
 ) -> Result<(), StoreError> {
     audiences(conn, signal_ids).await?;
-    let mut q = sqlx::QueryBuilder::new(
-        "INSERT OR IGNORE INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
+    let mut q = sql::Builder::new(
+        "INSERT INTO notices (notice_id, kind, signal_id, source, case_ref, professional_id, created_at,
                                         counterparts, audience, state, not_before)
          SELECT 'notify-' || signal_id, ",
     );
@@ -358,11 +358,8 @@ pub async fn notify_subjects(
         .push(", ")
         .push_bind(at);
     q.push(" FROM signals WHERE audience IS NOT NULL AND signal_id IN (");
-    let mut list = q.separated(", ");
-    for id in signal_ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
+    q.push_list(signal_ids.iter().copied())
+        .push(") ON CONFLICT DO NOTHING");
     q.build().execute(conn).await?;
     Ok(())
 }
@@ -370,15 +367,11 @@ pub async fn notify_subjects(
 /// Reads the signals' audiences strictly before a notice copies them: a
 /// text that is not one of `Audience` is a damaged row, named, not a task
 /// the return channel would pass on.
-async fn audiences(conn: &mut SqliteConnection, signal_ids: &[&str]) -> Result<(), StoreError> {
-    let mut q = sqlx::QueryBuilder::new(
+async fn audiences(conn: &mut AnyConnection, signal_ids: &[&str]) -> Result<(), StoreError> {
+    let mut q = sql::Builder::new(
         "SELECT signal_id, audience FROM signals WHERE audience IS NOT NULL AND signal_id IN (",
     );
-    let mut list = q.separated(", ");
-    for id in signal_ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
+    q.push_list(signal_ids.iter().copied()).push(")");
     for r in q.build().persistent(false).fetch_all(conn).await? {
         Audience::read("signals", r.get::<&str, _>(0), "audience", r.get(1))?;
     }

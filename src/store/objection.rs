@@ -2,8 +2,9 @@
 //! objected is withdrawn everywhere and never registered again. One
 //! transaction: the objection, the withdrawals and their audit events.
 
+use crate::store::sql;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::audit::Chain;
 use super::event::Audit;
@@ -35,8 +36,8 @@ impl Store {
         let mut tx = self.transaction().await?;
         let mut chain = Chain::load(&mut tx).await?;
         let mut done = Objected {
-            already: sqlx::query(
-                "INSERT OR IGNORE INTO objections (subject_key, at) VALUES (?, ?)",
+            already: sql::query(
+                "INSERT INTO objections (subject_key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             )
             .bind(&key.0[..])
             .bind(&at)
@@ -46,10 +47,10 @@ impl Store {
                 == 0,
             ..Objected::default()
         };
-        let live = sqlx::query(
+        let live = sql::query(
             "SELECT s.signal_id, s.source, s.state,
-                    EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id
-                            AND o.action = ? AND o.attempts = 0) AS unsent
+                    CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id
+                            AND o.action = ? AND o.attempts = 0) THEN 1 ELSE 0 END AS unsent
              FROM signals s WHERE s.subject_key = ? AND s.state IN (?, ?, ?)",
         )
         .bind(OutboxAction::Register)
@@ -60,7 +61,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         for r in live {
-            let (id, source, unsent): (String, String, bool) = (r.get(0), r.get(1), r.get(3));
+            let (id, source): (String, String) = (r.get(0), r.get(1));
+            let unsent = r.get::<i64, _>(3) != 0;
             let state = SignalState::read("signals", &id, "state", r.get(2))?;
             let step = transition::on_objection(state, unsent);
             withdraw_one(&mut tx, &mut chain, &id, &source, step, now).await?;
@@ -84,7 +86,7 @@ impl Store {
     /// registered again until a source lists the child again.
     pub async fn unobject(&self, key: &SubjectKey, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.transaction().await?;
-        let removed = sqlx::query("DELETE FROM objections WHERE subject_key = ?")
+        let removed = sql::query("DELETE FROM objections WHERE subject_key = ?")
             .bind(&key.0[..])
             .execute(&mut *tx)
             .await?
@@ -103,7 +105,7 @@ impl Store {
 /// withdrawal); then `step` (`transition::on_objection`) says whether it is
 /// dropped here or withdrawn at the index.
 async fn withdraw_one(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     id: &str,
     source: &str,
@@ -111,7 +113,7 @@ async fn withdraw_one(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = ts(now);
-    sqlx::query("DELETE FROM outbox WHERE signal_id = ?")
+    sql::query("DELETE FROM outbox WHERE signal_id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -119,7 +121,7 @@ async fn withdraw_one(
     if step == OnObjection::Withdraw {
         return signals::withdraw_planned(conn, chain, &at, source, id, reason, false, now).await;
     }
-    sqlx::query(
+    sql::query(
         "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ? WHERE signal_id = ?",
     )
     .bind(SignalState::Withdrawn.as_str())

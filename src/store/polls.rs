@@ -1,7 +1,8 @@
 //! API sources' polls: the bookmark a delta poll starts from, and how the
 //! last poll went (for `visync status` and the daemon's health).
 
-use sqlx::{Row, SqliteConnection};
+use crate::store::sql;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError};
 
@@ -31,14 +32,14 @@ pub struct PollStatus {
 /// Records a poll in the transaction of its plan: the bookmark advances
 /// only with the signals it covers.
 pub(super) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     poll: &PollRecord,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO api_polls (source, bookmark, bookmark_at, last_poll_at, last_complete_at, complete, pages, records, error)
-         VALUES (?1, ?2, CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END, ?3, CASE WHEN ?4 THEN ?3 END, ?4, ?5, ?6, ?7)
+         VALUES (?1, ?2, CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END, ?3, CASE WHEN ?4 = 1 THEN ?3 END, ?4, ?5, ?6, ?7)
          ON CONFLICT (source) DO UPDATE SET
              bookmark = COALESCE(excluded.bookmark, api_polls.bookmark),
              bookmark_at = COALESCE(excluded.bookmark_at, api_polls.bookmark_at),
@@ -50,7 +51,7 @@ pub(super) async fn record(
     .bind(source)
     .bind(poll.bookmark.as_deref())
     .bind(at)
-    .bind(poll.complete)
+    .bind(i64::from(poll.complete))
     .bind(poll.pages as i64)
     .bind(poll.records as i64)
     .bind(poll.error.as_deref())
@@ -64,7 +65,7 @@ impl Store {
     /// complete poll.
     pub async fn bookmark(&self, source: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT bookmark FROM api_polls WHERE source = ?")
+            sql::query_scalar("SELECT bookmark FROM api_polls WHERE source = ?")
                 .bind(source)
                 .fetch_optional(self.pool())
                 .await?
@@ -73,7 +74,7 @@ impl Store {
     }
 
     pub async fn polls(&self) -> Result<Vec<PollStatus>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT source, last_poll_at, last_complete_at, complete, records, bookmark_at, error
              FROM api_polls ORDER BY source",
         )

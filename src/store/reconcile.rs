@@ -10,9 +10,10 @@
 //! transaction with its audit events: a run killed half-way leaves each
 //! signal either done or not, and the next run goes on where it stopped.
 
+use crate::store::sql;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::pool::PoolConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 use super::chunked::Chunks;
 use super::event::Audit;
@@ -34,7 +35,7 @@ const ABSENT: SignalState = SignalState::Active;
 macro_rules! missing {
     () => {
         "FROM signals s WHERE s.state = ? AND s.updated_at < ? AND s.end_date >= ?
-         AND NOT EXISTS (SELECT 1 FROM temp.reconcile_seen x
+         AND NOT EXISTS (SELECT 1 FROM reconcile_seen x
                          WHERE x.signal_id = s.signal_id AND x.state = ?)"
     };
 }
@@ -45,7 +46,7 @@ macro_rules! missing {
 /// `SignalState::Active`, `ListedState::Active`, the listing's start.
 macro_rules! end_differs {
     () => {
-        "FROM signals s JOIN temp.reconcile_seen x ON x.signal_id = s.signal_id
+        "FROM signals s JOIN reconcile_seen x ON x.signal_id = s.signal_id
          WHERE s.state = ? AND x.state = ? AND x.end_date IS NOT NULL
            AND x.end_date <> s.end_date AND s.updated_at < ?
            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.signal_id = s.signal_id)"
@@ -54,7 +55,7 @@ macro_rules! end_differs {
 
 /// One comparison: the connection that holds the temporary table.
 pub struct Comparison {
-    conn: PoolConnection<Sqlite>,
+    conn: PoolConnection<sqlx::Any>,
     /// When the listing began (RFC 3339).
     started: String,
     /// Today, as the run sees it.
@@ -78,10 +79,10 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         // A connection back from an earlier comparison that failed may
         // still hold its table.
-        sqlx::query("DROP TABLE IF EXISTS temp.reconcile_seen")
+        sql::query("DROP TABLE IF EXISTS reconcile_seen")
             .execute(&mut *conn)
             .await?;
-        sqlx::query(
+        sql::query(
             "CREATE TEMP TABLE reconcile_seen (signal_id TEXT PRIMARY KEY,
                 professional_id TEXT NOT NULL, end_date TEXT, state TEXT NOT NULL)",
         )
@@ -100,15 +101,21 @@ impl Comparison {
     pub async fn add(&mut self, page: &[ListedSignal]) -> Result<(), StoreError> {
         // 4 values a row: 250 rows a statement, far under SQLite's limit.
         for chunk in page.chunks(250) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO temp.reconcile_seen (signal_id, professional_id, end_date, state) ",
+            let mut q = sql::Builder::new(
+                "INSERT INTO reconcile_seen (signal_id, professional_id, end_date, state) ",
             );
-            q.push_values(chunk, |mut row, s| {
+            q.push_values(chunk, |row, s| {
                 row.push_bind(s.signal_id.as_str())
                     .push_bind(s.professional_id.as_str())
                     .push_bind(s.end_date.as_deref())
                     .push_bind(s.state.as_str());
             });
+            // A listing may name a signal twice across its pages; the last
+            // word counts.
+            q.push(
+                " ON CONFLICT (signal_id) DO UPDATE SET professional_id = excluded.professional_id,
+                   end_date = excluded.end_date, state = excluded.state",
+            );
             q.build().persistent(false).execute(&mut *self.conn).await?;
         }
         Ok(())
@@ -116,7 +123,7 @@ impl Comparison {
 
     /// How many signals are missing at the index (the dry run's count).
     pub async fn count_missing(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", missing!()))
+        let n: i64 = sql::query_scalar(concat!("SELECT COUNT(*) ", missing!()))
             .bind(ABSENT)
             .bind(&self.started)
             .bind(&self.today)
@@ -161,7 +168,7 @@ impl Comparison {
 
     /// How many end dates the index has otherwise (the dry run's count).
     pub async fn count_end_dates(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", end_differs!()))
+        let n: i64 = sql::query_scalar(concat!("SELECT COUNT(*) ", end_differs!()))
             .bind(SignalState::Active)
             .bind(ListedState::Active.as_str())
             .bind(&self.started)
@@ -190,7 +197,7 @@ impl Comparison {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
                 let (ours, theirs): (String, String) = (r.get(2), r.get(3));
-                sqlx::query(
+                sql::query(
                     "UPDATE signals SET end_date = ?, renewed = 1, updated_at = ? WHERE signal_id = ?",
                 )
                 .bind(&theirs)
@@ -214,8 +221,8 @@ impl Comparison {
     /// Signals the index holds as active that this store does not know, in
     /// id order: reported, never withdrawn.
     pub async fn unknown(&mut self) -> Result<Vec<Unknown>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT x.signal_id, x.professional_id FROM temp.reconcile_seen x
+        let rows = sql::query(
+            "SELECT x.signal_id, x.professional_id FROM reconcile_seen x
              WHERE x.state = ?
                AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.signal_id = x.signal_id)
              ORDER BY x.signal_id",
@@ -234,7 +241,7 @@ impl Comparison {
 
     /// Drops the temporary table (and its file).
     pub async fn finish(mut self) -> Result<(), StoreError> {
-        sqlx::query("DROP TABLE IF EXISTS temp.reconcile_seen")
+        sql::query("DROP TABLE IF EXISTS reconcile_seen")
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -246,20 +253,15 @@ impl Comparison {
 /// one: the index is told the same `signal_id` again, reconcile.md), else
 /// the id the planner made.
 pub async fn ids_for(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     source: &str,
     new: &[super::signals::NewSignal],
 ) -> Result<Vec<String>, StoreError> {
-    let any: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signals WHERE state = ? AND source = ?)")
-            .bind(SignalState::Missing)
-            .bind(source)
-            .fetch_one(&mut *conn)
-            .await?;
+    let any = super::signals::has_missing(conn, source).await?;
     let mut ids = Vec::with_capacity(new.len());
     for n in new {
         let old: Option<String> = if any {
-            sqlx::query_scalar(
+            sql::query_scalar(
                 "SELECT signal_id FROM signals WHERE state = ? AND source = ?
                  AND subject_key = ? AND professional_id = ? LIMIT 1",
             )
@@ -273,7 +275,7 @@ pub async fn ids_for(
             None
         };
         if let Some(old) = &old {
-            sqlx::query("DELETE FROM signals WHERE signal_id = ?")
+            sql::query("DELETE FROM signals WHERE signal_id = ?")
                 .bind(old)
                 .execute(&mut *conn)
                 .await?;

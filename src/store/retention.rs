@@ -4,6 +4,7 @@
 //! (each chunk its own transaction with its audit events). Deleted rows are
 //! zeros in the file (`secure_delete`); the caller scrubs the WAL after.
 
+use crate::store::sql;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -112,7 +113,7 @@ impl Store {
         let mut p = Purged::default();
         for (_, clause) in RULES {
             let sql = format!("{CUT}SELECT COUNT(*) FROM signals, cut WHERE {clause}");
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            let mut q = sql::query_scalar(sql);
             for b in cut_binds(cuts) {
                 q = q.bind(b);
             }
@@ -126,7 +127,7 @@ impl Store {
              OR signal_id IN ({CUT}SELECT signal_id FROM signals, cut WHERE {any_rule})",
             old_notices!()
         );
-        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let mut q = sql::query_scalar(sql)
             .bind(NoticeState::Delivered)
             .bind(&cuts.notices)
             .bind(NoticeState::Unroutable)
@@ -136,7 +137,7 @@ impl Store {
         }
         let n: i64 = q.fetch_one(&self.pool).await?;
         p.notices = n as u64;
-        let n: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) ", old_audit!()))
+        let n: i64 = sql::query_scalar(concat!("SELECT COUNT(*) ", old_audit!()))
             .bind(&cuts.audit)
             .fetch_one(&self.pool)
             .await?;
@@ -175,11 +176,11 @@ impl Store {
         let mut notices = 0;
         let mut conn = self.pool.acquire().await?;
         let binds = cut_binds(cuts);
-        let mut chunks = Chunks::new(sqlx::AssertSqlSafe(select), "reconcile-chunk");
+        let mut chunks = Chunks::new(select, "reconcile-chunk");
         while let Some(mut c) = chunks.next(&mut conn, &binds).await? {
             for r in &c.rows {
                 let (id, source): (String, String) = (r.get(0), r.get(1));
-                notices += sqlx::query("DELETE FROM notices WHERE signal_id = ?")
+                notices += sql::query("DELETE FROM notices WHERE signal_id = ?")
                     .bind(&id)
                     .execute(&mut *c.tx)
                     .await?
@@ -188,10 +189,10 @@ impl Store {
                     "DELETE FROM outbox WHERE signal_id = ?",
                     "DELETE FROM signals WHERE signal_id = ?",
                 ] {
-                    sqlx::query(table).bind(&id).execute(&mut *c.tx).await?;
+                    sql::query(table).bind(&id).execute(&mut *c.tx).await?;
                 }
                 if rule == "age_limit" {
-                    sqlx::query("DELETE FROM objections WHERE subject_key = ?")
+                    sql::query("DELETE FROM objections WHERE subject_key = ?")
                         .bind(r.get::<&[u8], _>(2))
                         .execute(&mut *c.tx)
                         .await?;
@@ -209,7 +210,7 @@ impl Store {
     /// Delivered notices `notice_days` after delivery; unroutable ones (no
     /// case to go to) as long after they arrived.
     async fn purge_notices(&self, cuts: &Cuts) -> Result<u64, StoreError> {
-        let done = sqlx::query(concat!("DELETE ", old_notices!()))
+        let done = sql::query(concat!("DELETE ", old_notices!()))
             .bind(NoticeState::Delivered)
             .bind(&cuts.notices)
             .bind(NoticeState::Unroutable)
@@ -227,7 +228,7 @@ impl Store {
         let mut done = 0u64;
         loop {
             let mut tx = self.transaction().await?;
-            let last: Option<(i64, String)> = sqlx::query_as(concat!(
+            let last: Option<(i64, String)> = sql::query_as(concat!(
                 "SELECT id, hash FROM (SELECT id, hash ",
                 old_audit!(),
                 " ORDER BY id LIMIT ?) ORDER BY id DESC LIMIT 1"
@@ -247,7 +248,7 @@ impl Store {
                 }
                 return Ok(done);
             };
-            let n = sqlx::query("DELETE FROM audit WHERE id <= ?")
+            let n = sql::query("DELETE FROM audit WHERE id <= ?")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::StateUrl;
+use crate::store::sql;
 
 /// A signal row: (id, state, withdraw reason, end date, last day,
 /// updated at, child).
@@ -20,7 +21,7 @@ async fn store_with(rows: &[Row]) -> (tempfile::TempDir, Store) {
     let url = StateUrl::Sqlite(dir.path().join("state.db"));
     let store = Store::open(&url, None).await.unwrap();
     for (id, state, reason, end, last, updated, child) in rows {
-        sqlx::query(
+        sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
                 start_date, end_date, last_day, content_hash, state, withdraw_reason,
                 created_at, updated_at)
@@ -97,7 +98,7 @@ fn kept() -> [Row; 2] {
 async fn purge(rows: &[Row]) -> (tempfile::TempDir, Store, Purged, Vec<String>) {
     let all: Vec<Row> = rows.iter().copied().chain(kept()).collect();
     let (dir, store) = store_with(&all).await;
-    sqlx::query("INSERT INTO objections (subject_key, at) VALUES (?, ?), (?, ?)")
+    sql::query("INSERT INTO objections (subject_key, at) VALUES (?, ?), (?, ?)")
         .bind(vec![7u8; 16])
         .bind(T)
         .bind(vec![8u8; 16])
@@ -110,7 +111,7 @@ async fn purge(rows: &[Row]) -> (tempfile::TempDir, Store, Purged, Vec<String>) 
     let purged = store.purge(&c, chrono::Utc::now()).await.unwrap();
     assert_eq!(counted, purged, "the dry run counts what the run purges");
     assert!(store.verify_audit().await.unwrap().is_ok());
-    let left = sqlx::query_scalar("SELECT signal_id FROM signals ORDER BY signal_id")
+    let left = sql::query_scalar("SELECT signal_id FROM signals ORDER BY signal_id")
         .fetch_all(store.pool())
         .await
         .unwrap();
@@ -118,7 +119,7 @@ async fn purge(rows: &[Row]) -> (tempfile::TempDir, Store, Purged, Vec<String>) 
 }
 
 async fn objections(store: &Store) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM objections")
+    sql::query_scalar("SELECT COUNT(*) FROM objections")
         .fetch_one(store.pool())
         .await
         .unwrap()

@@ -15,8 +15,6 @@ use std::collections::BTreeSet;
 // tables), never taken from input.
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqlitePool};
 
-const BOOLEANS: [(&str, &str); 2] = [("signals", "renewed"), ("api_polls", "complete")];
-
 fn admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -112,7 +110,6 @@ async fn sqlite_schema() -> Schema {
             // say it may; visync never writes one).
             let not_null = r.get::<i64, _>("notnull") != 0 || r.get::<i64, _>("pk") != 0;
             let mapped = match ty.as_str() {
-                "INTEGER" if BOOLEANS.contains(&(t.as_str(), column.as_str())) => "boolean",
                 "INTEGER" => "bigint",
                 "TEXT" => "text",
                 "BLOB" => "bytea",

@@ -93,24 +93,18 @@ macro_rules! stored {
         }
 
         /// Bound as its text: the SQL names no value of its own.
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            str: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <str as sqlx::Type<DB>>::type_info()
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <str as sqlx::Type<sqlx::Any>>::type_info()
             }
         }
 
-        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
-        where
-            for<'s> &'s str: sqlx::Encode<'q, DB>,
-        {
+        impl sqlx::Encode<'_, sqlx::Any> for $name {
             fn encode_by_ref(
                 &self,
-                buf: &mut DB::ArgumentBuffer,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
             ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-                <&str as sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
+                <String as sqlx::Encode<'_, sqlx::Any>>::encode(self.as_str().to_owned(), buf)
             }
         }
 

@@ -1,5 +1,6 @@
 //! What `status` reads: held snapshots, quarantined rows, signals by state.
 
+use crate::store::sql;
 use sqlx::Row;
 
 use super::states::{OutboxAction, OutboxState, SignalState, Stored};
@@ -27,7 +28,7 @@ pub struct Quarantined {
 
 impl Store {
     pub async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT source, file, withdrawals, active, held_at FROM holds ORDER BY source",
         )
         .fetch_all(&self.pool)
@@ -45,7 +46,7 @@ impl Store {
     }
 
     pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT signal_id, source, action, attempts, last_error, id FROM outbox WHERE state = ? ORDER BY id LIMIT ?",
         )
         .bind(OutboxState::Quarantined)
@@ -70,10 +71,9 @@ impl Store {
         &self,
     ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
         // MIN(signal_id): a row to name if the state is not one visync writes.
-        let rows =
-            sqlx::query("SELECT state, COUNT(*), MIN(signal_id) FROM signals GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sql::query("SELECT state, COUNT(*), MIN(signal_id) FROM signals GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let state = SignalState::read("signals", r.get::<&str, _>(2), "state", r.get(0))?;

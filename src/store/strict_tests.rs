@@ -3,6 +3,7 @@
 //! meets it fail with a message naming the table, the row and the column,
 //! never a default.
 
+use crate::store::sql;
 use chrono::Utc;
 
 use crate::config::StateUrl;
@@ -19,7 +20,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 const KEY: [u8; 16] = [0x11; 16];
 
 async fn signal(store: &Store, id: &str, state: &str) {
-    sqlx::query(
+    sql::query(
         "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
             start_date, end_date, last_day, content_hash, state, created_at, updated_at)
          VALUES (?, 'src', ?, 'E1', 'C-1', '2026-11-01', '2027-11-01', '2030-01-01', 1, ?, 't', 't')",
@@ -47,7 +48,7 @@ fn corrupt(e: StoreError, want: &[&str]) {
 async fn an_unknown_outbox_action_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
     signal(&store, "sig-1", "active").await;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO outbox (signal_id, source, action, state, not_before, created_at)
          VALUES ('sig-1', 'src', 'renw', 'ready', '2000-01-01T00:00:00.000Z', 't') RETURNING id",
     )
@@ -61,7 +62,7 @@ async fn an_unknown_outbox_action_is_an_error_naming_the_row() {
 #[tokio::test]
 async fn an_unknown_outbox_state_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO outbox (signal_id, source, action, state, not_before, created_at)
          VALUES ('sig-1', 'src', 'withdraw', 'paused', 't', 't') RETURNING id",
     )
@@ -85,7 +86,7 @@ async fn an_unknown_signal_state_is_an_error_naming_the_row() {
 #[tokio::test]
 async fn an_unknown_notice_kind_or_state_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
-    sqlx::query(
+    sql::query(
         "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before)
          VALUES ('n-1', 'matched', 'sig-1', 'src', 't', 'pending', 't'),
                 ('n-2', 'match', 'sig-1', 'other', 't', 'sent', 't')",
@@ -103,7 +104,7 @@ async fn an_unknown_notice_kind_or_state_is_an_error_naming_the_row() {
 async fn an_unknown_withdraw_reason_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
     signal(&store, "sig-3", "withdrawn").await;
-    sqlx::query("UPDATE signals SET withdraw_reason = 'bored' WHERE signal_id = 'sig-3'")
+    sql::query("UPDATE signals SET withdraw_reason = 'bored' WHERE signal_id = 'sig-3'")
         .execute(store.pool())
         .await
         .unwrap();
@@ -117,7 +118,7 @@ async fn an_unknown_withdraw_reason_is_an_error_naming_the_row() {
 async fn an_unknown_outbox_reason_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
     signal(&store, "sig-4", "withdrawing").await;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO outbox (signal_id, source, action, reason, state, not_before, created_at)
          VALUES ('sig-4', 'src', 'withdraw', 'risk-ended', 'ready', '2000-01-01T00:00:00.000Z', 't')
          RETURNING id",
@@ -133,7 +134,7 @@ async fn an_unknown_outbox_reason_is_an_error_naming_the_row() {
 async fn an_unknown_signal_audience_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
     signal(&store, "sig-5", "active").await;
-    sqlx::query("UPDATE signals SET audience = 'everyone' WHERE signal_id = 'sig-5'")
+    sql::query("UPDATE signals SET audience = 'everyone' WHERE signal_id = 'sig-5'")
         .execute(store.pool())
         .await
         .unwrap();
@@ -146,7 +147,7 @@ async fn an_unknown_signal_audience_is_an_error_naming_the_row() {
         .await
         .unwrap_err();
     corrupt(err, &["signals row sig-5", "audience \"everyone\""]);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices")
+    let n: i64 = sql::query_scalar("SELECT COUNT(*) FROM notices")
         .fetch_one(&mut *conn)
         .await
         .unwrap();
@@ -156,14 +157,14 @@ async fn an_unknown_signal_audience_is_an_error_naming_the_row() {
 #[tokio::test]
 async fn an_unknown_notice_audience_or_reason_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
-    sqlx::query(
+    sql::query(
         "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before, audience)
          VALUES ('n-3', 'notify_subject', 'sig-1', 'a', 't', 'pending', 't', 'Parents')",
     )
     .execute(store.pool())
     .await
     .unwrap();
-    sqlx::query(
+    sql::query(
         "INSERT INTO notices (notice_id, kind, signal_id, source, created_at, state, not_before, reason)
          VALUES ('n-4', 'renewal_due', 'sig-1', 'b', 't', 'pending', 't', 'too_old')",
     )
@@ -183,7 +184,7 @@ async fn an_unknown_notice_audience_or_reason_is_an_error_naming_the_row() {
 async fn a_payload_that_is_not_a_signal_is_an_error_naming_the_row() {
     let (_dir, store) = store().await;
     signal(&store, "sig-6", "pending").await;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sql::query_scalar(
         "INSERT INTO outbox (signal_id, source, action, payload, state, not_before, created_at)
          VALUES ('sig-6', 'src', 'register', '{\"signal_id\": \"sig-6\", \"bsn\": \"111222333\"}',
                  'ready', '2000-01-01T00:00:00.000Z', 't') RETURNING id",
@@ -197,7 +198,7 @@ async fn a_payload_that_is_not_a_signal_is_an_error_naming_the_row() {
         err,
         &[&format!("outbox row {id}"), "payload is not a signal"],
     );
-    sqlx::query("UPDATE outbox SET payload = NULL")
+    sql::query("UPDATE outbox SET payload = NULL")
         .execute(store.pool())
         .await
         .unwrap();

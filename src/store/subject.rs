@@ -2,6 +2,7 @@
 //! access (`visync subject`). The child is found by the keyed hash of the
 //! BSN, as everywhere in the store; what comes back is what is kept, no more.
 
+use crate::store::sql;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -60,11 +61,11 @@ impl Store {
     /// Everything held about the child with subject key `key`.
     pub async fn subject(&self, key: &SubjectKey) -> Result<SubjectRecord, StoreError> {
         let objection: Option<String> =
-            sqlx::query_scalar("SELECT at FROM objections WHERE subject_key = ?")
+            sql::query_scalar("SELECT at FROM objections WHERE subject_key = ?")
                 .bind(&key.0[..])
                 .fetch_optional(&self.pool)
                 .await?;
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT signal_id, source, professional_id, case_ref, start_date, end_date, state,
                     withdraw_reason, error, created_at, updated_at
              FROM signals WHERE subject_key = ? ORDER BY created_at, signal_id",
@@ -98,7 +99,7 @@ impl Store {
     }
 
     async fn queued_for(&self, signal_id: &str) -> Result<Vec<Queued>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT action, state, created_at, payload, id FROM outbox WHERE signal_id = ? ORDER BY id",
         )
         .bind(signal_id)
@@ -118,7 +119,7 @@ impl Store {
     }
 
     async fn notices_for(&self, signal_id: &str) -> Result<Vec<HeldNotice>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT notice_id, kind, created_at, state, counterparts FROM notices
              WHERE signal_id = ? ORDER BY created_at, notice_id",
         )
@@ -140,7 +141,7 @@ impl Store {
     }
 
     async fn events_for(&self, signal_id: &str) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query("SELECT at, kind FROM audit WHERE signal_id = ? ORDER BY id")
+        let rows = sql::query("SELECT at, kind FROM audit WHERE signal_id = ? ORDER BY id")
             .bind(signal_id)
             .fetch_all(&self.pool)
             .await?;

@@ -4,7 +4,7 @@
 //! second backend goes behind (docs/design/postgresql.md).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{AnyConnection, Transaction};
 
 use super::audit::Chain;
 use super::event::Audit;
@@ -17,14 +17,14 @@ use crate::domain::{Signal, WithdrawReason};
 use crate::plan::InvolvementKey;
 
 pub struct Tx {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, sqlx::Any>,
     /// The audit trail's chain, loaded at the first event: events are
     /// chained in memory and written with the transaction.
     chain: Option<Chain>,
 }
 
 impl Tx {
-    pub(super) fn new(tx: Transaction<'static, Sqlite>) -> Tx {
+    pub(super) fn new(tx: Transaction<'static, sqlx::Any>) -> Tx {
         Tx { tx, chain: None }
     }
 
@@ -53,7 +53,7 @@ impl Tx {
         Ok(self.tx.commit().await?)
     }
 
-    fn conn(&mut self) -> &mut SqliteConnection {
+    fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 

@@ -3,8 +3,9 @@
 //! quarantine, a conflict adopted. Each in the caller's transaction, with
 //! its audit event.
 
+use crate::store::sql;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::super::audit::Chain;
 use super::super::event::Audit;
@@ -12,17 +13,13 @@ use super::super::states::{OutboxAction, OutboxState, Stored};
 use super::super::{transition, ts, StoreError};
 use super::{backoff, OutboxRow, Status, MAX_ATTEMPTS};
 
-/// Appends `?, ?, …` for `n` values to a query.
-fn binds<'a>(q: &mut QueryBuilder<Sqlite>, ids: impl Iterator<Item = &'a str>) {
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id);
-    }
-    q.push(")");
+/// Appends `?, ?, …)` for `n` values to a query.
+fn binds<'a>(q: &mut sql::Builder, ids: impl Iterator<Item = &'a str>) {
+    q.push_list(ids).push(")");
 }
 
 pub(super) async fn confirm_many(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     rows: &[&(OutboxRow, Status)],
     at: &str,
@@ -34,7 +31,7 @@ pub(super) async fn confirm_many(
         transition::confirmed(action),
         transition::confirmed(OutboxAction::Update)
     );
-    let mut q = QueryBuilder::new("UPDATE signals SET state = ");
+    let mut q = sql::Builder::new("UPDATE signals SET state = ");
     q.push_bind(transition::confirmed(action))
         .push(", error = NULL, updated_at = ")
         .push_bind(at)
@@ -48,12 +45,8 @@ pub(super) async fn confirm_many(
     q.push(" AND signal_id IN (");
     binds(&mut q, ids());
     q.build().execute(&mut *conn).await?;
-    let mut q = QueryBuilder::new("DELETE FROM outbox WHERE id IN (");
-    let mut list = q.separated(", ");
-    for (r, _) in rows {
-        list.push_bind(r.id);
-    }
-    q.push(")");
+    let mut q = sql::Builder::new("DELETE FROM outbox WHERE id IN (");
+    q.push_list(rows.iter().map(|(r, _)| r.id)).push(")");
     q.build().execute(&mut *conn).await?;
     let registered: Vec<&str> = rows
         .iter()
@@ -73,7 +66,7 @@ pub(super) async fn confirm_many(
 }
 
 pub(super) async fn record_one(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     row: &OutboxRow,
     status: &Status,
@@ -94,7 +87,7 @@ pub(super) async fn record_one(
         }
         Status::Refused { code, message } => refused(conn, chain, row, code, message, at).await,
         Status::Retry { after, error } => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?")
+            sql::query("UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?")
                 .bind(ts(now + *after))
                 .bind(error)
                 .bind(row.id)
@@ -109,12 +102,12 @@ pub(super) async fn record_one(
 /// The index took the row: the signal is live (or withdrawn), the row goes,
 /// and a confirmed registration or renewal tells the case.
 async fn confirmed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     row: &OutboxRow,
     at: &str,
 ) -> Result<(), StoreError> {
-    let mut q = QueryBuilder::<Sqlite>::new("UPDATE signals SET state = ");
+    let mut q = sql::Builder::new("UPDATE signals SET state = ");
     q.push_bind(transition::confirmed(row.action).as_str())
         .push(", error = NULL, updated_at = ")
         .push_bind(at)
@@ -142,7 +135,7 @@ async fn confirmed(
 /// The index refused the row for good: the signal takes the state the
 /// refusal leaves it in, with the index's reason, and the row goes.
 async fn refused(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     row: &OutboxRow,
     code: &str,
@@ -150,7 +143,7 @@ async fn refused(
     at: &str,
 ) -> Result<(), StoreError> {
     let state = transition::refused(row.action, code);
-    sqlx::query("UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?")
+    sql::query("UPDATE signals SET state = ?, error = ?, updated_at = ? WHERE signal_id = ?")
         .bind(state.as_str())
         .bind(format!("{code}: {message}"))
         .bind(at)
@@ -168,7 +161,7 @@ async fn refused(
 /// An attempt failed in a way a retry may mend: the row waits out its
 /// backoff, or is quarantined after `MAX_ATTEMPTS`.
 async fn failed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     row: &OutboxRow,
     error: &str,
@@ -176,7 +169,7 @@ async fn failed(
     at: &str,
 ) -> Result<(), StoreError> {
     let quarantine = row.attempts + 1 >= MAX_ATTEMPTS;
-    sqlx::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
+    sql::query("UPDATE outbox SET attempts = attempts + 1, state = ?, not_before = ?, last_error = ? WHERE id = ?")
         .bind(if quarantine {
             OutboxState::Quarantined
         } else {
@@ -200,7 +193,7 @@ async fn failed(
 
 /// An answer's audit event, on the row's signal and source.
 async fn audit_row(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     row: &OutboxRow,
     at: &str,
@@ -212,8 +205,8 @@ async fn audit_row(
         .await
 }
 
-async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE id = ?")
+async fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    sql::query("DELETE FROM outbox WHERE id = ?")
         .bind(id)
         .execute(conn)
         .await?;
@@ -221,31 +214,31 @@ async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<(), StoreError> 
 }
 
 async fn adopt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ours: &str,
     existing: &str,
     at: &str,
 ) -> Result<(), StoreError> {
     let known: Option<String> =
-        sqlx::query_scalar("SELECT signal_id FROM signals WHERE signal_id = ?")
+        sql::query_scalar("SELECT signal_id FROM signals WHERE signal_id = ?")
             .bind(existing)
             .fetch_optional(&mut *conn)
             .await?;
     if known.is_some() {
         // We know that id already (an older row of ours): keep it, drop the
         // new one first (one live row per involvement).
-        sqlx::query("DELETE FROM signals WHERE signal_id = ?")
+        sql::query("DELETE FROM signals WHERE signal_id = ?")
             .bind(ours)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+        sql::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
             .bind(transition::adopted())
             .bind(at)
             .bind(existing)
             .execute(&mut *conn)
             .await?;
     } else {
-        sqlx::query("UPDATE signals SET signal_id = ?, updated_at = ? WHERE signal_id = ?")
+        sql::query("UPDATE signals SET signal_id = ?, updated_at = ? WHERE signal_id = ?")
             .bind(existing)
             .bind(at)
             .bind(ours)
@@ -254,7 +247,7 @@ async fn adopt(
     }
     // Queued rows follow; a register becomes an update of the adopted id,
     // and the signal it carries takes that id.
-    let rows = sqlx::query("SELECT id, action, payload FROM outbox WHERE signal_id = ?")
+    let rows = sql::query("SELECT id, action, payload FROM outbox WHERE signal_id = ?")
         .bind(ours)
         .fetch_all(&mut *conn)
         .await?;
@@ -266,7 +259,7 @@ async fn adopt(
         };
         let payload: Option<&str> = r.get(2);
         let payload = payload.map(|p| with_id(p, id, existing)).transpose()?;
-        sqlx::query("UPDATE outbox SET signal_id = ?, payload = ?, action = ? WHERE id = ?")
+        sql::query("UPDATE outbox SET signal_id = ?, payload = ?, action = ? WHERE id = ?")
             .bind(existing)
             .bind(payload)
             .bind(action.as_str())

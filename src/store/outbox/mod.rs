@@ -2,8 +2,9 @@
 //! the order they were written; a row leaves the outbox only with a final
 //! outcome recorded on its signal.
 
+use crate::store::sql;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 mod answers;
 mod backoff;
@@ -65,7 +66,7 @@ pub const MAX_ATTEMPTS: i64 = 5;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     signal_id: &str,
     source: &str,
     action: OutboxAction,
@@ -75,7 +76,7 @@ pub async fn enqueue(
     state: OutboxState,
     now: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO outbox (signal_id, source, action, payload, reason, end_date, state, not_before, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -98,7 +99,7 @@ impl Store {
     /// order of the `outbox_ready` index, so that a big queue is not sorted
     /// for every batch.
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts FROM outbox o
              WHERE o.state = ? AND o.not_before <= ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
@@ -132,7 +133,7 @@ impl Store {
     /// behind a registration that backs off is not due before it, and taking
     /// its time would end the pass while the registration is still waiting.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<String> = sqlx::query_scalar(
+        let t: Option<String> = sql::query_scalar(
             "SELECT MIN(o.not_before) FROM outbox o WHERE o.state = ?
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)",
         )
@@ -145,7 +146,7 @@ impl Store {
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         // MIN(id): a row to name if the state is not one visync writes.
-        let rows = sqlx::query("SELECT state, COUNT(*), MIN(id) FROM outbox GROUP BY state")
+        let rows = sql::query("SELECT state, COUNT(*), MIN(id) FROM outbox GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
         let mut c = QueueCounts::default();
@@ -191,7 +192,7 @@ impl Store {
         let mut tx = self.transaction().await?;
         let at = ts(now);
         let release = transition::RELEASE;
-        sqlx::query(
+        sql::query(
             "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ?
              WHERE signal_id IN (SELECT signal_id FROM outbox WHERE source = ? AND state = ?)",
         )
@@ -202,7 +203,7 @@ impl Store {
         .bind(release.from)
         .execute(&mut *tx)
         .await?;
-        let n = sqlx::query(
+        let n = sql::query(
             "UPDATE outbox SET state = ?, not_before = ? WHERE source = ? AND state = ?",
         )
         .bind(release.to)
@@ -212,7 +213,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM holds WHERE source = ?")
+        sql::query("DELETE FROM holds WHERE source = ?")
             .bind(source)
             .execute(&mut *tx)
             .await?;
@@ -307,7 +308,7 @@ mod tests {
         let url = StateUrl::Sqlite(dir.path().join("state.db"));
         let store = Store::open(&url, None).await.unwrap();
         let now = Utc::now();
-        sqlx::query(
+        sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
                 start_date, end_date, last_day, content_hash, state, created_at, updated_at)
              VALUES ('ours', 'src', x'00', 'E1', 'C-ours', '2026-11-01', '2027-11-01', '2030-01-01', 1, 'pending', 't', 't')",

@@ -9,10 +9,11 @@ pub(super) use self::write::{
 };
 pub use self::write::{payload, withdraw_planned};
 
+use crate::store::sql;
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::states::{live_states, SignalState};
 use super::{Store, StoreError};
@@ -60,7 +61,7 @@ const BASELINE: &str =
 /// Children per `baseline_of` query, under SQLite's bound-variable limit.
 const BASELINE_BATCH: usize = 500;
 
-fn baseline_row(r: &sqlx::sqlite::SqliteRow) -> Result<(InvolvementKey, Stored), StoreError> {
+fn baseline_row(r: &sqlx::any::AnyRow) -> Result<(InvolvementKey, Stored), StoreError> {
     let key = InvolvementKey {
         subject: SubjectKey(key16(r.get::<&[u8], _>(0))),
         professional: r.get::<String, _>(1).into(),
@@ -103,7 +104,7 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<HashMap<InvolvementKey, Stored>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
+        let mut q = sql::Builder::new(BASELINE);
         q.push(" WHERE source = ")
             .push_bind(source)
             .push(" AND ")
@@ -133,17 +134,13 @@ impl Store {
         let mut out = HashMap::with_capacity(subjects.len());
         let mut conn = self.pool.acquire().await?;
         for chunk in subjects.chunks(BASELINE_BATCH) {
-            let mut q = QueryBuilder::<Sqlite>::new(BASELINE);
+            let mut q = sql::Builder::new(BASELINE);
             q.push(" WHERE source = ")
                 .push_bind(source)
                 .push(" AND ")
                 .push(live_states())
                 .push(" AND subject_key IN (");
-            let mut list = q.separated(", ");
-            for s in chunk {
-                list.push_bind(&s.0[..]);
-            }
-            list.push_unseparated(")");
+            q.push_list(chunk.iter().map(|s| &s.0[..])).push(")");
             // Not kept prepared: the text differs with the batch's length,
             // and each length kept would hold a statement per connection.
             for r in q.build().persistent(false).fetch_all(&mut *conn).await? {
@@ -155,7 +152,7 @@ impl Store {
     }
 
     pub async fn objections(&self) -> Result<HashSet<SubjectKey>, StoreError> {
-        let rows = sqlx::query("SELECT subject_key FROM objections")
+        let rows = sql::query("SELECT subject_key FROM objections")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -168,27 +165,30 @@ impl Store {
 /// Whether the source has signals the index lost (`missing`, reconcile.md):
 /// only then can a registration take an old id back.
 pub(super) async fn has_missing(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
 ) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signals WHERE state = ? AND source = ?)")
-            .bind(SignalState::Missing)
-            .bind(source)
-            .fetch_one(conn)
-            .await?,
+    // A count, not `EXISTS`: PostgreSQL answers that as a boolean, SQLite
+    // as a number.
+    let n: i64 = sql::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM signals WHERE state = ? AND source = ? LIMIT 1) x",
     )
+    .bind(SignalState::Missing)
+    .bind(source)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// The id of an involvement's `missing` signal: registered again, it keeps
 /// that id (the store swaps the row at the insert), so the audit event
 /// names the id the index is told.
 pub(super) async fn missing_id(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     key: &InvolvementKey,
 ) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sql::query_scalar(
         "SELECT signal_id FROM signals WHERE state = ? AND source = ?
          AND subject_key = ? AND professional_id = ? LIMIT 1",
     )
@@ -201,27 +201,27 @@ pub(super) async fn missing_id(
 }
 /// The live signal id of an involvement.
 pub(super) async fn live_id(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     key: &InvolvementKey,
 ) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+    Ok(sql::query_scalar(format!(
         "SELECT signal_id FROM signals WHERE source = ? AND subject_key = ? AND professional_id = ?
          AND {}",
         live_states()
-    )))
+    ))
     .bind(source)
     .bind(&key.subject.0[..])
     .bind(&*key.professional)
     .fetch_optional(conn)
     .await?)
 }
+
 #[cfg(test)]
 mod tests {
-    use sqlx::AssertSqlSafe;
-
     use super::{live_states, BASELINE};
     use crate::config::StateUrl;
+    use crate::store::sql;
     use crate::store::Store;
 
     /// Regression (issue 10): an end date the store could not read became
@@ -232,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = StateUrl::Sqlite(dir.path().join("state.db"));
         let store = Store::open(&url, None).await.unwrap();
-        sqlx::query(
+        sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
                 start_date, end_date, last_day, content_hash, state, created_at, updated_at)
              VALUES ('sig-7', 'src', x'00112233445566778899aabbccddeeff', 'E1', 'C-1',
@@ -263,7 +263,7 @@ mod tests {
             ),
         ] {
             let plan: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                sql::query_as(format!("EXPLAIN QUERY PLAN {sql}"))
                     .bind("src")
                     .bind(&[0u8; 16][..])
                     .bind("E1")
@@ -299,7 +299,7 @@ mod tests {
                 ("E1", "active"),
                 ("E2", if n == 5 { "withdrawn" } else { "pending" }),
             ] {
-                sqlx::query(
+                sql::query(
                     "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
                         start_date, end_date, last_day, content_hash, state, created_at, updated_at)
                      VALUES (?, 'src', ?, ?, 'C', '2026-11-01', '2027-11-01', '2030-01-01', 1, ?, 't', 't')",
@@ -313,7 +313,7 @@ mod tests {
                 .unwrap();
             }
         }
-        sqlx::query(
+        sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
                 start_date, end_date, last_day, content_hash, state, created_at, updated_at)
              VALUES ('o-7', 'other', ?, 'E9', 'C', '2026-11-01', '2027-11-01', '2030-01-01', 1, 'active', 't', 't')",

@@ -2,8 +2,9 @@
 //! withdraw, renew, hold), and a withdrawal decided outside a plan, each
 //! in the caller's transaction.
 
+use crate::store::sql;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::AnyConnection;
 
 use super::super::audit::Chain;
 use super::super::event::Audit;
@@ -46,7 +47,7 @@ pub fn payload(signal_id: &str, s: &Signal) -> String {
 /// decision in the audit trail, in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub async fn withdraw_planned(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     chain: &mut Chain,
     at: &str,
     source: &str,
@@ -66,7 +67,7 @@ pub async fn withdraw_planned(
 /// Registers new involvements: a pending signal and its outbox row each, in
 /// two multi-row statements (a first load registers every row of a file).
 pub(in crate::store) async fn register_many(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     new: &[NewSignal],
     now: DateTime<Utc>,
@@ -77,11 +78,11 @@ pub(in crate::store) async fn register_many(
     let now = ts(now);
     // An involvement the index lost is registered again under its own id.
     let ids = super::super::reconcile::ids_for(conn, source, new).await?;
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = sql::Builder::new(
         "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref, start_date,
                               end_date, last_day, content_hash, audience, state, created_at, updated_at) ",
     );
-    q.push_values(new.iter().zip(&ids), |mut row, (n, id)| {
+    q.push_values(new.iter().zip(&ids), |row, (n, id)| {
         let s = &n.signal;
         row.push_bind(id.as_str())
             .push_bind(source)
@@ -98,10 +99,10 @@ pub(in crate::store) async fn register_many(
             .push_bind(now.as_str());
     });
     q.build().execute(&mut *conn).await?;
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = sql::Builder::new(
         "INSERT INTO outbox (signal_id, source, action, payload, state, not_before, created_at) ",
     );
-    q.push_values(new.iter().zip(&ids), |mut row, (n, id)| {
+    q.push_values(new.iter().zip(&ids), |row, (n, id)| {
         row.push_bind(id.as_str())
             .push_bind(source)
             .push_bind(OutboxAction::Register.as_str())
@@ -117,7 +118,7 @@ pub(in crate::store) async fn register_many(
 /// Corrects a live signal; an unsent register or update takes the new content
 /// instead of queueing a second call.
 pub(in crate::store) async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     id: &str,
     signal: &Signal,
@@ -125,7 +126,7 @@ pub(in crate::store) async fn update(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let now = ts(now);
-    sqlx::query(
+    sql::query(
         "UPDATE signals SET case_ref = ?, start_date = ?, end_date = ?, last_day = ?, content_hash = ?,
                 renewed = 0, updated_at = ? WHERE signal_id = ?",
     )
@@ -139,7 +140,7 @@ pub(in crate::store) async fn update(
     .execute(&mut *conn)
     .await?;
     let body = payload(id, signal);
-    let replaced = sqlx::query(
+    let replaced = sql::query(
         "UPDATE outbox SET payload = ? WHERE signal_id = ? AND action IN (?, ?)
          AND state = ? AND attempts = 0",
     )
@@ -170,7 +171,7 @@ pub(in crate::store) async fn update(
 
 /// Withdraws a live signal (or queues the withdrawal as held).
 pub(in crate::store) async fn withdraw(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     id: &str,
     reason: WithdrawReason,
@@ -179,7 +180,7 @@ pub(in crate::store) async fn withdraw(
 ) -> Result<(), StoreError> {
     let now = ts(now);
     if !held {
-        sqlx::query(
+        sql::query(
             "UPDATE signals SET state = ?, withdraw_reason = ?, updated_at = ? WHERE signal_id = ?",
         )
         .bind(SignalState::Withdrawing.as_str())
@@ -209,14 +210,14 @@ pub(in crate::store) async fn withdraw(
 }
 
 pub(in crate::store) async fn renew(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     id: &str,
     end: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let now = ts(now);
-    sqlx::query("UPDATE signals SET end_date = ?, renewed = 1, updated_at = ? WHERE signal_id = ?")
+    sql::query("UPDATE signals SET end_date = ?, renewed = 1, updated_at = ? WHERE signal_id = ?")
         .bind(end.to_string())
         .bind(&now)
         .bind(id)
@@ -238,14 +239,14 @@ pub(in crate::store) async fn renew(
 
 /// Records that a snapshot's withdrawals wait for an operator.
 pub(in crate::store) async fn hold(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
     file: &str,
     withdrawals: u64,
     active: u64,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO holds (source, file, withdrawals, active, held_at) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(source)
@@ -262,18 +263,18 @@ pub(in crate::store) async fn hold(
 /// reconciliation's `missing`), and the corrections and renewals still
 /// queued for it dropped: they would send what no longer holds.
 pub(in crate::store) async fn end_outside_plan(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
     to: SignalState,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
+    sql::query("UPDATE signals SET state = ?, updated_at = ? WHERE signal_id = ?")
         .bind(to)
         .bind(at)
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
+    sql::query("DELETE FROM outbox WHERE signal_id = ? AND action IN (?, ?)")
         .bind(id)
         .bind(OutboxAction::Update)
         .bind(OutboxAction::Renew)
@@ -284,15 +285,15 @@ pub(in crate::store) async fn end_outside_plan(
 
 /// Drops a source's held withdrawals: a newer snapshot decides again.
 pub(in crate::store) async fn drop_holds(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     source: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE source = ? AND state = ?")
+    sql::query("DELETE FROM outbox WHERE source = ? AND state = ?")
         .bind(source)
         .bind(OutboxState::Held)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM holds WHERE source = ?")
+    sql::query("DELETE FROM holds WHERE source = ?")
         .bind(source)
         .execute(conn)
         .await?;

@@ -33,7 +33,7 @@ CREATE TABLE signals (
     end_date        TEXT    NOT NULL,
     last_day        TEXT    NOT NULL,       -- the day before the age limit: all goes then
     content_hash    BIGINT NOT NULL,       -- see domain::ContentHash
-    renewed         BOOLEAN NOT NULL DEFAULT FALSE,
+    renewed         BIGINT  NOT NULL DEFAULT 0 CHECK (renewed IN (0, 1)),
     state           TEXT    NOT NULL,       -- pending | active | withdrawing | withdrawn | expired | rejected
     withdraw_reason TEXT,
     error           TEXT,                   -- the index's item error, when it refused the signal

@@ -7,7 +7,7 @@ CREATE TABLE api_polls (
     bookmark_at      TEXT,                -- when the bookmark last advanced
     last_poll_at     TEXT    NOT NULL,
     last_complete_at TEXT,
-    complete         BOOLEAN NOT NULL,    -- the last poll read every page
+    complete         BIGINT  NOT NULL CHECK (complete IN (0, 1)),    -- the last poll read every page
     pages            BIGINT NOT NULL,
     records          BIGINT NOT NULL,
     error            TEXT                 -- why the last poll was incomplete (visync's words, no content)
