@@ -159,7 +159,12 @@ fn assert_prometheus_text(text: &str) {
 #[test]
 fn a_second_daemon_is_refused_and_run_once_waits_for_the_first() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
+    // The state lock is SQLite's (docs/operations.md, "One state, one worker").
+    let site = Site::sqlite(
+        &sim,
+        &mapping(),
+        "rescan_secs = 3600\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    );
     let mut a = Daemon::start(&site);
     a.ready();
     let b = site.run(&["run"]);
@@ -190,7 +195,13 @@ fn a_second_daemon_is_refused_and_run_once_waits_for_the_first() {
 #[test]
 fn two_daemons_started_at_once_on_an_empty_state_never_both_run() {
     let sim = Sim::start(&[]);
-    let site = site(&sim, "");
+    // The state lock is SQLite's: on PostgreSQL instances share the store
+    // (tests/instances.rs).
+    let site = Site::sqlite(
+        &sim,
+        &mapping(),
+        "rescan_secs = 3600\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    );
     let mut a = Daemon::start(&site);
     let mut b = Daemon::start(&site);
     // Exactly one of them exits (1, naming the other); the other gets ready.

@@ -257,17 +257,7 @@ fn the_audit_trail_is_purged_oldest_first_and_still_verifies() {
     assert_eq!(kept.last().unwrap()[0], "audit_purged", "{kept:?}");
 
     // Removing the first kept event still shows.
-    let db = db(&site);
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        sqlx::query("DELETE FROM audit WHERE id = (SELECT MIN(id) FROM audit)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    site.tamper("DELETE FROM audit WHERE id = (SELECT MIN(id) FROM audit)");
     let verify = site.run(&["audit", "verify"]);
     assert_eq!(verify.code, 1, "{}", verify.stdout);
 }

@@ -162,6 +162,13 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info"))
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+            // PostgreSQL's notices ("relation already exists, skipping")
+            // are the server talking to itself, not news for an operator.
+            .add_directive(
+                "sqlx::postgres::notice=warn"
+                    .parse()
+                    .expect("a fixed directive"),
+            )
     });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

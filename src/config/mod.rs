@@ -100,12 +100,16 @@ impl PgState {
             .url
             .query_pairs()
             .any(|(k, v)| k == "host" && v.starts_with('/'));
+        // `postgres:` is not a scheme the URL standard knows, so its host
+        // is opaque text, not a parsed address.
         socket
-            || match self.url.host() {
-                None => true,
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(a)) => a.is_loopback(),
-                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            || match self.url.host_str() {
+                None | Some("") | Some("localhost") => true,
+                Some(h) => h
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback()),
             }
     }
 }

@@ -89,7 +89,13 @@ pub async fn postgres(pg: &PgState) -> Result<AnyPool, StoreError> {
         url.set_password(Some(text.trim_end_matches(['\r', '\n'])))
             .map_err(|()| fail("cannot carry a password".into()))?;
     }
-    if !pg.loopback() {
+    let says_sslmode = url.query_pairs().any(|(k, _)| k == "sslmode");
+    if pg.loopback() && !says_sslmode {
+        // Nothing leaves the host: no TLS unless the URL asks for it (the
+        // local server's certificate names "localhost" at best, and
+        // `prefer` would check it against "127.0.0.1").
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    } else if !pg.loopback() {
         let kept: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| k != "sslmode" && k != "sslrootcert")

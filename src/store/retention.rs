@@ -231,7 +231,7 @@ impl Store {
             let last: Option<(i64, String)> = sql::query_as(concat!(
                 "SELECT id, hash FROM (SELECT id, hash ",
                 old_audit!(),
-                " ORDER BY id LIMIT ?) ORDER BY id DESC LIMIT 1"
+                " ORDER BY id LIMIT ?) chunk ORDER BY id DESC LIMIT 1"
             ))
             .bind(&cuts.audit)
             .bind(CHUNK * 10)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -225,6 +226,8 @@ pub struct Site {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub watch: PathBuf,
+    /// The site's PostgreSQL database, under `TEST_STATE=postgres`.
+    pub pg: Option<pg::PgDb>,
 }
 
 impl Site {
@@ -234,22 +237,48 @@ impl Site {
 
     /// A site of another organisation known to `sim` as `org=token`.
     pub fn for_org(sim: &Sim, org: &str, token: &str, mapping: &Path, extra: &str) -> Site {
+        Site::build(sim, org, token, mapping, extra, pg::state_section())
+    }
+
+    /// A site on SQLite whatever `TEST_STATE` says: for what only SQLite
+    /// has (its one writer, its files).
+    pub fn sqlite(sim: &Sim, mapping: &Path, extra: &str) -> Site {
+        Site::build(sim, ORG, TOKEN, mapping, extra, pg::sqlite_section())
+    }
+
+    fn build(
+        sim: &Sim,
+        org: &str,
+        token: &str,
+        mapping: &Path,
+        extra: &str,
+        (state, pg): (String, Option<pg::PgDb>),
+    ) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let watch = dir.path().join("in");
         std::fs::create_dir(&watch).unwrap();
         std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
         let config = dir.path().join("visync.toml");
+        if pg.is_some() {
+            // Where the key file is made: PostgreSQL has no folder of its own.
+            std::fs::create_dir(dir.path().join("state")).unwrap();
+        }
         std::fs::write(
             &config,
             format!(
-                "[organisation]\ncode = \"{org}\"\nname = \"Test\"\n\n[state]\nurl = \"sqlite://state/visync.db\"\n\n\
+                "[organisation]\ncode = \"{org}\"\nname = \"Test\"\n\n{state}\n\
                  [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n[[sources]]\nmapping = \"{}\"\nwatch = \"in\"\nsettle_secs = 0\n{extra}",
                 sim.url(),
                 mapping.display()
             ),
         )
         .unwrap();
-        Site { dir, config, watch }
+        Site {
+            dir,
+            config,
+            watch,
+            pg,
+        }
     }
 
     /// Points the config at another (restarted) index.
@@ -284,6 +313,40 @@ impl Site {
         let mut all = vec![args[0], "-c", self.config.to_str().unwrap()];
         all.extend_from_slice(&args[1..]);
         visync_env(&all, env)
+    }
+
+    /// Every row a query on the site's store returns, each column as text
+    /// (NULL as ""), whichever backend it is on.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        match &self.pg {
+            Some(db) => db.query(sql),
+            None => pg::query_sqlite(&self.dir.path().join("state/visync.db"), sql, false),
+        }
+    }
+
+    /// Runs one statement on the site's store, as someone editing it by
+    /// hand would.
+    pub fn tamper(&self, sql: &str) {
+        match &self.pg {
+            Some(db) => drop(db.query(sql)),
+            None => drop(pg::query_sqlite(
+                &self.dir.path().join("state/visync.db"),
+                sql,
+                true,
+            )),
+        }
+    }
+
+    /// What the store holds, to show that something did not change it: the
+    /// SQLite file byte for byte, or every row of every PostgreSQL table.
+    pub fn store_contents(&self) -> Vec<String> {
+        match &self.pg {
+            Some(db) => db.contents(),
+            None => {
+                let bytes = std::fs::read(self.dir.path().join("state/visync.db")).unwrap();
+                vec![format!("{bytes:?}")]
+            }
+        }
     }
 
     /// Files left in the drop folder itself (not yet taken).

@@ -119,34 +119,7 @@ pub fn db(site: &Site) -> PathBuf {
 
 /// Every row a query returns, each column as text (NULL as "").
 pub fn query(site: &Site, sql: &str) -> Vec<Vec<String>> {
-    let db = db(site);
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::Row;
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&db)
-            .read_only(true);
-        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        let out = rows
-            .iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| {
-                        r.try_get::<Option<String>, _>(i)
-                            .ok()
-                            .flatten()
-                            .or_else(|| r.try_get::<i64, _>(i).ok().map(|n| n.to_string()))
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .collect();
-        pool.close().await;
-        out
-    })
+    site.query(sql)
 }
 
 /// (signal_id, state) of every signal in the store, by id.
