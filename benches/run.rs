@@ -182,6 +182,33 @@ fn drop_file(export: &Path, dest: &Path, empty: usize) {
     fs::rename(&tmp, dest).expect("rename into the drop folder");
 }
 
+/// `BENCH_STATE=postgres`: the store on a fresh PostgreSQL database
+/// `visync_bench` of the server at `TEST_POSTGRES_URL` (made again here with
+/// `psql`, so that A is a first pass), instead of a SQLite file.
+fn pg_state() -> Option<String> {
+    match std::env::var("BENCH_STATE").as_deref() {
+        Ok("postgres") => {}
+        Ok("sqlite") | Err(_) => return None,
+        Ok(other) => panic!("BENCH_STATE={other}: say sqlite or postgres"),
+    }
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    for sql in [
+        "DROP DATABASE IF EXISTS visync_bench WITH (FORCE)",
+        "CREATE DATABASE visync_bench",
+    ] {
+        let ok = Command::new("psql")
+            .args([admin.as_str(), "-qc", sql])
+            .status()
+            .expect("psql runs")
+            .success();
+        assert!(ok, "psql: {sql}");
+    }
+    let mut url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path("visync_bench");
+    Some(url.to_string())
+}
+
 /// A config for one source against the index at `addr`: state, token and drop
 /// folder all under `dir`. Returns the config's path and the drop folder.
 fn write_config(dir: &Path, addr: &str) -> (PathBuf, PathBuf) {
@@ -190,10 +217,20 @@ fn write_config(dir: &Path, addr: &str) -> (PathBuf, PathBuf) {
     fs::create_dir_all(&watch).expect("create the drop folder");
     let token = dir.join("token");
     fs::write(&token, format!("{TOKEN}\n")).expect("write the token");
-    let state = quote(format!(
-        "sqlite://{}",
-        dir.join("state/visync.db").display()
-    ));
+    let state = match pg_state() {
+        None => format!(
+            "{{ url = {} }}",
+            quote(format!(
+                "sqlite://{}",
+                dir.join("state/visync.db").display()
+            ))
+        ),
+        Some(url) => {
+            fs::create_dir_all(dir.join("state")).expect("create the key's folder");
+            let key = dir.join("state/subject.key").display().to_string();
+            format!("{{ url = {}, key_file = {} }}", quote(url), quote(key))
+        }
+    };
     let mapping = quote(format!("{ROOT}/mappings/caseflow-csv.toml"));
     let (token, watched) = (
         quote(token.display().to_string()),
@@ -205,7 +242,7 @@ fn write_config(dir: &Path, addr: &str) -> (PathBuf, PathBuf) {
     let text = format!(
         r#"# Written by benches/run.rs on every run.
 organisation = {{ code = "{ORG}", name = "Jeugdhulp Voorbeeld" }}
-state = {{ url = {state} }}
+state = {state}
 index = {{ url = "http://{addr}", token_file = {token}, batch_size = 500 }}
 rules = {{ max_active_years = 2, archive_years = 5, age_limit = 23 }}
 
