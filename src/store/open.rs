@@ -17,19 +17,22 @@ use crate::config::PgState;
 /// `max_connections`).
 pub const MAX_CONNECTIONS: u32 = 8;
 
-/// SQLite's settings, on every connection. `busy_timeout` first, so that
-/// switching to WAL waits for another process instead of failing.
-const SQLITE_WRITER: &str = "PRAGMA busy_timeout = 30000;
-    PRAGMA journal_mode = WAL;
-    -- FULL: a committed transaction survives power loss, not only a crash.
-    PRAGMA synchronous = FULL;
-    PRAGMA foreign_keys = ON;
-    -- What the law makes us delete (confirmed payloads, delivered notices'
-    -- contact data, purged signals) is overwritten with zeros, not left in
-    -- free pages for `strings` to find.
-    PRAGMA secure_delete = ON;";
+/// SQLite's settings, on every connection, one statement each.
+/// `busy_timeout` first, so that switching to
+/// WAL waits for another process instead of failing.
+const SQLITE_WRITER: &[&str] = &[
+    "PRAGMA busy_timeout = 30000",
+    "PRAGMA journal_mode = WAL",
+    // FULL: a committed transaction survives power loss, not only a crash.
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    // What the law makes us delete (confirmed payloads, delivered notices'
+    // contact data, purged signals) is overwritten with zeros, not left in
+    // free pages for `strings` to find.
+    "PRAGMA secure_delete = ON",
+];
 
-const SQLITE_READER: &str = "PRAGMA busy_timeout = 30000;";
+const SQLITE_READER: &[&str] = &["PRAGMA busy_timeout = 30000"];
 
 /// A SQLite file as a URL sqlx reads back to the same path (characters
 /// such as `?`, `#` and spaces percent-encoded).
@@ -42,6 +45,19 @@ fn sqlite_url(path: &Path, mode: &str) -> Result<String, StoreError> {
     url.set_path(&absolute.to_string_lossy());
     url.set_query(Some(&format!("mode={mode}")));
     Ok(url.to_string())
+}
+
+/// The settings a connection of the pool runs with (`PRAGMA name`), for the
+/// test below.
+#[cfg(test)]
+async fn setting(pool: &AnyPool, name: &str) -> String {
+    let row: AnyRow = sql::query(format!("PRAGMA {name}"))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::Row::try_get::<String, _>(&row, 0)
+        .or_else(|_| sqlx::Row::try_get::<i64, _>(&row, 0).map(|n| n.to_string()))
+        .unwrap()
 }
 
 /// A pool on a SQLite file: `rwc` for the writers (created when missing),
@@ -58,7 +74,9 @@ pub async fn sqlite(path: &Path, read_only: bool) -> Result<AnyPool, StoreError>
         .max_connections(if read_only { 1 } else { 4 })
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                conn.execute(settings).await?;
+                for pragma in settings {
+                    conn.execute(*pragma).await?;
+                }
                 Ok(())
             })
         })
@@ -158,4 +176,27 @@ pub async fn record_fingerprint(pool: &AnyPool, value: &str) -> Result<(), Store
         .execute(pool)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// What the store's guarantees rest on (WAL, FULL sync, foreign keys,
+    /// secure_delete) is set on its connections, now that they are opened
+    /// through the `Any` driver's URL rather than typed SQLite options.
+    #[tokio::test]
+    async fn every_sqlite_setting_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = super::sqlite(&dir.path().join("s.db"), false)
+            .await
+            .unwrap();
+        for (name, value) in [
+            ("journal_mode", "wal"),
+            ("synchronous", "2"),
+            ("foreign_keys", "1"),
+            ("secure_delete", "1"),
+            ("busy_timeout", "30000"),
+        ] {
+            assert_eq!(super::setting(&pool, name).await, value, "{name}");
+        }
+    }
 }

@@ -35,15 +35,21 @@ pub(super) async fn confirm_many(
     q.push_bind(transition::confirmed(action))
         .push(", error = NULL, updated_at = ")
         .push_bind(at)
-        .push(" WHERE state IN (");
+        .push(" WHERE signal_id IN (");
+    binds(&mut q, ids());
+    // `state || ''`, not `state`: an expression no index serves, so that
+    // the rows are found by their ids. On the bare column both planners
+    // (without statistics on a new store) took the index on state and
+    // went through every pending signal for each batch: a first pass of
+    // 100,000 signals took 57 s on SQLite instead of 32, and over a
+    // minute on PostgreSQL instead of 16 (`cargo bench --bench run`).
+    q.push(" AND state || '' IN (");
     binds(
         &mut q,
         transition::confirmed_from(action)
             .iter()
             .map(|s| s.as_str()),
     );
-    q.push(" AND signal_id IN (");
-    binds(&mut q, ids());
     q.build().execute(&mut *conn).await?;
     let mut q = sql::Builder::new("DELETE FROM outbox WHERE id IN (");
     q.push_list(rows.iter().map(|(r, _)| r.id)).push(")");
