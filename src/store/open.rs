@@ -199,4 +199,29 @@ mod tests {
             assert_eq!(super::setting(&pool, name).await, value, "{name}");
         }
     }
+
+    /// A store is held to the key it was made with: another key is refused,
+    /// and a missing one is not made anew (every child would look new).
+    #[tokio::test]
+    async fn a_store_refuses_another_key_and_makes_none_for_a_lost_one() {
+        use crate::config::StateUrl;
+        use crate::store::{Store, StoreError};
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let key = dir.path().join("subject.key");
+        Store::open(&url, None).await.unwrap().close().await;
+        let original = std::fs::read(&key).unwrap();
+
+        std::fs::write(&key, [7u8; 32]).unwrap();
+        let e = Store::open(&url, None).await.err().expect("another key");
+        assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
+
+        std::fs::remove_file(&key).unwrap();
+        let e = Store::open(&url, None).await.err().expect("no key");
+        assert!(matches!(e, StoreError::KeyMissing { .. }), "{e}");
+        assert!(!key.exists(), "no key was made");
+
+        std::fs::write(&key, &original).unwrap();
+        Store::open(&url, None).await.unwrap().close().await;
+    }
 }
