@@ -187,12 +187,17 @@ impl Store {
         };
         let hasher = SubjectHasher::new(&key);
         let mine = hasher.fingerprint();
-        if known.is_none() {
-            // Two instances starting at once on a new database: the first
-            // insert wins, and the check below holds the other to it.
-            open::record_fingerprint(pool, &mine).await?;
-        }
-        match open::fingerprint(pool).await? {
+        let made_with = match known {
+            Some(f) => Some(f),
+            None => {
+                // Two instances starting at once on a new database: the
+                // first insert wins, and what is read back holds the other
+                // to it.
+                open::record_fingerprint(pool, &mine).await?;
+                open::fingerprint(pool).await?
+            }
+        };
+        match made_with {
             Some(f) if f != mine => Err(StoreError::KeyMismatch {
                 path: path.to_path_buf(),
             }),

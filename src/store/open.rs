@@ -47,19 +47,6 @@ fn sqlite_url(path: &Path, mode: &str) -> Result<String, StoreError> {
     Ok(url.to_string())
 }
 
-/// The settings a connection of the pool runs with (`PRAGMA name`), for the
-/// test below.
-#[cfg(test)]
-async fn setting(pool: &AnyPool, name: &str) -> String {
-    let row: AnyRow = sql::query(format!("PRAGMA {name}"))
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    sqlx::Row::try_get::<String, _>(&row, 0)
-        .or_else(|_| sqlx::Row::try_get::<i64, _>(&row, 0).map(|n| n.to_string()))
-        .unwrap()
-}
-
 /// A pool on a SQLite file: `rwc` for the writers (created when missing),
 /// `ro` for the readers (the dry run, `status`, a store whose key is gone).
 pub async fn sqlite(path: &Path, read_only: bool) -> Result<AnyPool, StoreError> {
@@ -180,6 +167,17 @@ pub async fn record_fingerprint(pool: &AnyPool, value: &str) -> Result<(), Store
 
 #[cfg(test)]
 mod tests {
+    /// A setting a connection of the pool runs with (`PRAGMA name`).
+    async fn setting(pool: &sqlx::AnyPool, name: &str) -> String {
+        let row: sqlx::any::AnyRow = crate::store::sql::query(format!("PRAGMA {name}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        sqlx::Row::try_get::<String, _>(&row, 0)
+            .or_else(|_| sqlx::Row::try_get::<i64, _>(&row, 0).map(|n| n.to_string()))
+            .unwrap()
+    }
+
     /// What the store's guarantees rest on (WAL, FULL sync, foreign keys,
     /// secure_delete) is set on its connections, now that they are opened
     /// through the `Any` driver's URL rather than typed SQLite options.
@@ -196,7 +194,7 @@ mod tests {
             ("secure_delete", "1"),
             ("busy_timeout", "30000"),
         ] {
-            assert_eq!(super::setting(&pool, name).await, value, "{name}");
+            assert_eq!(setting(&pool, name).await, value, "{name}");
         }
     }
 
