@@ -19,7 +19,7 @@ use crate::index::{self, PullSummary, SendSummary};
 use crate::ingest::{IngestError, IngestSummary, Intake};
 use crate::reconcile::Report;
 use crate::returns::{self, DeliverySummary};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Taken};
 
 /// What every job runs with. Cheap to clone: a job gets its own copy, with
 /// the snapshot that was current when it started (a reload replaces the
@@ -42,6 +42,30 @@ pub enum JobError {
     Ingest(#[from] IngestError),
     #[error("no source is named \"{0}\" in the config")]
     NoSource(String),
+    /// Another instance on the shared store leads this job: not an error
+    /// of the job, which that instance runs.
+    #[error("standing by: instance {holder} runs {job}")]
+    StandingBy { job: String, holder: String },
+}
+
+impl JobError {
+    pub fn standing_by(&self) -> bool {
+        matches!(self, JobError::StandingBy { .. })
+    }
+}
+
+/// Runs only on the instance that leads `job` (always, on SQLite): a
+/// scheduled job and a source's intake are one instance's at a time on a
+/// shared store, so that a source's files and pages are taken in order and
+/// cursors advance once.
+async fn lead(ctx: &Context, job: &str) -> Result<(), JobError> {
+    match ctx.store.take_lease(job, ctx.clock.now()).await? {
+        Taken::Ours => Ok(()),
+        Taken::Elsewhere { holder } => Err(JobError::StandingBy {
+            job: job.to_string(),
+            holder,
+        }),
+    }
 }
 
 /// Intake of one source: the files waiting in its drop folder, or one poll
@@ -51,6 +75,7 @@ pub async fn intake(
     source: &str,
     fresh: &HashSet<PathBuf>,
 ) -> Result<IngestSummary, JobError> {
+    lead(ctx, &format!("intake:{source}")).await?;
     let job = JobKind::Intake(source.to_string());
     let started = begin(ctx, &job);
     let result = intake_inner(ctx, source, fresh).await;
@@ -147,6 +172,7 @@ pub struct NoticesReport {
 
 /// Notices: pulls the feed, then delivers through the return channels.
 pub async fn notices(ctx: &Context) -> Result<NoticesReport, JobError> {
+    lead(ctx, "notices").await?;
     let job = JobKind::Notices;
     let started = begin(ctx, &job);
     let result = notices_inner(ctx).await;
@@ -182,6 +208,9 @@ async fn notices_inner(ctx: &Context) -> Result<NoticesReport, JobError> {
 /// index, renewals, expiry, retention (reconcile.md). What it queued goes
 /// out with the next send; the notices it made with the next delivery.
 pub async fn reconcile(ctx: &Context, dry_run: bool) -> Result<Report, JobError> {
+    if !dry_run {
+        lead(ctx, "reconcile").await?;
+    }
     let job = JobKind::Reconcile;
     let started = begin(ctx, &job);
     let today = ctx.clock.today();
@@ -224,4 +253,41 @@ fn finish(ctx: &Context, job: JobKind, started: Instant, ok: bool, had_work: boo
         had_work,
         seconds: started.elapsed().as_secs_f64(),
     });
+}
+
+/// The heartbeat of this instance on a shared store (PostgreSQL): enters
+/// it in the list at once, then renews its leases and claims every third
+/// of `[state] lease_secs`, in a task of its own so that a long job never
+/// delays it. Nothing on SQLite. Dropping the guard stops it.
+pub async fn heartbeat(store: &Store, clock: Clock) -> Option<Heartbeat> {
+    if !store.is_shared() {
+        return None;
+    }
+    if let Err(e) = store.heartbeat(clock.now()).await {
+        tracing::warn!("cannot enter this instance in the state store's list: {e}");
+    }
+    let every = (store.instance().lease / 3)
+        .to_std()
+        .unwrap_or(Duration::from_secs(1));
+    let store = store.clone();
+    Some(Heartbeat(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.heartbeat(clock.now()).await {
+                // What it holds lasts a lease longer: the next beat may do.
+                tracing::warn!("the heartbeat to the state store failed: {e}");
+            }
+        }
+    })))
+}
+
+/// Stops the heartbeat when dropped.
+pub struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

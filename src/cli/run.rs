@@ -67,7 +67,9 @@ pub fn run(args: RunArgs, clock: Clock) -> Result<u8, CliError> {
             snapshot: Arc::new(snapshot),
             events,
         };
+        let beat = jobs::heartbeat(&ctx.store, clock).await;
         let code = pass(&ctx, progress.as_deref()).await;
+        drop(beat);
         ctx.store.close().await;
         Ok(code)
     })
@@ -98,6 +100,8 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, JobError> {
     for (_, mapping) in &ctx.snapshot.sources.list {
         match jobs::intake(ctx, &mapping.name, &none).await {
             Ok(s) => add(&mut taken, &s),
+            // A running service on the shared store takes this source.
+            Err(e) if e.standing_by() => tracing::info!(source = mapping.name, "{e}"),
             // One source's trouble (an unreachable share) does not stop the others.
             Err(e) => {
                 tracing::error!(source = mapping.name, "cannot take files or poll: {e}");
@@ -107,7 +111,13 @@ async fn jobs_in_order(ctx: &Context) -> Result<u8, JobError> {
     }
     let deadline = ctx.clock.now() + chrono::Duration::from_std(SEND_BUDGET).unwrap_or_default();
     let sent = jobs::send(ctx, deadline).await?;
-    let notices = jobs::notices(ctx).await?;
+    let notices = match jobs::notices(ctx).await {
+        Err(e) if e.standing_by() => {
+            tracing::info!("{e}");
+            jobs::NoticesReport::default()
+        }
+        result => result?,
+    };
     let (pulled, delivered) = (notices.pulled, notices.delivered);
     let store = &ctx.store;
     let queue = store.queue_counts().await?;

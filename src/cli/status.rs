@@ -10,7 +10,7 @@ use super::{exit, load_config, runtime, CliError};
 use crate::app::schedule::Cron;
 use crate::config;
 use crate::store::files::SourceTotals;
-use crate::store::{FileRecord, Hold, NoticeCounts, Quarantined, QueueCounts, Store};
+use crate::store::{FileRecord, Hold, InstanceRow, NoticeCounts, Quarantined, QueueCounts, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -35,7 +35,20 @@ struct Status {
     notices: NoticeCounts,
     /// Per source: notices waiting, and the last delivery error.
     notices_waiting: Vec<NoticesWaiting>,
+    /// On a shared store (PostgreSQL): the instances, what each leads and
+    /// holds, and whether it still beats.
+    instances: Vec<Instance>,
     next: Next,
+}
+
+#[derive(Serialize)]
+struct Instance {
+    #[serde(flatten)]
+    row: InstanceRow,
+    /// Seconds since its last heartbeat.
+    seen_secs_ago: i64,
+    /// Beat within the last lease: what it holds is its own.
+    alive: bool,
 }
 
 #[derive(Serialize)]
@@ -155,8 +168,30 @@ async fn collect(
                 error,
             })
             .collect(),
+        instances: instances(store, now).await?,
         next,
     })
+}
+
+async fn instances(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Instance>, crate::store::StoreError> {
+    let lease = store.instance().lease;
+    Ok(store
+        .instances()
+        .await?
+        .into_iter()
+        .map(|row| {
+            let seen = chrono::DateTime::parse_from_rfc3339(&row.seen_at)
+                .map_or(now, |t| t.with_timezone(&chrono::Utc));
+            Instance {
+                seen_secs_ago: (now - seen).num_seconds(),
+                alive: now - seen < lease,
+                row,
+            }
+        })
+        .collect())
 }
 
 fn text(s: &Status, empty: bool) -> String {
@@ -168,6 +203,7 @@ fn text(s: &Status, empty: bool) -> String {
     text_sources(&mut out, s);
     text_held(&mut out, s);
     text_notices(&mut out, s);
+    text_instances(&mut out, s);
     if let Some(n) = &s.next.notices {
         let _ = writeln!(out, "next notices poll: {n}");
     }
@@ -284,6 +320,36 @@ fn text_notices(out: &mut String, s: &Status) {
             w.source,
             w.notices,
             w.error.as_deref().unwrap_or("not delivered yet")
+        );
+    }
+}
+
+/// The instances on a shared store: who leads which job, who holds what.
+fn text_instances(out: &mut String, s: &Status) {
+    for i in &s.instances {
+        let r = &i.row;
+        let _ = write!(
+            out,
+            "instance {} (host {}, pid {}): started {}, ",
+            r.id, r.host, r.pid, r.started_at
+        );
+        if !i.alive {
+            let _ = writeln!(
+                out,
+                "NOT SEEN for {} s: stopped or cut off; the others take over what it held",
+                i.seen_secs_ago
+            );
+            continue;
+        }
+        let leads = if r.leases.is_empty() {
+            "standing by".to_string()
+        } else {
+            format!("leads {}", r.leases.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "seen {} s ago; {leads}; sending {} outbox rows, reading {} files",
+            i.seen_secs_ago, r.outbox_claims, r.file_claims
         );
     }
 }

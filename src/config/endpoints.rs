@@ -54,7 +54,7 @@ fn postgres(
             "is required with PostgreSQL: the one subject key file every instance reads",
         );
     }
-    let lease_secs = raw.lease_secs.unwrap_or(120);
+    let lease_secs = raw.lease_secs.unwrap_or(super::DEFAULT_LEASE_SECS);
     if !(10..=3600).contains(&lease_secs) {
         return invalid(
             "[state] lease_secs",

@@ -26,6 +26,9 @@ use crate::plan::Policy;
 
 pub const DEFAULT_PATH: &str = "/etc/visync/visync.toml";
 
+/// `[state] lease_secs` unless the config says otherwise.
+pub const DEFAULT_LEASE_SECS: u64 = 120;
+
 /// What is wrong with the config file, where, and what to do: the error
 /// type shared with mappings.
 pub type ConfigError = LocatedError;
@@ -87,7 +90,7 @@ pub struct PgState {
     /// `[state] ca`: the CA the server's certificate is checked against,
     /// instead of the system's.
     pub ca: Option<PathBuf>,
-    /// `[state] lease_secs`: how long an instance's claims and job leases
+    /// `[state] lease_secs` (default `DEFAULT_LEASE_SECS`): how long an instance's claims and job leases
     /// last without renewal; after it, another instance takes them over.
     pub lease_secs: u64,
 }

@@ -12,7 +12,7 @@ use crate::app::events::{Event, FileOutcome};
 use crate::pipeline;
 use crate::source::{waiting_files, ReadError};
 use crate::store::files::TakenFile;
-use crate::store::{ts, Applied, Audit, LedgerOutcome};
+use crate::store::{ts, Applied, Audit, LedgerOutcome, Taken};
 
 impl Intake<'_> {
     pub async fn take_waiting(&self) -> Result<IngestSummary, IngestError> {
@@ -21,6 +21,14 @@ impl Intake<'_> {
         for path in files {
             match self.take_one(&path, &mut summary).await {
                 Ok(()) => {}
+                // Gone between the listing and its reading: taken by
+                // another instance on the shared store (or removed by
+                // hand). Nothing of it is ours to report.
+                Err(IngestError::Io { path, source })
+                    if source.kind() == std::io::ErrorKind::NotFound && !path.exists() =>
+                {
+                    tracing::debug!(file = %path.display(), "gone before it was taken");
+                }
                 // One file that cannot be opened, read or moved (permissions,
                 // a read-only mount) does not stop the others; it is tried
                 // again at the next look. The store failing stops the intake.
@@ -49,6 +57,39 @@ impl Intake<'_> {
             summary.unsettled += 1;
             return Ok(());
         };
+        // Claimed by its content before it is read, and let go once its
+        // outcome is recorded and it is moved: on a shared store another
+        // instance that took over this source's lease mid-file leaves it
+        // alone until then (or until this instance's lease runs out).
+        if let Taken::Elsewhere { holder } = self
+            .store
+            .claim_file(source, &sha256, self.clock.now())
+            .await?
+        {
+            tracing::info!(
+                source,
+                file = name,
+                holder,
+                "being taken by another instance"
+            );
+            return Ok(());
+        }
+        let result = self
+            .take_claimed(path, name, sha256.clone(), size, summary)
+            .await;
+        self.store.release_file(source, &sha256).await?;
+        result
+    }
+
+    async fn take_claimed(
+        &self,
+        path: &Path,
+        name: String,
+        sha256: String,
+        size: u64,
+        summary: &mut IngestSummary,
+    ) -> Result<(), IngestError> {
+        let source = self.mapping.name.as_str();
         if self.moved_if_seen(path, &name, &sha256).await? {
             summary.duplicates += 1;
             return Ok(());

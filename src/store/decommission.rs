@@ -3,7 +3,7 @@
 //! the store purged down to one summarising audit event and the chain's
 //! horizon. Each step is idempotent, so an interrupted run is run again.
 
-use crate::store::sql::{self, Backend};
+use crate::store::sql;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -203,8 +203,8 @@ pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
         message: e.to_string(),
     })?;
     Ok(Some(Store::new(
+        &crate::config::StateUrl::Sqlite(db.to_path_buf()),
         pool,
-        Backend::Sqlite,
         crate::domain::SubjectHasher::new(&throwaway),
         false,
     )))

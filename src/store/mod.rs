@@ -15,6 +15,7 @@ pub mod decommission;
 mod event;
 mod expiry;
 pub mod files;
+mod instance;
 mod key;
 pub mod notices;
 mod objection;
@@ -36,6 +37,7 @@ mod transition;
 mod tx;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sqlx::AnyPool;
 
@@ -43,6 +45,7 @@ pub use audit::AuditEvent;
 pub use event::Audit;
 pub use expiry::{Expiring, Renewal};
 pub use files::{FileRecord, TakenFile};
+pub use instance::{Instance, InstanceRow, Taken};
 pub use notices::{Counterpart, Notice, NoticeCounts};
 pub use objection::Objected;
 pub use outbox::{backoff, OutboxAction, OutboxRow, QueueCounts, Status, MAX_ATTEMPTS};
@@ -126,6 +129,8 @@ pub struct Store {
     /// Opened for writing (not the dry run's read-only view): only then is
     /// there a WAL of ours to scrub at close.
     writable: bool,
+    /// Who this process is to the other instances on a shared store.
+    me: Arc<Instance>,
 }
 
 /// Where a SQLite store keeps its key, unless the config says otherwise.
@@ -134,12 +139,17 @@ pub fn default_key_file(db: &Path) -> PathBuf {
 }
 
 impl Store {
-    fn new(pool: AnyPool, backend: Backend, hasher: SubjectHasher, writable: bool) -> Store {
+    fn new(url: &StateUrl, pool: AnyPool, hasher: SubjectHasher, writable: bool) -> Store {
+        let (backend, lease_secs) = match url {
+            StateUrl::Sqlite(_) => (Backend::Sqlite, crate::config::DEFAULT_LEASE_SECS),
+            StateUrl::Postgres(pg) => (Backend::Postgres, pg.lease_secs),
+        };
         Store {
             pool,
             backend,
             hasher,
             writable,
+            me: Arc::new(Instance::new(lease_secs)),
         }
     }
 
@@ -164,7 +174,7 @@ impl Store {
         };
         open::migrate(&pool, backend).await?;
         let hasher = Self::key(&pool, &key_path).await?;
-        Ok(Store::new(pool, backend, hasher, true))
+        Ok(Store::new(url, pool, hasher, true))
     }
 
     /// The subject key, held to the fingerprint the store was made with: a
@@ -236,7 +246,7 @@ impl Store {
         if known.is_some_and(|f| f != hasher.fingerprint()) {
             return Err(StoreError::KeyMismatch { path: key_path });
         }
-        Ok(Some(Store::new(pool, backend, hasher, false)))
+        Ok(Some(Store::new(url, pool, hasher, false)))
     }
 
     pub fn hasher(&self) -> &SubjectHasher {
@@ -283,6 +293,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Err(e) = self.retire().await {
+            tracing::warn!("cannot let go of this instance's leases and claims at close (they expire after [state] lease_secs): {e}");
+        }
         if self.writable && self.backend == Backend::Sqlite {
             if let Err(e) = self.scrub().await {
                 tracing::warn!("cannot checkpoint the state store's WAL at close: {e}");

@@ -212,9 +212,11 @@ pub async fn run(
         unhealthy_after: unhealthy_tx,
         http: http_addr,
     };
+    let beat = jobs::heartbeat(&d.ctx.store, d.ctx.clock).await;
     d.start().await;
     d.run_loop(&mut signals.term, &mut signals.int, &mut signals.hup)
         .await;
+    drop(beat);
     let _ = stop_http.send(true);
     d.ctx.store.close().await;
     tracing::info!("stopped");
@@ -435,6 +437,11 @@ impl Daemon {
         match &done {
             Done::Intake(source, result) => {
                 self.running.remove(&JobKind::Intake(source.clone()));
+                if result.as_ref().is_err_and(JobError::standing_by) {
+                    // Another instance takes this source; this one helps
+                    // send what waits in the shared outbox, at each look.
+                    self.wanted.insert(JobKind::Send);
+                }
                 if let Ok(s) = result {
                     self.totals.files += s.files;
                     self.totals.unsettled.insert(source.clone(), s.unsettled);
@@ -463,14 +470,19 @@ impl Daemon {
                 }
                 self.after_send(result).await;
             }
-            Done::Notices(_) => {
+            Done::Notices(result) => {
                 self.running.remove(&JobKind::Notices);
-                self.remember_run(true).await;
+                if !result.as_ref().is_err_and(JobError::standing_by) {
+                    self.remember_run(true).await;
+                }
             }
             Done::Reconcile(result) => {
                 self.running.remove(&JobKind::Reconcile);
-                self.remember_run(false).await;
+                if !result.as_ref().is_err_and(JobError::standing_by) {
+                    self.remember_run(false).await;
+                }
                 match result {
+                    Err(e) if e.standing_by() => {}
                     // Renewals queued, notices made: out with the next send
                     // and delivery, not at the next scheduled time.
                     Ok(r) => {
@@ -541,6 +553,12 @@ impl Daemon {
 
     fn log_done(&self, done: &Done) {
         match done {
+            // Another instance leads the job: quiet, it is not ours to run.
+            Done::Intake(_, Err(e)) | Done::Notices(Err(e)) | Done::Reconcile(Err(e))
+                if e.standing_by() =>
+            {
+                tracing::debug!("{e}")
+            }
             Done::Intake(source, Err(e)) => tracing::error!(source, "intake failed: {e}"),
             Done::Send(Err(e), _) => tracing::error!("sending failed: {e}"),
             Done::Notices(Err(e)) => tracing::error!("the notices job failed: {e}"),

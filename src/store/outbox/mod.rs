@@ -97,19 +97,48 @@ pub async fn enqueue(
 impl Store {
     /// Rows due now whose signal has no earlier row still waiting, in the
     /// order of the `outbox_ready` index, so that a big queue is not sorted
-    /// for every batch.
+    /// for every batch. On a shared store (PostgreSQL) they are claimed for
+    /// this instance at once: rows another living instance claimed are not
+    /// due here, and `SKIP LOCKED` passes over rows that another claim or
+    /// a recording holds now instead of waiting for it, so that claiming
+    /// never waits and never deadlocks. The claim lasts one lease, renewed
+    /// by the heartbeat; recording the answer ends it.
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sql::query(
-            "SELECT o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts FROM outbox o
-             WHERE o.state = ? AND o.not_before <= ?
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
-             ORDER BY o.not_before, o.id LIMIT ?",
-        )
-        .bind(OutboxState::Ready)
-        .bind(ts(now))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        const COLUMNS: &str =
+            "o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts";
+        let mut rows = if self.shared() {
+            let me = &self.instance().id;
+            sql::query(format!(
+                "UPDATE outbox AS o SET claimed_by = ?1, claimed_until = ?2 WHERE o.id IN (
+                   SELECT c.id FROM outbox c
+                    WHERE c.state = ?3 AND c.not_before <= ?4
+                      AND (c.claimed_by IS NULL OR c.claimed_by = ?1 OR c.claimed_until < ?4)
+                      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = c.signal_id AND p.id < c.id)
+                    ORDER BY c.not_before, c.id LIMIT ?5 FOR UPDATE OF c SKIP LOCKED)
+                 RETURNING {COLUMNS}, o.not_before"
+            ))
+            .bind(me)
+            .bind(ts(now + self.instance().lease))
+            .bind(OutboxState::Ready)
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sql::query(format!(
+                "SELECT {COLUMNS}, o.not_before FROM outbox o
+                 WHERE o.state = ? AND o.not_before <= ?
+                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)
+                 ORDER BY o.not_before, o.id LIMIT ?"
+            ))
+            .bind(OutboxState::Ready)
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        // RETURNING keeps no order.
+        rows.sort_by_cached_key(|r| (r.get::<String, _>(8), r.get::<i64, _>(0)));
         rows.iter()
             .map(|r| {
                 let id: i64 = r.get(0);
@@ -132,11 +161,16 @@ impl Store {
     /// oldest row of each signal counts, as in `due`: a correction queued
     /// behind a registration that backs off is not due before it, and taking
     /// its time would end the pass while the registration is still waiting.
+    /// A row another instance has claimed counts at its claim's end: it is
+    /// that instance's to send until then (and ours if it dies).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let t: Option<String> = sql::query_scalar(
-            "SELECT MIN(o.not_before) FROM outbox o WHERE o.state = ?
+            "SELECT MIN(CASE WHEN o.claimed_by <> ?1 AND o.claimed_until > o.not_before
+                             THEN o.claimed_until ELSE o.not_before END)
+               FROM outbox o WHERE o.state = ?2
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.signal_id = o.signal_id AND p.id < o.id)",
         )
+        .bind(&self.instance().id)
         .bind(OutboxState::Ready)
         .fetch_one(&self.pool)
         .await?;
@@ -179,8 +213,17 @@ impl Store {
         for chunk in bulk.chunks(500) {
             confirm_many(&mut tx, &mut chain, chunk, &at).await?;
         }
-        for (row, status) in rest {
+        for (row, status) in &rest {
             record_one(&mut tx, &mut chain, row, status, now, &at).await?;
+        }
+        if self.shared() && !rest.is_empty() {
+            // What stays queued (a retry, an adopted conflict) is free for
+            // any instance again. Confirmed rows are gone already.
+            let mut q = sql::Builder::new(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id IN (",
+            );
+            q.push_list(rest.iter().map(|(row, _)| row.id)).push(")");
+            q.build().execute(&mut *tx).await?;
         }
         chain.flush(&mut tx).await?;
         tx.commit().await?;

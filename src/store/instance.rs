@@ -1,0 +1,280 @@
+//! Several instances on one database (PostgreSQL): who this instance is,
+//! its heartbeat, the job leases and file claims it takes, and what
+//! `status` shows of them.
+//!
+//! A lease or claim is a row with a holder and an expiry. Taking one
+//! succeeds when it is free, expired, or already ours; the heartbeat
+//! renews everything this instance holds every third of `lease_secs`, so a
+//! living instance keeps what it took (a job lease makes it that job's
+//! leader) and a dead one loses all of it one lease after its last beat.
+//! On SQLite one process writes (the state lock beside the file), so every
+//! take succeeds without a write and nothing here touches the database.
+//!
+//! Times are RFC 3339 UTC text of one width (`ts`), compared as text.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{sql, ts, Backend, Store, StoreError};
+
+/// This process, as the other instances see it.
+#[derive(Debug)]
+pub struct Instance {
+    /// Host, pid and a random part: a restarted process is a new instance,
+    /// so nothing of its predecessor's is taken for its own.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// How long what it holds lasts without a heartbeat.
+    pub lease: chrono::Duration,
+}
+
+impl Instance {
+    pub(super) fn new(lease_secs: u64) -> Instance {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let pid = std::process::id();
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Instance {
+            id: format!("{host}-{pid}-{}", &random[..8]),
+            host,
+            pid,
+            lease: chrono::Duration::seconds(lease_secs as i64),
+        }
+    }
+}
+
+/// Whether a job lease or a file claim is this instance's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    Ours,
+    /// Another living instance holds it: stand by.
+    Elsewhere {
+        holder: String,
+    },
+}
+
+/// An instance as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceRow {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub started_at: String,
+    pub seen_at: String,
+    /// The jobs it leads (`notices`, `reconcile`, `intake:<source>`).
+    pub leases: Vec<String>,
+    /// Outbox rows it is sending now.
+    pub outbox_claims: u64,
+    /// Files it is reading now.
+    pub file_claims: u64,
+}
+
+/// An instance that has not beaten for this long is dropped from the list
+/// (it stopped without saying so long ago; what it held expired already).
+const FORGET_AFTER_HOURS: i64 = 24;
+
+impl Store {
+    /// This process, as the other instances see it.
+    pub fn instance(&self) -> &Instance {
+        &self.me
+    }
+
+    /// Whether instances share this store, so that leases and claims matter.
+    pub fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres && self.writable
+    }
+
+    pub(super) fn shared(&self) -> bool {
+        self.is_shared()
+    }
+
+    /// Enters this instance in the list and renews all it holds: at start,
+    /// then every third of the lease (`app::jobs::heartbeat`).
+    pub async fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        let me = &self.me;
+        let (at, until) = (ts(now), ts(now + me.lease));
+        let forget = ts(now - chrono::Duration::hours(FORGET_AFTER_HOURS));
+        let mut tx = self.transaction().await?;
+        sql::query(
+            "INSERT INTO instances (id, host, pid, started_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(&me.id)
+        .bind(&me.host)
+        .bind(me.pid as i64)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        for renew in [
+            "UPDATE leases SET until = ?1 WHERE holder = ?2",
+            "UPDATE file_claims SET claimed_until = ?1 WHERE claimed_by = ?2",
+            "UPDATE outbox SET claimed_until = ?1 WHERE claimed_by = ?2",
+        ] {
+            sql::query(renew)
+                .bind(&until)
+                .bind(&me.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sql::query("DELETE FROM instances WHERE seen_at < ?")
+            .bind(&forget)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes (or keeps) the lease of a scheduled job: `Ours` when it was
+    /// free, expired or ours already. A leader keeps its leases while its
+    /// heartbeat runs; the others stand by and take over one lease after it
+    /// stops.
+    pub async fn take_lease(&self, job: &str, now: DateTime<Utc>) -> Result<Taken, StoreError> {
+        self.take(
+            "INSERT INTO leases (job, holder, until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, until = excluded.until
+             WHERE leases.until < ?4 OR leases.holder = ?2",
+            "SELECT holder FROM leases WHERE job = ?1",
+            &[job],
+            now,
+        )
+        .await
+    }
+
+    /// Claims a file by its content before it is read: `Ours`, or the
+    /// instance that is reading it now.
+    pub async fn claim_file(
+        &self,
+        source: &str,
+        sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        self.take(
+            "INSERT INTO file_claims (source, sha256, claimed_by, claimed_until) VALUES (?5, ?1, ?2, ?3)
+             ON CONFLICT (source, sha256) DO UPDATE
+             SET claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
+             WHERE file_claims.claimed_until < ?4 OR file_claims.claimed_by = ?2",
+            "SELECT claimed_by FROM file_claims WHERE sha256 = ?1 AND source = ?2",
+            &[sha256, source],
+            now,
+        )
+        .await
+    }
+
+    /// Lets go of a file once its outcome is recorded and it is moved.
+    pub async fn release_file(&self, source: &str, sha256: &str) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        sql::query("DELETE FROM file_claims WHERE source = ? AND sha256 = ? AND claimed_by = ?")
+            .bind(source)
+            .bind(sha256)
+            .bind(&self.me.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The upsert behind leases and claims: `?1` is the key (a job, a
+    /// hash), `?2` us, `?3` the new expiry, `?4` now, `?5` a second key
+    /// part (`?2` in `holder`). The upsert's `WHERE` decides: no row
+    /// written means someone else holds it, and `holder` names them.
+    async fn take(
+        &self,
+        upsert: &str,
+        holder: &str,
+        key: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        if !self.shared() {
+            return Ok(Taken::Ours);
+        }
+        let (until, at) = (ts(now + self.me.lease), ts(now));
+        let mut upsert = sql::query(upsert)
+            .bind(key[0])
+            .bind(&self.me.id)
+            .bind(&until)
+            .bind(&at);
+        let mut holder = sql::query(holder).bind(key[0]);
+        if let Some(second) = key.get(1) {
+            upsert = upsert.bind(*second);
+            holder = holder.bind(*second);
+        }
+        // Its own transaction, committed at once: the claim must be seen by
+        // the others before the work it guards begins.
+        let mut tx = self.transaction().await?;
+        let written = upsert.execute(&mut *tx).await?.rows_affected();
+        let taken = if written == 1 {
+            Taken::Ours
+        } else {
+            let row = holder.fetch_optional(&mut *tx).await?;
+            Taken::Elsewhere {
+                holder: row.map_or_else(String::new, |r| r.get(0)),
+            }
+        };
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    /// At a clean stop: what this instance held is free at once, not one
+    /// lease later, and it leaves the list.
+    pub(super) async fn retire(&self) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        let mut tx = self.transaction().await?;
+        for text in [
+            "DELETE FROM leases WHERE holder = ?",
+            "DELETE FROM file_claims WHERE claimed_by = ?",
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
+            "DELETE FROM instances WHERE id = ?",
+        ] {
+            sql::query(text).bind(&self.me.id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The instances on this store and what each holds, for `status`
+    /// (empty on SQLite, where one process works).
+    pub async fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
+        let rows = sql::query(
+            "SELECT i.id, i.host, i.pid, i.started_at, i.seen_at,
+                    (SELECT COUNT(*) FROM outbox o WHERE o.claimed_by = i.id),
+                    (SELECT COUNT(*) FROM file_claims f WHERE f.claimed_by = i.id)
+               FROM instances i ORDER BY i.started_at, i.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let leases = sql::query("SELECT holder, job FROM leases ORDER BY job")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                InstanceRow {
+                    leases: leases
+                        .iter()
+                        .filter(|l| l.get::<String, _>(0) == id)
+                        .map(|l| l.get(1))
+                        .collect(),
+                    host: r.get(1),
+                    pid: r.get(2),
+                    started_at: r.get(3),
+                    seen_at: r.get(4),
+                    outbox_claims: r.get::<i64, _>(5).max(0) as u64,
+                    file_claims: r.get::<i64, _>(6).max(0) as u64,
+                    id,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,349 @@
+//! Several `visync run` instances on one PostgreSQL database (issue 13),
+//! sharing one config, one drop folder and one return folder, against the
+//! reference index in chaos mode, one of them SIGKILLed mid-pass and
+//! started again. Always on PostgreSQL (`TEST_POSTGRES_URL`): several
+//! instances are what PostgreSQL is for; a server that cannot be reached
+//! fails the test.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::pg::PgDb;
+use common::*;
+
+const OTHER: &str = "07654321";
+const OTHER_TOKEN: &str = "other-token";
+/// Children per wave of files; every file is a full export of the source.
+const PER_FILE: usize = 20;
+const FILES: usize = 8;
+
+fn mapping() -> PathBuf {
+    repo().join("tests/fixtures/cases/csv-codes/mapping.toml")
+}
+
+/// A full export of `kids`, all with professional `mw`.
+fn export(kids: &[String], mw: &str) -> String {
+    let mut s =
+        String::from("bsn,achternaam,geboren,geslacht,mw,mw_naam,mw_mail,dossier,start,eind,vir\n");
+    for (i, bsn) in kids.iter().enumerate() {
+        s.push_str(&format!(
+            "{bsn},Kind,04-03-2012,V,{mw},Name {mw},{}@x.example,C-{i},01-11-2026,,J\n",
+            mw.to_lowercase()
+        ));
+    }
+    s
+}
+
+/// The shared installation: one config that every instance runs with.
+struct Shared {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    watch: PathBuf,
+    db: PgDb,
+}
+
+impl Shared {
+    fn new(sim: &Sim) -> Shared {
+        let db = PgDb::create();
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["in", "out", "state"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        let config = dir.path().join("visync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[organisation]\ncode = \"{ORG}\"\nname = \"Test\"\n\n\
+                 [state]\nurl = \"{}\"\nkey_file = \"state/subject.key\"\nlease_secs = 10\n\n\
+                 [index]\nurl = \"{}\"\ntoken_file = \"token\"\n\n\
+                 [[sources]]\nmapping = \"{}\"\nwatch = \"in\"\nsettle_secs = 0\nrescan_secs = 1\n\n\
+                 [returns.codes]\nkind = \"folder\"\npath = \"out\"\nformat = \"csv\"\n\n\
+                 [policy]\nmax_withdraw_fraction = 1.0\n\n\
+                 [schedule]\nnotices = \"*/2 * * * * *\"\n\n[http]\nlisten = \"\"\n",
+                db.url,
+                sim.url(),
+                mapping().display()
+            ),
+        )
+        .unwrap();
+        let watch = dir.path().join("in");
+        Shared {
+            dir,
+            config,
+            watch,
+            db,
+        }
+    }
+
+    fn drop_file(&self, name: &str, content: &str) {
+        let tmp = self.watch.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, self.watch.join(name)).unwrap();
+    }
+
+    fn count(&self, sql: &str) -> u64 {
+        self.db.query(sql)[0][0].parse().unwrap()
+    }
+
+    /// What a failed wait shows: who holds what, what is left.
+    fn describe(&self) -> String {
+        [
+            "SELECT * FROM instances",
+            "SELECT * FROM leases",
+            "SELECT * FROM file_claims",
+            "SELECT name, outcome FROM files",
+            "SELECT state, claimed_by, COUNT(*) FROM outbox GROUP BY state, claimed_by",
+            "SELECT kind, state, COUNT(*) FROM notices GROUP BY kind, state",
+        ]
+        .iter()
+        .map(|q| format!("{q}: {:?}", self.db.query(q)))
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
+
+    /// Ends every connection to the database but the one asking, as a
+    /// restart of the server does.
+    fn cut_connections(&self) {
+        self.db.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+    }
+
+    /// An instance, with small batches so that a pass has several.
+    fn start(&self, env: &[(&str, &str)]) -> Daemon {
+        let mut all = vec![("VISYNC_INDEX__BATCH_SIZE", "16")];
+        all.extend_from_slice(env);
+        Daemon::start_config(&self.config, &all)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        visync(&["status", "-c", self.config.to_str().unwrap(), "--json"]).json()
+    }
+}
+
+/// Waits until `done` holds, looking every half second: the test waits on
+/// what the store and the folders say, never on a guess of how long it
+/// takes.
+fn wait_until(site: &Shared, what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + within;
+    while !done() {
+        assert!(
+            Instant::now() < end,
+            "not within {within:?}: {what}; the store:\n{}",
+            site.describe()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Every row of every notice file in the return folder: (notice id, kind).
+fn delivered(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let path = f.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // A delivery being written is a temporary file until it is whole.
+        if !(name.starts_with("visync-notices-") && name.ends_with(".csv")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut r = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(&bytes[3..]);
+        let h = r.headers().unwrap().clone();
+        let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+        let (id, kind) = (col("notice_id"), col("kind"));
+        for row in r.records() {
+            let row = row.unwrap();
+            out.push((row[id].to_string(), row[kind].to_string()));
+        }
+    }
+    out
+}
+
+/// Files under `processed/`, by name.
+fn processed(watch: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for day in std::fs::read_dir(watch.join("processed")).unwrap() {
+        for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            names.push(f.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn an_instance_killed_holding_claims_is_taken_over_and_nothing_is_lost_or_doubled() {
+    let kids = bsns(PER_FILE * FILES);
+    let shared_kids = &kids[..5];
+    // Another organisation registers five of our children first, so that
+    // our registrations make matches (notices to deliver once each).
+    let other = format!("{OTHER}={OTHER_TOKEN}");
+    let calm = Sim::start(&["--org", &other]);
+    let b = Site::for_org(&calm, OTHER, OTHER_TOKEN, &mapping(), "");
+    b.drop_file("b.csv", export(shared_kids, "EB").as_bytes());
+    let rb = b.run(&["run", "--once"]);
+    assert_eq!(rb.code, 0, "{}", rb.stderr);
+    let sim = Sim::restart(
+        calm.stop(),
+        &["--org", &other, "--chaos", "0.2", "--seed", "13"],
+    );
+
+    // Wave one: each file a full export, each a superset of the one before,
+    // so that taking them out of order would withdraw children.
+    let site = Shared::new(&sim);
+    let wave = |from: usize, to: usize| {
+        for n in from..to {
+            let name = format!("export-{n:02}.csv");
+            site.drop_file(&name, &export(&kids[..PER_FILE * (n + 1)], "EA"));
+        }
+    };
+    wave(0, FILES / 2);
+    // The first instance takes the source's lease and the files, and dies
+    // (an abort: no destructor, no flush, like SIGKILL) when the index has
+    // answered its first batch: holding the lease and that batch's claims.
+    let mut first = site.start(&[("VISYNCTEST_CRASH_AT", "send-after-call:1")]);
+    let died = first.child.wait().unwrap();
+    assert_eq!(died.code(), None, "it died by the abort, not by exiting");
+    let dead: String = site.db.query("SELECT id FROM instances")[0][0].clone();
+    let held = site.count(&format!(
+        "SELECT COUNT(*) FROM outbox WHERE claimed_by = '{dead}'"
+    ));
+    assert!(held > 0, "it died holding claims:\n{}", site.describe());
+    // Wave two arrives while it is dead; two instances start at once and
+    // the dead one comes back as a new instance.
+    wave(FILES / 2, FILES);
+    let mut daemons: Vec<Daemon> = (0..2).map(|_| site.start(&[])).collect();
+    daemons.push(site.start(&[]));
+    let dead_pid = first.child.id().to_string();
+
+    // The server drops every connection (what a restart of PostgreSQL
+    // does to its clients) twice while the others take over: work pauses
+    // and resumes.
+    site.cut_connections();
+    wait_until(
+        &site,
+        "a file of wave two taken",
+        Duration::from_secs(60),
+        || site.count("SELECT COUNT(*) FROM files") > (FILES / 2) as u64,
+    );
+    site.cut_connections();
+
+    let out = site.dir.path().join("out");
+    wait_until(
+        &site,
+        "every file taken, the outbox empty, every notice delivered",
+        Duration::from_secs(150),
+        || {
+            site.count("SELECT COUNT(*) FROM files") == FILES as u64
+                && site.count("SELECT COUNT(*) FROM outbox") == 0
+                && site.count("SELECT COUNT(*) FROM notices WHERE state <> 'delivered'") == 0
+                && delivered(&out).iter().filter(|(_, k)| k == "match").count() == shared_kids.len()
+        },
+    );
+
+    // Every file once: the ledger and processed/ agree, nothing waits.
+    let names: Vec<String> = (0..FILES).map(|n| format!("export-{n:02}.csv")).collect();
+    let ledger: Vec<String> = site
+        .db
+        .query("SELECT name FROM files WHERE outcome = 'processed' ORDER BY name")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(ledger, names, "the ledger");
+    assert_eq!(processed(&site.watch), names, "processed/");
+    // Every signal at the index once, and the last export's children all
+    // there: the files were taken in order.
+    let stats = sim.stats();
+    assert_eq!(stats["duplicate_signals"], 0, "{stats}");
+    assert_eq!(
+        stats["active_signals"].as_u64().unwrap(),
+        (PER_FILE * FILES + shared_kids.len()) as u64,
+        "{stats}"
+    );
+    // Every notice delivered once.
+    let all = delivered(&out);
+    let ids: BTreeSet<&String> = all.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), all.len(), "a notice was delivered twice");
+
+    // `status` lists the instances: the dead one as not seen (its lease
+    // ran out), the three living ones beating; one leads the source.
+    let status = site.status();
+    let instances = status["instances"].as_array().unwrap();
+    let alive: BTreeMap<String, bool> = instances
+        .iter()
+        .map(|i| (i["pid"].to_string(), i["alive"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(alive.get(&dead_pid), Some(&false), "{status}");
+    assert_eq!(alive.values().filter(|a| **a).count(), 3, "{status}");
+    let leaders: Vec<_> = instances
+        .iter()
+        .filter(|i| {
+            i["leases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j == "intake:codes")
+        })
+        .collect();
+    assert_eq!(leaders.len(), 1, "{status}");
+
+    // A clean stop leaves the list and frees what it held at once.
+    for d in daemons {
+        assert_eq!(d.stop().0, 0);
+    }
+    let left: Vec<_> = site.db.query("SELECT pid FROM instances");
+    assert_eq!(left, vec![vec![dead_pid]], "only the dead one is left");
+    assert_eq!(site.count("SELECT COUNT(*) FROM leases"), 0);
+}
+
+/// Three instances started at once on an empty database: the migrations
+/// run once (sqlx's migrator takes an advisory lock), one subject key is
+/// made and every instance holds to it.
+#[test]
+fn three_instances_started_at_once_on_an_empty_database_migrate_once() {
+    let sim = Sim::start(&[]);
+    let site = Shared::new(&sim);
+    let passes: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_visync"))
+                .args(["--today", TODAY, "run", "--once", "-c"])
+                .arg(&site.config)
+                .env_remove("RUST_LOG")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in passes {
+        let out = p.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{log}");
+    }
+    let migrations = std::fs::read_dir(repo().join("src/store/migrations/postgres"))
+        .unwrap()
+        .count() as u64;
+    assert_eq!(
+        site.count("SELECT COUNT(DISTINCT version) FROM _sqlx_migrations"),
+        migrations
+    );
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM _sqlx_migrations"),
+        migrations
+    );
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM meta"),
+        1,
+        "one key fingerprint"
+    );
+    // Each pass left the list at its end.
+    assert_eq!(site.count("SELECT COUNT(*) FROM instances"), 0);
+}
