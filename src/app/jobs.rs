@@ -46,11 +46,15 @@ pub enum JobError {
     /// of the job, which that instance runs.
     #[error("standing by: instance {holder} runs {job}")]
     StandingBy { job: String, holder: String },
+    /// Another instance ran this scheduled job for this fire already.
+    #[error("standing by: another instance ran {0} for this time of its schedule")]
+    Served(String),
 }
 
 impl JobError {
+    /// Not this instance's to run: not a failure.
     pub fn standing_by(&self) -> bool {
-        matches!(self, JobError::StandingBy { .. })
+        matches!(self, JobError::StandingBy { .. } | JobError::Served(_))
     }
 }
 
@@ -217,6 +221,13 @@ pub async fn reconcile(ctx: &Context, dry_run: bool) -> Result<Report, JobError>
     let now = ctx.clock.now();
     let cfg = &ctx.snapshot.cfg;
     let result = crate::reconcile::run(&ctx.store, &*ctx.index, cfg, today, now, dry_run).await;
+    if !dry_run {
+        // Whatever the outcome: the next fire (or a run by hand) may be
+        // any instance's. Not freed, it expires after a lease.
+        if let Err(e) = ctx.store.release_lease("reconcile").await {
+            tracing::warn!("cannot let go of the reconciliation's lease: {e}");
+        }
+    }
     let ok = result.as_ref().is_ok_and(Report::complete);
     finish(ctx, job, started, ok, true);
     Ok(result?)

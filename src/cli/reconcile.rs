@@ -61,7 +61,12 @@ pub fn run(args: ReconcileArgs, clock: Clock) -> Result<u8, CliError> {
             snapshot: Arc::new(Snapshot { cfg, sources }),
             events: Events::none(),
         };
+        // On a shared store it is an instance while it runs: listed, its
+        // lease renewed however long it takes, freed by a successor on this
+        // machine if it is killed.
+        let beat = crate::app::jobs::heartbeat(&ctx.store, clock).await;
         let result = reconcile(&ctx, args.dry_run).await;
+        drop(beat);
         ctx.store.close().await;
         let (report, failing) = match result {
             Ok(r) => r,

@@ -6,7 +6,9 @@
 //! succeeds when it is free, expired, or already ours; the heartbeat
 //! renews everything this instance holds every third of `lease_secs`, so a
 //! living instance keeps what it took (a job lease makes it that job's
-//! leader) and a dead one loses all of it one lease after its last beat.
+//! leader) and a dead one loses all of it one lease after its last beat,
+//! or at once when a new instance starts on its machine and finds its
+//! process gone (`bury_predecessors`).
 //! On SQLite one process writes (the state lock beside the file), so every
 //! take succeeds without a write and nothing here touches the database.
 //!
@@ -26,6 +28,9 @@ pub struct Instance {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// The kernel boot and pid namespace it runs in (`node`): where its pid
+    /// means something.
+    pub node: String,
     /// How long what it holds lasts without a heartbeat.
     pub lease: chrono::Duration,
 }
@@ -43,9 +48,35 @@ impl Instance {
             id: format!("{host}-{pid}-{}", &random[..8]),
             host,
             pid,
+            node: node().unwrap_or_else(|| format!("unknown-{random}")),
             lease: chrono::Duration::seconds(lease_secs as i64),
         }
     }
+}
+
+/// The kernel's boot id and this process's pid namespace: two instances
+/// with the same node see the same pids. `VISYNCTEST_NODE` stands for
+/// another machine in the tests (a real second machine is not at hand).
+fn node() -> Option<String> {
+    if let Ok(node) = std::env::var("VISYNCTEST_NODE") {
+        return Some(node);
+    }
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
+}
+
+/// Whether process `pid` of this node still runs (a zombie does not).
+fn running(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name, which is in parentheses
+            // and may hold anything.
+            let after = stat.rsplit_once(')')?.1;
+            after.trim_start().chars().next()
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 /// Whether a job lease or a file claim is this instance's.
@@ -103,14 +134,23 @@ impl Store {
         let (at, until) = (ts(now), ts(now + me.lease));
         let forget = ts(now - chrono::Duration::hours(FORGET_AFTER_HOURS));
         let mut tx = self.transaction().await?;
+        let known: bool = sql::query_scalar::<i64>("SELECT COUNT(*) FROM instances WHERE id = ?")
+            .bind(&me.id)
+            .fetch_one(&mut *tx)
+            .await?
+            > 0;
+        if !known {
+            self.bury_predecessors(&mut tx).await?;
+        }
         sql::query(
-            "INSERT INTO instances (id, host, pid, started_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
+            "INSERT INTO instances (id, host, pid, node, started_at, seen_at) VALUES (?1, ?2, ?3, ?5, ?4, ?4)
              ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
         )
         .bind(&me.id)
         .bind(&me.host)
         .bind(me.pid as i64)
         .bind(&at)
+        .bind(&me.node)
         .execute(&mut *tx)
         .await?;
         for renew in [
@@ -132,6 +172,31 @@ impl Store {
         Ok(())
     }
 
+    /// At this instance's first beat: frees at once what dead instances of
+    /// this node held (a service restarted after a crash, a `run --once`
+    /// killed): their pids are gone here, so they cannot be beating
+    /// elsewhere. Instances of other nodes are left to their leases.
+    async fn bury_predecessors(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        let me = &self.me;
+        let rows = sql::query("SELECT id, pid FROM instances WHERE node = ? AND id <> ?")
+            .bind(&me.node)
+            .bind(&me.id)
+            .fetch_all(&mut *conn)
+            .await?;
+        for r in rows {
+            let (id, pid): (String, i64) = (r.get(0), r.get(1));
+            if pid != i64::from(me.pid) && running(pid) {
+                continue;
+            }
+            tracing::info!(
+                instance = id,
+                "freeing what a dead instance of this machine held"
+            );
+            free(conn, &id).await?;
+        }
+        Ok(())
+    }
+
     /// Takes (or keeps) the lease of a scheduled job: `Ours` when it was
     /// free, expired or ours already. A leader keeps its leases while its
     /// heartbeat runs; the others stand by and take over one lease after it
@@ -146,6 +211,22 @@ impl Store {
             now,
         )
         .await
+    }
+
+    /// Lets go of a job's lease: for the reconciliation, which runs once
+    /// per fire of its schedule (the others stood by for that fire), so
+    /// that `visync reconcile` by hand is not refused for as long as the
+    /// service that ran it last lives.
+    pub async fn release_lease(&self, job: &str) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        sql::query("DELETE FROM leases WHERE job = ? AND holder = ?")
+            .bind(job)
+            .bind(&self.me.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Claims a file by its content before it is read: `Ours`, or the
@@ -230,14 +311,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.transaction().await?;
-        for text in [
-            "DELETE FROM leases WHERE holder = ?",
-            "DELETE FROM file_claims WHERE claimed_by = ?",
-            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
-            "DELETE FROM instances WHERE id = ?",
-        ] {
-            sql::query(text).bind(&self.me.id).execute(&mut *tx).await?;
-        }
+        free(&mut tx, &self.me.id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -277,4 +351,17 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Everything instance `id` holds let go, and the instance out of the list.
+async fn free(conn: &mut sqlx::AnyConnection, id: &str) -> Result<(), StoreError> {
+    for text in [
+        "DELETE FROM leases WHERE holder = ?",
+        "DELETE FROM file_claims WHERE claimed_by = ?",
+        "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?",
+        "DELETE FROM instances WHERE id = ?",
+    ] {
+        sql::query(text).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

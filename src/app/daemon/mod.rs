@@ -410,7 +410,11 @@ impl Daemon {
                 }
                 JobKind::Reconcile => {
                     self.started.insert(JobKind::Reconcile, ctx.clock.now());
+                    let fired = self.reconcile.fired.take();
                     self.tasks.spawn(async move {
+                        if timers::ran_since(&ctx.store, "reconcile", fired).await {
+                            return Done::Reconcile(Err(JobError::Served("reconcile".into())));
+                        }
                         let r = jobs::reconcile(&ctx, false).await;
                         Done::Reconcile(r)
                     });

@@ -22,6 +22,9 @@ const LAST_RUN: &str = "daemon.last_run.";
 pub(super) struct Schedule {
     pub(super) cron: Cron,
     pub(super) next: Option<DateTime<Utc>>,
+    /// The fire that wants the job now: on a shared store another
+    /// instance may have run the job for it already (`ran_since`).
+    pub(super) fired: Option<DateTime<Utc>>,
     pub(super) name: &'static str,
 }
 
@@ -30,6 +33,7 @@ impl Schedule {
         Schedule {
             cron: Cron::new(cron.clone()),
             next: None,
+            fired: None,
             name,
         }
     }
@@ -63,11 +67,7 @@ impl Daemon {
     }
 
     pub(super) async fn last_run(&self, notices: bool) -> Option<DateTime<Utc>> {
-        let name = format!("{LAST_RUN}{}", self.schedule(notices).name);
-        let value = self.ctx.store.cursor(&name).await.ok().flatten()?;
-        DateTime::parse_from_rfc3339(&value)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        last_run(&self.ctx.store, self.schedule(notices).name).await
     }
 
     /// Records when a scheduled job started: a run that began before a
@@ -173,6 +173,7 @@ impl Daemon {
         for (notices, job) in [(true, JobKind::Notices), (false, JobKind::Reconcile)] {
             let s = self.schedule_mut(notices);
             if s.next.is_some_and(|t| t <= clock_now) {
+                s.fired = s.next;
                 s.next = s.cron.next_after(clock_now);
                 self.wanted.insert(job);
             }
@@ -238,4 +239,31 @@ fn due(timers: &std::collections::HashMap<String, Instant>, now: Instant) -> Vec
         .filter(|(_, t)| **t <= now)
         .map(|(s, _)| s.clone())
         .collect()
+}
+
+/// When the scheduled job `name` last started, on any instance of the
+/// store (the cursor is the store's).
+async fn last_run(store: &crate::store::Store, name: &str) -> Option<DateTime<Utc>> {
+    let value = store
+        .cursor(&format!("{LAST_RUN}{name}"))
+        .await
+        .ok()
+        .flatten()?;
+    DateTime::parse_from_rfc3339(&value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Whether an instance started the job `name` at or after `fired`: then
+/// this fire is served (on a shared store another instance ran it and let
+/// go of its lease), and running again would do the work twice.
+pub(super) async fn ran_since(
+    store: &crate::store::Store,
+    name: &str,
+    fired: Option<DateTime<Utc>>,
+) -> bool {
+    match (fired, last_run(store, name).await) {
+        (Some(fired), Some(last)) => last >= fired,
+        _ => false,
+    }
 }
