@@ -227,7 +227,7 @@ fn an_instance_killed_holding_claims_is_taken_over_and_nothing_is_lost_or_double
     wave(FILES / 2, FILES);
     let machine_b = [("VISYNCTEST_NODE", "machine-b")];
     let mut daemons: Vec<Daemon> = (0..2).map(|_| site.start(&machine_b)).collect();
-    let dead_pid = first.child.id().to_string();
+    let dead_pid = first.child.id();
 
     // The server drops every connection (what a restart of PostgreSQL
     // does to its clients) twice while the others take over: work pauses
@@ -246,7 +246,7 @@ fn an_instance_killed_holding_claims_is_taken_over_and_nothing_is_lost_or_double
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["pid"].to_string() == dead_pid)
+        .filter(|i| i["pid"] == dead_pid)
         .collect();
     assert_eq!(dead_row.len(), 1, "{status}");
     assert_eq!(dead_row[0]["alive"], false, "{status}");
