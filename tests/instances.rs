@@ -360,3 +360,39 @@ fn three_instances_started_at_once_on_an_empty_database_migrate_once() {
     // Each pass left the list at its end.
     assert_eq!(site.count("SELECT COUNT(*) FROM instances"), 0);
 }
+
+/// `decommission` on a shared store refuses while another instance runs
+/// (there is no lock file to wait on), naming it, and changes nothing.
+#[test]
+fn decommission_refuses_while_another_instance_runs() {
+    let sim = Sim::start(&[]);
+    let site = Shared::new(&sim);
+    site.drop_file("export-00.csv", &export(&bsns(3), "EA"));
+    let mut service = site.start(&[("VISYNCTEST_NODE", "machine-b")]);
+    service.ready();
+    wait_until(
+        &site,
+        "the three registered",
+        Duration::from_secs(30),
+        || sim.stats()["active_signals"] == 3 && site.count("SELECT COUNT(*) FROM outbox") == 0,
+    );
+    let before = site.db.contents();
+    let run = visync(&[
+        "decommission",
+        "-c",
+        site.config.to_str().unwrap(),
+        "--confirm",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("other instances run on this state")
+            && run.stderr.contains(&format!("pid {}", service.child.id())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats()["active_signals"], 3, "nothing withdrawn");
+    assert_eq!(service.stop().0, 0);
+    let after = site.db.contents();
+    let signals = |c: &[String]| c.iter().find(|t| t.starts_with("signals:")).cloned();
+    assert_eq!(signals(&after), signals(&before), "no signal changed");
+}

@@ -152,10 +152,12 @@ pub async fn send(ctx: &Context, deadline: DateTime<Utc>) -> Result<SendSummary,
     let started = begin(ctx, &job);
     let batch = ctx.snapshot.cfg.index.batch_size as usize;
     let result = index::drain(&ctx.store, &*ctx.index, batch, &ctx.clock, deadline).await;
-    // Confirmed payloads were deleted: out of the WAL too.
+    // Confirmed payloads were deleted: out of the WAL too. Nothing
+    // recorded, nothing deleted: no scrub (on PostgreSQL a VACUUM, which
+    // instances would otherwise queue up for at every look).
     let result = match result {
-        Ok(s) => ctx.store.scrub().await.map(|()| s),
-        Err(e) => Err(e),
+        Ok(s) if s.confirmed + s.refused + s.conflicts > 0 => ctx.store.scrub().await.map(|()| s),
+        other => other,
     };
     let ok = result
         .as_ref()
@@ -204,7 +206,9 @@ async fn notices_inner(ctx: &Context) -> Result<NoticesReport, JobError> {
     let pulled = index::pull_notices(&ctx.store, &*ctx.index, &ctx.clock).await?;
     let delivered = returns::deliver(&ctx.store, cfg, &ctx.clock, &ctx.events).await?;
     // Delivered notices lost their contact data: out of the WAL too.
-    ctx.store.scrub().await?;
+    if delivered.delivered > 0 || pulled.new > 0 {
+        ctx.store.scrub().await?;
+    }
     Ok(NoticesReport { pulled, delivered })
 }
 

@@ -38,8 +38,8 @@ pub fn run(args: AuditArgs) -> Result<u8, CliError> {
     runtime().block_on(async {
         let mut store = Store::open_read_only(&cfg.state, cfg.state_key_file.as_deref()).await?;
         // A decommissioned store keeps its trail and has no key any more.
-        if let (None, crate::config::StateUrl::Sqlite(db)) = (&store, &cfg.state) {
-            store = crate::store::decommission::open_trail(db).await?;
+        if store.is_none() {
+            store = crate::store::decommission::open_trail(&cfg.state).await?;
         }
         let Some(store) = store else {
             eprintln!("there is no state store yet: nothing has been done, so there is no trail");

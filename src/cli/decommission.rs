@@ -5,7 +5,9 @@
 //! the store is purged down to one audit event and the chain's horizon,
 //! and the subject-hash key is deleted. Run again, it does nothing (exit 0).
 //! It holds the state's lock throughout, so no intake or poll runs beside
-//! it (the daemon must be stopped first: the lock waits for it).
+//! it (the daemon must be stopped first: the lock waits for it). On
+//! PostgreSQL, which has no lock file, it refuses while another instance
+//! beats: the services on every machine are stopped first.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,16 +38,29 @@ pub struct DecommissionArgs {
 pub fn run(args: DecommissionArgs, clock: Clock) -> Result<u8, CliError> {
     let cfg = load_config(&args.config)?;
     runtime().block_on(async move {
-        let (db, key) = paths(&cfg)?;
-        if decommission::decommissioned(&db).await? || !db.exists() {
+        let key = key_file(&cfg)?;
+        if decommission::found(&cfg.state).await? != decommission::Found::Live {
             eprintln!("nothing to decommission: the state store holds nothing");
             return Ok(exit::OK);
         }
         let sources = Sources::load(&cfg, None)?;
         let _lock = lock_state(&cfg, "visync decommission", true).await?;
         let store = Store::open(&cfg.state, Some(&key)).await?;
+        // Its first beat frees what dead instances of this machine held (a
+        // decommission killed before), so that only living ones count.
+        let beat = jobs::heartbeat(&store, clock).await;
+        if let Some(others) = others_running(&store, clock).await? {
+            drop(beat);
+            store.close().await;
+            eprintln!(
+                "visync decommission: other instances run on this state: {others}; stop the \
+                 service on every machine first (systemctl stop visync), then run it again"
+            );
+            return Ok(exit::PARTIAL);
+        }
         let live = store.live_per_source().await?;
         if !args.confirm {
+            drop(beat);
             store.close().await;
             say_what_it_would_do(&live);
             return Ok(exit::PARTIAL);
@@ -59,21 +74,39 @@ pub fn run(args: DecommissionArgs, clock: Clock) -> Result<u8, CliError> {
             events: Events::none(),
         };
         let code = decommission(&ctx, &live, &key).await;
+        drop(beat);
         ctx.store.close().await;
         code
     })
 }
 
-/// The database and key file of a SQLite store.
-fn paths(cfg: &Config) -> Result<(PathBuf, PathBuf), CliError> {
-    let StateUrl::Sqlite(db) = &cfg.state else {
-        return Err(StoreError::Postgres.into());
-    };
-    let key = cfg
-        .state_key_file
-        .clone()
-        .unwrap_or_else(|| default_key_file(db));
-    Ok((db.clone(), key))
+/// The subject key's file: beside a SQLite store unless the config says
+/// otherwise; the config requires it with PostgreSQL.
+fn key_file(cfg: &Config) -> Result<PathBuf, CliError> {
+    match (&cfg.state_key_file, &cfg.state) {
+        (Some(key), _) => Ok(key.clone()),
+        (None, StateUrl::Sqlite(db)) => Ok(default_key_file(db)),
+        (None, StateUrl::Postgres(_)) => Err(StoreError::NoKeyFile.into()),
+    }
+}
+
+/// The other instances that beat on a shared store now (none on SQLite,
+/// where the lock kept them out), named for the message.
+async fn others_running(store: &Store, clock: Clock) -> Result<Option<String>, StoreError> {
+    let now = clock.now();
+    let lease = store.instance().lease;
+    let others: Vec<String> = store
+        .instances()
+        .await?
+        .into_iter()
+        .filter(|i| i.id != store.instance().id)
+        .filter(|i| {
+            chrono::DateTime::parse_from_rfc3339(&i.seen_at)
+                .is_ok_and(|seen| now - seen.with_timezone(&chrono::Utc) < lease)
+        })
+        .map(|i| format!("{} (host {}, pid {})", i.id, i.host, i.pid))
+        .collect();
+    Ok((!others.is_empty()).then(|| others.join(", ")))
 }
 
 fn say_what_it_would_do(live: &decommission::PerSource) {
@@ -130,7 +163,7 @@ async fn decommission(
     store
         .purge_all(withdrawn, queued, live, ctx.clock.now())
         .await?;
-    store.scrub().await?;
+    store.scrub_all().await?;
     if let Err(e) = std::fs::remove_file(key) {
         if e.kind() != std::io::ErrorKind::NotFound {
             return Err(StoreError::KeyIo {

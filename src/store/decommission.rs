@@ -5,10 +5,10 @@
 
 use crate::store::sql;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::audit::Chain;
 use super::chunked::Chunks;
@@ -16,6 +16,7 @@ use super::event::Audit;
 use super::states::{marks, OutboxAction, OutboxState, SignalState, Stored};
 use super::transition::{self, OnDecommission};
 use super::{ts, Store, StoreError};
+use crate::config::StateUrl;
 
 /// The audit event that says a store was decommissioned: what is left.
 pub const DECOMMISSIONED: &str = "decommissioned";
@@ -167,15 +168,47 @@ impl Store {
     }
 }
 
-/// Whether a SQLite store was decommissioned already: it exists, holds no
-/// signal, and its last audit event says so. Read without its key (a
+/// What a decommission finds, read without the subject key (a
 /// decommission deletes the key; opening the store the usual way would
 /// make a new one).
-pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
-    if !db.exists() {
-        return Ok(false);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// No store yet: a SQLite file that does not exist, a PostgreSQL
+    /// database no instance has migrated.
+    Nothing,
+    /// It holds no signal and its last audit event says it was
+    /// decommissioned.
+    Decommissioned,
+    /// Anything else: there is something to decommission.
+    Live,
+}
+
+/// The store read-only, without its key, or `None` when there is none.
+async fn trail_pool(url: &StateUrl) -> Result<Option<AnyPool>, StoreError> {
+    match url {
+        StateUrl::Sqlite(db) if !db.exists() => Ok(None),
+        StateUrl::Sqlite(db) => Ok(Some(super::open::sqlite(db, true).await?)),
+        StateUrl::Postgres(pg) => {
+            let pool = super::open::postgres(pg).await?;
+            // A database nothing has migrated has no audit table.
+            let migrated = sql::query("SELECT 1 FROM audit LIMIT 1")
+                .fetch_optional(&pool)
+                .await
+                .is_ok();
+            if migrated {
+                Ok(Some(pool))
+            } else {
+                pool.close().await;
+                Ok(None)
+            }
+        }
     }
-    let pool = super::open::sqlite(db, true).await?;
+}
+
+pub async fn found(url: &StateUrl) -> Result<Found, StoreError> {
+    let Some(pool) = trail_pool(url).await? else {
+        return Ok(Found::Nothing);
+    };
     let last: Option<String> = sql::query_scalar("SELECT kind FROM audit ORDER BY id DESC LIMIT 1")
         .fetch_optional(&pool)
         .await
@@ -185,25 +218,29 @@ pub async fn decommissioned(db: &Path) -> Result<bool, StoreError> {
         .await
         .unwrap_or(1);
     pool.close().await;
-    Ok(last.as_deref() == Some(DECOMMISSIONED) && signals == 0)
+    Ok(
+        match last.as_deref() == Some(DECOMMISSIONED) && signals == 0 {
+            true => Found::Decommissioned,
+            false => Found::Live,
+        },
+    )
 }
 
 /// The store opened read-only for its audit trail alone, when its key is
 /// gone (after a decommission): `audit verify` and `audit export` need no
 /// key, and nothing else may be asked of it (no child can be looked up).
-pub async fn open_trail(db: &Path) -> Result<Option<Store>, StoreError> {
-    if !db.exists() {
+pub async fn open_trail(url: &StateUrl) -> Result<Option<Store>, StoreError> {
+    let Some(pool) = trail_pool(url).await? else {
         return Ok(None);
-    }
-    let pool = super::open::sqlite(db, true).await?;
+    };
     // A key no one has: the trail holds no keyed hash to compare with.
     let mut throwaway = [0u8; 32];
     getrandom::fill(&mut throwaway).map_err(|e| StoreError::Key {
-        path: db.to_path_buf(),
+        path: PathBuf::from("[state] key_file"),
         message: e.to_string(),
     })?;
     Ok(Some(Store::new(
-        &crate::config::StateUrl::Sqlite(db.to_path_buf()),
+        url,
         pool,
         crate::domain::SubjectHasher::new(&throwaway),
         false,

@@ -112,9 +112,6 @@ pub enum StoreError {
         path.display()
     )]
     KeyMismatch { path: PathBuf },
-    /// A command that needs a SQLite file (`decommission`) on PostgreSQL.
-    #[error("this command works on a SQLite state only so far; [state] url is PostgreSQL")]
-    Postgres,
     /// A stored value that cannot be what the store wrote: named by its row.
     #[error("the state store is damaged: {0}")]
     Corrupt(String),
@@ -290,6 +287,22 @@ impl Store {
         };
         sql::query(text).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// `scrub` for the whole store, at the end of a decommission: on
+    /// PostgreSQL `VACUUM FULL` writes every table anew and removes the old
+    /// files, so the purged rows are no longer in any file of the database
+    /// (their old blocks go back to the file system as they are, and WAL
+    /// archives and backups keep them: docs/operations.md says what
+    /// protects those).
+    pub async fn scrub_all(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.scrub().await,
+            Backend::Postgres => {
+                sql::query("VACUUM FULL").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
     }
 
     pub async fn close(&self) {
