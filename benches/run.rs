@@ -9,6 +9,9 @@
 //!   same work, so B / C is what a real pass adds over the pure pipeline when
 //!   there is nothing to do.
 //!
+//! - D, with `BENCH_STATE=postgres`: the same rows as two sources, one
+//!   `run --once` against two at once on one database (`pair/`).
+//!
 //! See docs/benchmarks.md. Run without `--bench` (as `cargo test --all-targets`
 //! does) it makes 1,000 rows: a smoke test that the generator, the config, the
 //! index and the binary still fit together, not a measurement.
@@ -21,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 mod export;
+mod pair;
 use export::count_rows;
 
 /// Must equal the first line of the shipped sample (checked at start), so the
@@ -140,6 +144,20 @@ fn main() {
     println!("ratio B/C                 {ratio:>10.2}   target 2x: {ratio_ok}");
     if !bench {
         println!("(smoke run of {rows} rows: the figures mean nothing)");
+    }
+    // D: two instances against one, on PostgreSQL (several instances are
+    // what it is for).
+    if bench && std::env::var("BENCH_STATE").as_deref() == Ok("postgres") {
+        let (one, two) = pair::compare(&export, rows, work.path());
+        let ok = if two.secs <= one.secs { "ok" } else { "MISSED" };
+        println!(
+            "D one instance (s)        {:>10.2}   index CPU {:.2} s",
+            one.secs, one.index_cpu
+        );
+        println!(
+            "D two instances (s)       {:>10.2}   index CPU {:.2} s   target: no slower than one: {ok}",
+            two.secs, two.index_cpu
+        );
     }
 }
 

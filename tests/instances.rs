@@ -396,3 +396,48 @@ fn decommission_refuses_while_another_instance_runs() {
     let signals = |c: &[String]| c.iter().find(|t| t.starts_with("signals:")).cloned();
     assert_eq!(signals(&after), signals(&before), "no signal changed");
 }
+
+/// A server that answers and refuses us (a role it does not know) and one
+/// that does not answer (a closed port): a one-shot command exits 2 at
+/// once, naming `[state] url` as configured and never the password; the
+/// service waits for a silent server (the machines of a site come back in
+/// any order after a power cut), says so, and stops at SIGTERM meanwhile.
+#[test]
+fn a_server_that_refuses_us_or_does_not_answer_is_named_and_waited_for_by_the_service() {
+    let sim = Sim::start(&[]);
+    let site = Shared::new(&sim);
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    let password = "pw-that-must-not-show";
+    std::fs::write(site.dir.path().join("db-password"), password).unwrap();
+    let with_url = |url: &str| {
+        let text = text.replace(
+            &format!("url = \"{}\"", site.db.url),
+            &format!("url = \"{url}\"\npassword_file = \"db-password\""),
+        );
+        assert_ne!(
+            text,
+            std::fs::read_to_string(&site.config).unwrap_or_default()
+        );
+        std::fs::write(&site.config, text).unwrap();
+    };
+    let mut db = url::Url::parse(&site.db.url).unwrap();
+    db.set_username("visync_nobody").unwrap();
+    let closed = "postgres://postgres@127.0.0.1:1/test";
+    for url in [db.as_str(), closed] {
+        with_url(url);
+        let run = visync(&["run", "--once", "-c", site.config.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{url}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("[state] url {url}")),
+            "{url}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(password), "{}", run.stderr);
+    }
+    // The service waits for the silent one, and a stop ends the wait.
+    let mut service = site.start(&[]);
+    service.status("waiting for the state database");
+    let (code, took) = service.stop();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+}

@@ -58,17 +58,39 @@ impl JobError {
     }
 }
 
+/// The lease of a source's intake (its files, or its polls).
+pub fn intake_job(source: &str) -> String {
+    format!("intake:{source}")
+}
+
 /// Runs only on the instance that leads `job` (always, on SQLite): a
 /// scheduled job and a source's intake are one instance's at a time on a
 /// shared store, so that a source's files and pages are taken in order and
-/// cursors advance once.
-async fn lead(ctx: &Context, job: &str) -> Result<(), JobError> {
+/// cursors advance once. The lease is renewed while the returned guard
+/// lives, that is while the job runs.
+async fn lead(ctx: &Context, job: &str) -> Result<Leading, JobError> {
     match ctx.store.take_lease(job, ctx.clock.now()).await? {
-        Taken::Ours => Ok(()),
+        Taken::Ours => Ok(Leading {
+            store: ctx.store.clone(),
+            job: job.to_string(),
+        }),
         Taken::Elsewhere { holder } => Err(JobError::StandingBy {
             job: job.to_string(),
             holder,
         }),
+    }
+}
+
+/// A job this instance leads, running: its lease is renewed by the
+/// heartbeat until this is dropped.
+struct Leading {
+    store: Store,
+    job: String,
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        self.store.end_job(&self.job);
     }
 }
 
@@ -79,7 +101,7 @@ pub async fn intake(
     source: &str,
     fresh: &HashSet<PathBuf>,
 ) -> Result<IngestSummary, JobError> {
-    lead(ctx, &format!("intake:{source}")).await?;
+    let _leading = lead(ctx, &intake_job(source)).await?;
     let job = JobKind::Intake(source.to_string());
     let started = begin(ctx, &job);
     let result = intake_inner(ctx, source, fresh).await;
@@ -129,7 +151,9 @@ async fn intake_inner(
     });
     if !present {
         // Reported (health, metrics, a log line on the change); the folder
-        // is looked at again on the next rescan.
+        // is looked at again on the next rescan. On a shared store another
+        // instance, whose mount may be fine, may take the source meanwhile.
+        ctx.store.release_lease(&intake_job(source)).await?;
         return Ok(IngestSummary::default());
     }
     let intake = Intake {
@@ -152,6 +176,12 @@ pub async fn send(ctx: &Context, deadline: DateTime<Utc>) -> Result<SendSummary,
     let started = begin(ctx, &job);
     let batch = ctx.snapshot.cfg.index.batch_size as usize;
     let result = index::drain(&ctx.store, &*ctx.index, batch, &ctx.clock, deadline).await;
+    // Whatever ended the send (done, credentials refused, an error): rows
+    // this instance claimed and did not record are anyone's again.
+    let result = match (result, ctx.store.unclaim().await) {
+        (Ok(_), Err(e)) => Err(e),
+        (result, _) => result,
+    };
     // Confirmed payloads were deleted: out of the WAL too. Nothing
     // recorded, nothing deleted: no scrub (on PostgreSQL a VACUUM, which
     // instances would otherwise queue up for at every look).
@@ -178,7 +208,7 @@ pub struct NoticesReport {
 
 /// Notices: pulls the feed, then delivers through the return channels.
 pub async fn notices(ctx: &Context) -> Result<NoticesReport, JobError> {
-    lead(ctx, "notices").await?;
+    let _leading = lead(ctx, "notices").await?;
     let job = JobKind::Notices;
     let started = begin(ctx, &job);
     let result = notices_inner(ctx).await;
@@ -216,9 +246,10 @@ async fn notices_inner(ctx: &Context) -> Result<NoticesReport, JobError> {
 /// index, renewals, expiry, retention (reconcile.md). What it queued goes
 /// out with the next send; the notices it made with the next delivery.
 pub async fn reconcile(ctx: &Context, dry_run: bool) -> Result<Report, JobError> {
-    if !dry_run {
-        lead(ctx, "reconcile").await?;
-    }
+    let _leading = match dry_run {
+        false => Some(lead(ctx, "reconcile").await?),
+        true => None,
+    };
     let job = JobKind::Reconcile;
     let started = begin(ctx, &job);
     let today = ctx.clock.today();
@@ -291,7 +322,8 @@ pub async fn heartbeat(store: &Store, clock: Clock) -> Option<Heartbeat> {
         loop {
             tick.tick().await;
             if let Err(e) = store.heartbeat(clock.now()).await {
-                // What it holds lasts a lease longer: the next beat may do.
+                // Nothing was renewed: what it holds runs out one lease
+                // after the last beat that worked, unless a later one does.
                 tracing::warn!("the heartbeat to the state store failed: {e}");
             }
         }

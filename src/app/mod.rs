@@ -21,7 +21,7 @@ mod log;
 pub mod metrics;
 mod observed;
 pub mod schedule;
-mod sd;
+pub(crate) mod sd;
 pub mod snapshot;
 pub mod watch;
 

@@ -11,11 +11,20 @@ use std::time::Duration;
 /// from its own thread; the message is dropped instead (the next STATUS
 /// says the same and more). `sd_notify::notify` sends blocking.
 fn send(message: &str) {
+    send_waiting(message, None);
+}
+
+/// READY and STOPPING are sent once and matter (systemd waits for READY),
+/// so they may wait a moment for room: `wait`, at most.
+fn send_waiting(message: &str, wait: Option<Duration>) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
     let sent = UnixDatagram::unbound().and_then(|sock| {
-        sock.set_nonblocking(true)?;
+        match wait {
+            Some(wait) => sock.set_write_timeout(Some(wait))?,
+            None => sock.set_nonblocking(true)?,
+        }
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
         match bytes.strip_prefix(b"@") {
             // An abstract socket (systemd's own are paths, containers' may not be).
@@ -32,13 +41,16 @@ fn send(message: &str) {
     }
 }
 
+/// How long READY or STOPPING may wait for room in a full queue.
+const ONCE_WAIT: Duration = Duration::from_secs(1);
+
 /// Start-up is done: migrations ran and the files waiting at start are taken.
 pub fn ready() {
-    send("READY=1");
+    send_waiting("READY=1", Some(ONCE_WAIT));
 }
 
 pub fn stopping() {
-    send("STOPPING=1");
+    send_waiting("STOPPING=1", Some(ONCE_WAIT));
 }
 
 /// One line on what the daemon does (`systemctl status` shows it).

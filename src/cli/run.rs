@@ -35,7 +35,7 @@ pub fn run(args: RunArgs, clock: Clock) -> Result<u8, CliError> {
     runtime().block_on(async move {
         // The daemon's signal handlers come first: a SIGTERM while the config
         // loads or migrations run is answered, not fatal.
-        let signals = (!args.once).then(daemon::Signals::install).transpose()?;
+        let mut signals = (!args.once).then(daemon::Signals::install).transpose()?;
         let cfg = load_config(&args.config)?;
         let sources = Sources::load(&cfg, None)?;
         let snapshot = Snapshot { cfg, sources };
@@ -48,7 +48,13 @@ pub fn run(args: RunArgs, clock: Clock) -> Result<u8, CliError> {
         };
         let _lock = lock_state(&snapshot.cfg, who, args.once).await?;
         let cfg = &snapshot.cfg;
-        let store = Store::open(&cfg.state, cfg.state_key_file.as_deref()).await?;
+        let store = match &mut signals {
+            Some(signals) => match open_waiting(cfg, signals).await? {
+                Some(store) => store,
+                None => return Ok(exit::OK),
+            },
+            None => Store::open(&cfg.state, cfg.state_key_file.as_deref()).await?,
+        };
         if let Some(signals) = signals {
             daemon::run(args.config.clone(), snapshot, store, clock, signals).await?;
             return Ok(exit::OK);
@@ -73,6 +79,43 @@ pub fn run(args: RunArgs, clock: Clock) -> Result<u8, CliError> {
         ctx.store.close().await;
         Ok(code)
     })
+}
+
+/// How long the service waits at start for a database server that does
+/// not answer: after a power cut the machines come back in any order, and
+/// the unit does not restart an exit 2 (`RestartPreventExitStatus=2`).
+const SERVER_WAIT: Duration = Duration::from_secs(120);
+
+/// The store, for the service: a server that does not answer (refused,
+/// timed out) is waited for up to `SERVER_WAIT`, saying so; one that
+/// answers and refuses us (a wrong password, an unknown role) is an exit 2
+/// at once, as is a server still silent after the wait.
+/// `None`: stopped (SIGTERM) while waiting.
+async fn open_waiting(
+    cfg: &config::Config,
+    signals: &mut daemon::Signals,
+) -> Result<Option<Store>, CliError> {
+    let deadline = tokio::time::Instant::now() + SERVER_WAIT;
+    let mut told = false;
+    loop {
+        match Store::open(&cfg.state, cfg.state_key_file.as_deref()).await {
+            Err(
+                e @ crate::store::StoreError::Server {
+                    unreachable: true, ..
+                },
+            ) if tokio::time::Instant::now() < deadline => {
+                if !told {
+                    tracing::warn!("{e}; waiting up to {} s for it", SERVER_WAIT.as_secs());
+                    crate::app::sd::status("waiting for the state database");
+                    told = true;
+                }
+                if signals.stopped_within(Duration::from_secs(2)).await {
+                    return Ok(None);
+                }
+            }
+            result => return Ok(Some(result?)),
+        }
+    }
 }
 
 /// One pass, and what its outcome means as an exit status.

@@ -77,8 +77,9 @@ impl Intake<'_> {
         let result = self
             .take_claimed(path, name, sha256.clone(), size, summary)
             .await;
-        self.store.release_file(source, &sha256).await?;
-        result
+        let released = self.store.release_file(source, &sha256).await;
+        // The taking's own error first; a claim not let go runs out.
+        result.and(released.map_err(Into::into))
     }
 
     async fn take_claimed(

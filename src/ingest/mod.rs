@@ -181,6 +181,7 @@ impl Intake<'_> {
         let at = ts(now);
         let mut applied = Applied::default();
         let mut tx = self.store.begin().await?;
+        tx.hold_lease(&crate::app::jobs::intake_job(source)).await?;
         if self.mapping.mode == crate::mapping::Mode::Snapshot {
             // A new snapshot supersedes a held one: its own plan decides again.
             tx.drop_holds(source).await?;

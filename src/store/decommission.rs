@@ -191,11 +191,12 @@ async fn trail_pool(url: &StateUrl) -> Result<Option<AnyPool>, StoreError> {
         StateUrl::Postgres(pg) => {
             let pool = super::open::postgres(pg).await?;
             // A database nothing has migrated has no audit table.
-            let migrated = sql::query("SELECT 1 FROM audit LIMIT 1")
-                .fetch_optional(&pool)
-                .await
-                .is_ok();
-            if migrated {
+            let migrated: i64 =
+                sql::query_scalar("SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END")
+                    .bind("audit")
+                    .fetch_one(&pool)
+                    .await?;
+            if migrated == 1 {
                 Ok(Some(pool))
             } else {
                 pool.close().await;

@@ -94,7 +94,13 @@ pub enum StoreError {
     /// The PostgreSQL server cannot be reached or refuses us: `url` is the
     /// configured one, which never holds the password.
     #[error("the state store [state] url {url}: {message}")]
-    Server { url: String, message: String },
+    Server {
+        url: String,
+        message: String,
+        /// No answer at all (refused, timed out), as opposed to an answer
+        /// that refuses us: the service waits a while for the first.
+        unreachable: bool,
+    },
     #[error("[state] key_file is required with PostgreSQL")]
     NoKeyFile,
     #[error(
@@ -112,6 +118,14 @@ pub enum StoreError {
         path.display()
     )]
     KeyMismatch { path: PathBuf },
+    /// Another instance took over a job's lease while this one worked on
+    /// it: nothing of this unit of work was committed.
+    #[error(
+        "another instance took over {job} while this one worked on it (this instance was \
+         stalled for longer than [state] lease_secs); nothing of this step was written, and \
+         the other instance does it"
+    )]
+    LeaseLost { job: String },
     /// A stored value that cannot be what the store wrote: named by its row.
     #[error("the state store is damaged: {0}")]
     Corrupt(String),
@@ -266,7 +280,8 @@ impl Store {
 
     /// A unit of work that writes (a plan's), for callers outside the store.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(self.transaction().await?))
+        let holder = self.shared().then(|| self.me.id.clone());
+        Ok(Tx::new(self.transaction().await?, holder))
     }
 
     /// Makes what was deleted unreadable from the files, as far as the

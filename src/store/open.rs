@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::Connection as _;
 use sqlx::{AnyPool, Executor};
 
 use super::sql::{self, Backend};
@@ -82,6 +83,7 @@ pub async fn postgres(pg: &PgState) -> Result<AnyPool, StoreError> {
     let fail = |message: String| StoreError::Server {
         url: pg.url.to_string(),
         message,
+        unreachable: false,
     };
     let mut url = pg.url.clone();
     if let Some(file) = &pg.password_file {
@@ -114,13 +116,26 @@ pub async fn postgres(pg: &PgState) -> Result<AnyPool, StoreError> {
             q.append_pair("sslrootcert", &ca.to_string_lossy());
         }
     }
+    let server_error = |e: sqlx::Error| StoreError::Server {
+        url: pg.url.to_string(),
+        unreachable: matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
+        message: e.to_string(),
+    };
+    // One connection first, which fails at once: the pool retries a
+    // refused connection until its acquire timeout (30 s) before it says
+    // anything, too long for a one-shot command and for the service's
+    // wait, which must answer a stop.
+    let first = sqlx::AnyConnection::connect(url.as_str())
+        .await
+        .map_err(server_error)?;
+    let _ = first.close().await;
     AnyPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(30))
         .connect(url.as_str())
         .await
         // The URL shown is the configured one: it never holds the password.
-        .map_err(|e| fail(e.to_string()))
+        .map_err(server_error)
 }
 
 /// Runs the migrations of the pool's dialect. On PostgreSQL sqlx's migrator

@@ -18,14 +18,43 @@ use crate::plan::InvolvementKey;
 
 pub struct Tx {
     tx: Transaction<'static, sqlx::Any>,
+    /// This instance's id on a shared store: whose leases it holds to.
+    holder: Option<String>,
     /// The audit trail's chain, loaded at the first event: events are
     /// chained in memory and written with the transaction.
     chain: Option<Chain>,
 }
 
 impl Tx {
-    pub(super) fn new(tx: Transaction<'static, sqlx::Any>) -> Tx {
-        Tx { tx, chain: None }
+    pub(super) fn new(tx: Transaction<'static, sqlx::Any>, holder: Option<String>) -> Tx {
+        Tx {
+            tx,
+            holder,
+            chain: None,
+        }
+    }
+
+    /// Holds the unit of work to this instance's lease of `job`: on a
+    /// shared store, fails (`LeaseLost`) unless this instance still holds
+    /// it, and keeps it from being taken until the commit (`FOR SHARE`
+    /// locks the lease's row against the taker's upsert). So an instance
+    /// whose lease another took while it was stalled commits nothing of
+    /// the job: a source's files are applied in order by one instance.
+    pub async fn hold_lease(&mut self, job: &str) -> Result<(), StoreError> {
+        let Some(me) = &self.holder else {
+            return Ok(());
+        };
+        let holder: Option<String> =
+            super::sql::query_scalar("SELECT holder FROM leases WHERE job = ? FOR SHARE")
+                .bind(job)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        match holder {
+            Some(h) if &h == me => Ok(()),
+            _ => Err(StoreError::LeaseLost {
+                job: job.to_string(),
+            }),
+        }
     }
 
     /// An audit event, chained to the trail, written with the transaction.
@@ -36,7 +65,7 @@ impl Tx {
         source: Option<&str>,
         event: &Audit<'_>,
     ) -> Result<(), StoreError> {
-        let Tx { tx, chain } = self;
+        let Tx { tx, chain, .. } = self;
         let chain = match chain {
             Some(c) => c,
             None => chain.insert(Chain::load(tx).await?),

@@ -152,6 +152,16 @@ impl Signals {
         };
         Ok(Signals { term, int, hup })
     }
+
+    /// Waits up to `d`: `true` when SIGTERM or SIGINT came meanwhile (for
+    /// the waits before the loop runs, which must not outlast a stop).
+    pub async fn stopped_within(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.term.recv() => true,
+            _ = self.int.recv() => true,
+            _ = tokio::time::sleep(d) => false,
+        }
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT, which ends it normally.
@@ -411,6 +421,7 @@ impl Daemon {
                 JobKind::Reconcile => {
                     self.started.insert(JobKind::Reconcile, ctx.clock.now());
                     let fired = self.reconcile.fired.take();
+                    self.reconcile.serving = fired;
                     self.tasks.spawn(async move {
                         if timers::ran_since(&ctx.store, "reconcile", fired).await {
                             return Done::Reconcile(Err(JobError::Served("reconcile".into())));
@@ -486,6 +497,7 @@ impl Daemon {
                     self.remember_run(false).await;
                 }
                 match result {
+                    Err(JobError::StandingBy { .. }) => self.look_again(),
                     Err(e) if e.standing_by() => {}
                     // Renewals queued, notices made: out with the next send
                     // and delivery, not at the next scheduled time.
@@ -547,7 +559,11 @@ impl Daemon {
                     self.wanted.insert(JobKind::Notices);
                 }
                 if let Ok(Some(t)) = self.ctx.store.next_due().await {
-                    self.send_at = Some(self.instant_of(t));
+                    // A row due now that this send did not take is held by
+                    // a transaction of another job or instance (`SKIP
+                    // LOCKED`): look again in a moment, not at once.
+                    let soon = Instant::now() + Duration::from_secs(1);
+                    self.send_at = Some(self.instant_of(t).max(soon));
                 }
             }
             // The store or the job itself failed: soon again, not at once.

@@ -25,6 +25,11 @@ pub(super) struct Schedule {
     /// The fire that wants the job now: on a shared store another
     /// instance may have run the job for it already (`ran_since`).
     pub(super) fired: Option<DateTime<Utc>>,
+    /// The fire a running job serves, and one that another instance was
+    /// serving when this one stood by: looked at again a lease later, so
+    /// that a leader dying mid-run does not lose the night's run.
+    pub(super) serving: Option<DateTime<Utc>>,
+    pub(super) unserved: Option<DateTime<Utc>>,
     pub(super) name: &'static str,
 }
 
@@ -34,6 +39,8 @@ impl Schedule {
             cron: Cron::new(cron.clone()),
             next: None,
             fired: None,
+            serving: None,
+            unserved: None,
             name,
         }
     }
@@ -173,7 +180,7 @@ impl Daemon {
         for (notices, job) in [(true, JobKind::Notices), (false, JobKind::Reconcile)] {
             let s = self.schedule_mut(notices);
             if s.next.is_some_and(|t| t <= clock_now) {
-                s.fired = s.next;
+                s.fired = s.unserved.take().or(s.next);
                 s.next = s.cron.next_after(clock_now);
                 self.wanted.insert(job);
             }
@@ -252,6 +259,21 @@ async fn last_run(store: &crate::store::Store, name: &str) -> Option<DateTime<Ut
     DateTime::parse_from_rfc3339(&value)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+impl Daemon {
+    /// The reconciliation stood by for another instance's run: look again
+    /// for the same fire a lease later (it runs then if that one died
+    /// without finishing, and is served if it finished).
+    pub(super) fn look_again(&mut self) {
+        let lease = self.ctx.store.instance().lease;
+        let again = self.ctx.clock.now() + lease + chrono::Duration::seconds(1);
+        let s = &mut self.reconcile;
+        s.unserved = s.serving.take();
+        if s.unserved.is_some() {
+            s.next = Some(s.next.map_or(again, |n| n.min(again)));
+        }
+    }
 }
 
 /// Whether an instance started the job `name` at or after `fired`: then

@@ -202,6 +202,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.transaction().await?;
+        let ours;
+        let results = if self.shared() {
+            ours = self.still_ours(&mut tx, results).await?;
+            &ours[..]
+        } else {
+            results
+        };
         let mut chain = Chain::load(&mut tx).await?;
         let at = ts(now);
         // Confirmed registrations and corrections are the bulk of every
@@ -228,6 +235,33 @@ impl Store {
         chain.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The answers for rows this instance still claims, the rows locked
+    /// until the commit: a row whose claim ran out while this instance was
+    /// stalled is another's now, which records its own answer (recording
+    /// this one too would count its attempts twice, or clear the other's
+    /// claim while its call is on the way).
+    async fn still_ours(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        results: &[(OutboxRow, Status)],
+    ) -> Result<Vec<(OutboxRow, Status)>, StoreError> {
+        let mut ours = std::collections::HashSet::new();
+        for chunk in results.chunks(500) {
+            let mut q = sql::Builder::new("SELECT id FROM outbox WHERE claimed_by = ");
+            q.push_bind(&self.instance().id).push(" AND id IN (");
+            q.push_list(chunk.iter().map(|(row, _)| row.id))
+                .push(") FOR UPDATE");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                ours.insert(r.get::<i64, _>(0));
+            }
+        }
+        Ok(results
+            .iter()
+            .filter(|(row, _)| ours.contains(&row.id))
+            .cloned()
+            .collect())
     }
 
     /// Lets a source's held withdrawals go ahead. Returns how many.

@@ -18,66 +18,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+mod node;
+
+use node::running;
+pub use node::Instance;
+
 use super::{sql, ts, Backend, Store, StoreError};
-
-/// This process, as the other instances see it.
-#[derive(Debug)]
-pub struct Instance {
-    /// Host, pid and a random part: a restarted process is a new instance,
-    /// so nothing of its predecessor's is taken for its own.
-    pub id: String,
-    pub host: String,
-    pub pid: u32,
-    /// The kernel boot and pid namespace it runs in (`node`): where its pid
-    /// means something.
-    pub node: String,
-    /// How long what it holds lasts without a heartbeat.
-    pub lease: chrono::Duration,
-}
-
-impl Instance {
-    pub(super) fn new(lease_secs: u64) -> Instance {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        let pid = std::process::id();
-        let random = uuid::Uuid::new_v4().simple().to_string();
-        Instance {
-            id: format!("{host}-{pid}-{}", &random[..8]),
-            host,
-            pid,
-            node: node().unwrap_or_else(|| format!("unknown-{random}")),
-            lease: chrono::Duration::seconds(lease_secs as i64),
-        }
-    }
-}
-
-/// The kernel's boot id and this process's pid namespace: two instances
-/// with the same node see the same pids. `VISYNCTEST_NODE` stands for
-/// another machine in the tests (a real second machine is not at hand).
-fn node() -> Option<String> {
-    if let Ok(node) = std::env::var("VISYNCTEST_NODE") {
-        return Some(node);
-    }
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    Some(format!("{}/{}", boot.trim(), ns.display()))
-}
-
-/// Whether process `pid` of this node still runs (a zombie does not).
-fn running(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the command name, which is in parentheses
-            // and may hold anything.
-            let after = stat.rsplit_once(')')?.1;
-            after.trim_start().chars().next()
-        })
-        .is_some_and(|state| state != 'Z' && state != 'X')
-}
 
 /// Whether a job lease or a file claim is this instance's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +70,14 @@ impl Store {
         self.is_shared()
     }
 
-    /// Enters this instance in the list and renews all it holds: at start,
-    /// then every third of the lease (`app::jobs::heartbeat`).
+    /// Enters this instance in the list and renews what it holds: the
+    /// leases of the jobs it runs now, its file claims, its outbox claims.
+    /// At start, then every third of the lease (`app::jobs::heartbeat`).
+    /// Not a writer's transaction: a beat never waits behind a long apply
+    /// (which would let this instance's leases run out under it), and the
+    /// outbox rows it renews are taken `SKIP LOCKED` (a row being recorded
+    /// now is about to leave its claim anyway), so it never waits on a
+    /// writer's row locks either.
     pub async fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         if !self.shared() {
             return Ok(());
@@ -133,7 +85,7 @@ impl Store {
         let me = &self.me;
         let (at, until) = (ts(now), ts(now + me.lease));
         let forget = ts(now - chrono::Duration::hours(FORGET_AFTER_HOURS));
-        let mut tx = self.transaction().await?;
+        let mut tx = self.pool.begin().await?;
         let known: bool = sql::query_scalar::<i64>("SELECT COUNT(*) FROM instances WHERE id = ?")
             .bind(&me.id)
             .fetch_one(&mut *tx)
@@ -141,6 +93,7 @@ impl Store {
             > 0;
         if !known {
             self.bury_predecessors(&mut tx).await?;
+            self.check_clock(&mut tx).await;
         }
         sql::query(
             "INSERT INTO instances (id, host, pid, node, started_at, seen_at) VALUES (?1, ?2, ?3, ?5, ?4, ?4)
@@ -153,10 +106,19 @@ impl Store {
         .bind(&me.node)
         .execute(&mut *tx)
         .await?;
+        let jobs = me.running_jobs();
+        if !jobs.is_empty() {
+            let mut q = sql::Builder::new("UPDATE leases SET until = ");
+            q.push_bind(&until)
+                .push(" WHERE holder = ")
+                .push_bind(&me.id);
+            q.push(" AND job IN (").push_list(jobs).push(")");
+            q.build().execute(&mut *tx).await?;
+        }
         for renew in [
-            "UPDATE leases SET until = ?1 WHERE holder = ?2",
             "UPDATE file_claims SET claimed_until = ?1 WHERE claimed_by = ?2",
-            "UPDATE outbox SET claimed_until = ?1 WHERE claimed_by = ?2",
+            "UPDATE outbox SET claimed_until = ?1 WHERE id IN
+               (SELECT id FROM outbox WHERE claimed_by = ?2 FOR UPDATE SKIP LOCKED)",
         ] {
             sql::query(renew)
                 .bind(&until)
@@ -170,6 +132,26 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Leases and claims compare one machine's clock with another's: says
+    /// so in the log when this one is off the database server's by more
+    /// than a sixth of a lease (NTP keeps them within milliseconds).
+    async fn check_clock(&self, conn: &mut sqlx::AnyConnection) {
+        let server: Result<f64, _> = sql::query_scalar(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        let Ok(server) = server else { return };
+        let local = Utc::now().timestamp_millis() as f64 / 1000.0;
+        let off = (local - server).abs();
+        if off > self.me.lease.num_seconds() as f64 / 6.0 {
+            tracing::warn!(
+                "this machine's clock is {off:.1} s off the database server's: leases and claims of \
+                 several instances need clocks within seconds of each other (enable NTP: timedatectl)"
+            );
+        }
     }
 
     /// At this instance's first beat: frees at once what dead instances of
@@ -197,27 +179,37 @@ impl Store {
         Ok(())
     }
 
-    /// Takes (or keeps) the lease of a scheduled job: `Ours` when it was
-    /// free, expired or ours already. A leader keeps its leases while its
-    /// heartbeat runs; the others stand by and take over one lease after it
-    /// stops.
+    /// Takes (or keeps) the lease of a job: `Ours` when it was free,
+    /// expired or ours already; the heartbeat then renews it until
+    /// `end_job`. The first to run a job after the lease ran out leads it;
+    /// the others stand by.
     pub async fn take_lease(&self, job: &str, now: DateTime<Utc>) -> Result<Taken, StoreError> {
-        self.take(
-            "INSERT INTO leases (job, holder, until) VALUES (?1, ?2, ?3)
-             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, until = excluded.until
-             WHERE leases.until < ?4 OR leases.holder = ?2",
-            "SELECT holder FROM leases WHERE job = ?1",
-            &[job],
-            now,
-        )
-        .await
+        let taken = self
+            .take(
+                "INSERT INTO leases (job, holder, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                 WHERE leases.until < ?4 OR leases.holder = ?2",
+                "SELECT holder FROM leases WHERE job = ?1",
+                &[job],
+                now,
+            )
+            .await?;
+        if taken == Taken::Ours {
+            self.me.start(job);
+        }
+        Ok(taken)
     }
 
-    /// Lets go of a job's lease: for the reconciliation, which runs once
-    /// per fire of its schedule (the others stood by for that fire), so
-    /// that `visync reconcile` by hand is not refused for as long as the
-    /// service that ran it last lives.
+    /// The job ended: its lease is no longer renewed (it stays ours until
+    /// it runs out, so the next run is likely ours again).
+    pub fn end_job(&self, job: &str) {
+        self.me.end(job);
+    }
+
+    /// Lets go of a job's lease now: for the reconciliation, which runs
+    /// once per fire of its schedule (the others stood by for that fire).
     pub async fn release_lease(&self, job: &str) -> Result<(), StoreError> {
+        self.me.end(job);
         if !self.shared() {
             return Ok(());
         }
@@ -226,6 +218,23 @@ impl Store {
             .bind(&self.me.id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Lets go of this instance's outbox claims that are not being
+    /// recorded: at the end of a send, whatever ended it, so that rows it
+    /// took and did not send are anyone's at once.
+    pub async fn unclaim(&self) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        sql::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id IN
+               (SELECT id FROM outbox WHERE claimed_by = ? FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(&self.me.id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -289,8 +298,9 @@ impl Store {
             holder = holder.bind(*second);
         }
         // Its own transaction, committed at once: the claim must be seen by
-        // the others before the work it guards begins.
-        let mut tx = self.transaction().await?;
+        // the others before the work it guards begins. Not a writer's: the
+        // upsert decides on its one row, and must not wait behind an apply.
+        let mut tx = self.pool.begin().await?;
         let written = upsert.execute(&mut *tx).await?.rows_affected();
         let taken = if written == 1 {
             Taken::Ours
@@ -310,7 +320,7 @@ impl Store {
         if !self.shared() {
             return Ok(());
         }
-        let mut tx = self.transaction().await?;
+        let mut tx = self.pool.begin().await?;
         free(&mut tx, &self.me.id).await?;
         tx.commit().await?;
         Ok(())
