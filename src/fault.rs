@@ -5,7 +5,13 @@
 //! like a SIGKILL or a power cut. Unset, a point costs one environment
 //! lookup.
 //!
+//! `VISYNCTEST_STALL_AT=NAME` instead stops the process there (SIGSTOP,
+//! every thread, the heartbeat too) until a SIGCONT: an instance stalled
+//! past its lease (a frozen VM, a swapped-out process), which no real part
+//! produces on demand either.
+//!
 //! The points, in the order a pass meets them:
+//! - `ingest-planned`: a file read and planned, its unit of work not begun;
 //! - `ingest-before-commit`: a file's plan is written, not committed;
 //! - `ingest-after-commit`: committed, the file not yet moved;
 //! - `send-after-call`: the index answered a batch, nothing recorded yet;
@@ -25,6 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static HITS: AtomicU64 = AtomicU64::new(0);
 
 pub fn point(name: &str) {
+    if std::env::var("VISYNCTEST_STALL_AT").is_ok_and(|at| at == name) {
+        eprintln!("VISYNCTEST_STALL_AT={name}: stopping here on purpose");
+        let me = rustix::process::getpid();
+        let _ = rustix::process::kill_process(me, rustix::process::Signal::STOP);
+    }
     let Ok(wanted) = std::env::var("VISYNCTEST_CRASH_AT") else {
         return;
     };

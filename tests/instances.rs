@@ -441,3 +441,83 @@ fn a_server_that_refuses_us_or_does_not_answer_is_named_and_waited_for_by_the_se
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(10), "stopped in {took:?}");
 }
+
+/// The state letter of process `pid` (`T`: stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// An instance stalled past its lease (stopped between planning a file
+/// and writing it: a frozen VM, a swapped-out process) while another takes
+/// the source over writes nothing of its plan when it wakes: the source's
+/// unit of work holds to its lease. Every file once, in order.
+#[test]
+fn an_instance_stalled_past_its_lease_writes_nothing_when_it_wakes() {
+    let sim = Sim::start(&[]);
+    let site = Shared::new(&sim);
+    let kids = bsns(PER_FILE * 3);
+    for n in 0..3 {
+        let name = format!("export-{n:02}.csv");
+        site.drop_file(&name, &export(&kids[..PER_FILE * (n + 1)], "EA"));
+    }
+    let stalled = site.start(&[
+        ("VISYNCTEST_STALL_AT", "ingest-planned"),
+        ("VISYNCTEST_NODE", "machine-a"),
+    ]);
+    let pid = stalled.child.id();
+    wait_until(
+        &site,
+        "the first instance stopped",
+        Duration::from_secs(30),
+        || process_state(pid) == Some('T'),
+    );
+    let other = site.start(&[("VISYNCTEST_NODE", "machine-b")]);
+    wait_until(
+        &site,
+        "the other took every file",
+        Duration::from_secs(60),
+        || {
+            site.count("SELECT COUNT(*) FROM files") == 3
+                && site.count("SELECT COUNT(*) FROM outbox") == 0
+        },
+    );
+    let audit_before = site.count("SELECT COUNT(*) FROM audit");
+    let ok = std::process::Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -CONT");
+    stalled.log_line(
+        Duration::from_secs(30),
+        "another instance took over intake:codes",
+    );
+    // Nothing of the stalled plan was written: the ledger, the signals and
+    // the trail are what the other instance made.
+    let ledger = site
+        .db
+        .query("SELECT name, COUNT(*) FROM files GROUP BY name ORDER BY name");
+    let names: Vec<_> = ledger
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("export-00.csv", "1"),
+            ("export-01.csv", "1"),
+            ("export-02.csv", "1")
+        ]
+    );
+    assert_eq!(site.count("SELECT COUNT(*) FROM audit"), audit_before);
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM signals WHERE state = 'active'"),
+        (PER_FILE * 3) as u64,
+        "the last export's children, none withdrawn"
+    );
+    assert_eq!(sim.stats()["duplicate_signals"], 0);
+    for d in [stalled, other] {
+        assert_eq!(d.stop().0, 0);
+    }
+}

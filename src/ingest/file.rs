@@ -125,6 +125,7 @@ impl Intake<'_> {
         taken.rejected = outcome.rejected;
         taken.skipped = outcome.skipped;
         let (plan, active) = self.plan(&mut outcome.desired).await?;
+        crate::fault::point("ingest-planned");
 
         // Pass 2 and the commit.
         let applied = match self

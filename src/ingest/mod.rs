@@ -230,6 +230,10 @@ impl Intake<'_> {
         crate::fault::point("ingest-before-commit");
         tx.commit().await?;
         crate::fault::point("ingest-after-commit");
+        let a = &applied;
+        if a.registered + a.updated + a.withdrawn + a.renewed >= STATISTICS_AFTER {
+            self.store.refresh_statistics().await?;
+        }
         Ok(Ok(applied))
     }
 
@@ -398,6 +402,10 @@ impl Input {
 }
 
 /// What marks an input as taken, in the plan's transaction.
+/// A unit of work that queued at least this many rows refreshes the
+/// database's statistics (`Store::refresh_statistics`).
+const STATISTICS_AFTER: u64 = 1_000;
+
 enum Commit<'a> {
     File(&'a TakenFile),
     /// The poll, and the source's URL as reports show it.

@@ -14,6 +14,8 @@ pub struct Daemon {
     notify: UnixDatagram,
     /// Every message received so far, in order.
     pub seen: Vec<String>,
+    /// Every line of its log so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _sock_dir: tempfile::TempDir,
 }
 
@@ -46,15 +48,19 @@ impl Daemon {
         let mut child = cmd.spawn().expect("visync run starts");
         // The log goes to the test's stderr, so that a failure shows it.
         let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[visync] {line}");
+                kept.lock().unwrap().push(line);
             }
         });
         Daemon {
             child,
             notify,
             seen: Vec::new(),
+            log,
             _sock_dir: sock_dir,
         }
     }
@@ -84,6 +90,22 @@ impl Daemon {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(e) => panic!("the notify socket: {e}"),
             }
+        }
+    }
+
+    /// Waits for a line of its log that contains `text`; fails with the
+    /// log when none comes within `within`.
+    pub fn log_line(&self, within: Duration, text: &str) -> String {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "no log line with {text:?} within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
