@@ -33,6 +33,8 @@ mod status;
 #[cfg(test)]
 mod strict_tests;
 mod subject;
+#[cfg(test)]
+mod test_db;
 mod transition;
 mod tx;
 

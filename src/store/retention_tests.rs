@@ -1,7 +1,7 @@
 //! Retention's rules on one store (reconcile.md, step 4).
 
+use crate::store::test_db::TestStore;
 use super::*;
-use crate::config::StateUrl;
 use crate::store::sql;
 
 /// A signal row: (id, state, withdraw reason, end date, last day,
@@ -16,10 +16,8 @@ type Row = (
     u8,
 );
 
-async fn store_with(rows: &[Row]) -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = StateUrl::Sqlite(dir.path().join("state.db"));
-    let store = Store::open(&url, None).await.unwrap();
+async fn store_with(rows: &[Row]) -> (TestStore, Store) {
+    let (dir, store) = crate::store::test_db::store().await;
     for (id, state, reason, end, last, updated, child) in rows {
         sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
@@ -95,7 +93,7 @@ fn kept() -> [Row; 2] {
 /// cut at 2021-11-28: asserts that the dry run counted what the run
 /// purged and that the trail still verifies; returns the store, what was
 /// purged and the ids left.
-async fn purge(rows: &[Row]) -> (tempfile::TempDir, Store, Purged, Vec<String>) {
+async fn purge(rows: &[Row]) -> (TestStore, Store, Purged, Vec<String>) {
     let all: Vec<Row> = rows.iter().copied().chain(kept()).collect();
     let (dir, store) = store_with(&all).await;
     sql::query("INSERT INTO objections (subject_key, at) VALUES (?, ?), (?, ?)")

@@ -13,74 +13,9 @@ use std::collections::BTreeSet;
 
 // The names put into SQL below are made here (a pid, the migrations' own
 // tables), never taken from input.
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqlitePool};
 
-fn admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A connection to the test server. The machine's own server is started
-/// when it is down (as `.ci/run` does), so that `cargo test` needs nothing
-/// but itself there; a server that still cannot be reached fails the test.
-async fn admin() -> PgConnection {
-    if let Ok(c) = PgConnection::connect(&admin_url()).await {
-        return c;
-    }
-    let local = url::Url::parse(&admin_url())
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
-        .unwrap_or(false);
-    if local {
-        // `pg_ctlcluster … start` returns once the server accepts connections.
-        let _ = std::process::Command::new("pg_ctlcluster")
-            .args(["15", "main", "start"])
-            .status();
-    }
-    PgConnection::connect(&admin_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at TEST_POSTGRES_URL ({}) cannot be reached: {e}; start it \
-             (pg_ctlcluster 15 main start) or point TEST_POSTGRES_URL at one",
-                admin_url()
-            )
-        })
-}
-
-/// A database for one test, made on the test server.
-struct PgTestDb {
-    name: String,
-}
-
-impl PgTestDb {
-    async fn create(tag: &str) -> (PgTestDb, String) {
-        let name = format!("visync_t_{}_{tag}", std::process::id());
-        let mut admin = admin().await;
-        admin
-            .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-            .await
-            .unwrap();
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&admin_url()).unwrap();
-        url.set_path(&name);
-        (PgTestDb { name }, url.to_string())
-    }
-
-    async fn drop_it(self) {
-        let mut admin = admin().await;
-        admin
-            .execute(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .await
-            .unwrap();
-    }
-}
+use super::test_db::PgTestDb;
 
 /// (table, column, type, not null) and the explicit indexes' names.
 type Schema = (BTreeSet<(String, String, String, bool)>, BTreeSet<String>);
@@ -167,8 +102,8 @@ async fn postgres_schema(url: &str) -> Schema {
 
 #[tokio::test]
 async fn both_dialects_of_the_migrations_make_one_schema() {
-    let (db, url) = PgTestDb::create("schema").await;
-    let postgres = postgres_schema(&url).await;
+    let db = PgTestDb::create().await;
+    let postgres = postgres_schema(&db.url).await;
     db.drop_it().await;
     let sqlite = sqlite_schema().await;
     assert!(!sqlite.0.is_empty() && !sqlite.1.is_empty());

@@ -6,16 +6,10 @@
 use crate::store::sql;
 use chrono::Utc;
 
-use crate::config::StateUrl;
 use crate::domain::SubjectKey;
 use crate::store::{Store, StoreError};
 
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = StateUrl::Sqlite(dir.path().join("state.db"));
-    let store = Store::open(&url, None).await.unwrap();
-    (dir, store)
-}
+use crate::store::test_db::store;
 
 const KEY: [u8; 16] = [0x11; 16];
 
