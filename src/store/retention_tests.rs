@@ -1,8 +1,8 @@
 //! Retention's rules on one store (reconcile.md, step 4).
 
-use crate::store::test_db::TestStore;
 use super::*;
 use crate::store::sql;
+use crate::store::test_db::TestStore;
 
 /// A signal row: (id, state, withdraw reason, end date, last day,
 /// updated at, child).
