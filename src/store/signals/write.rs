@@ -140,9 +140,13 @@ pub(in crate::store) async fn update(
     .execute(&mut *conn)
     .await?;
     let body = payload(id, signal);
+    // A queued, never tried row takes the new payload in place, unless an
+    // instance has claimed it (PostgreSQL): that one may be on its way to
+    // the index, and its confirmation would delete the row with the new
+    // payload unsent. A new correction is queued behind it instead.
     let replaced = sql::query(
         "UPDATE outbox SET payload = ? WHERE signal_id = ? AND action IN (?, ?)
-         AND state = ? AND attempts = 0",
+         AND state = ? AND attempts = 0 AND claimed_by IS NULL",
     )
     .bind(&body)
     .bind(id)
