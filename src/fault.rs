@@ -35,6 +35,11 @@ pub fn point(name: &str) {
         eprintln!("VISYNCTEST_STALL_AT={name}: stopping here on purpose");
         let me = rustix::process::getpid();
         let _ = rustix::process::kill_process(me, rustix::process::Signal::STOP);
+        // The stop is process-wide but not synchronous with `kill` (this
+        // thread ran on into the next transaction): hold it for a second,
+        // by when the stop has taken every thread; it goes on after the
+        // SIGCONT.
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
     let Ok(wanted) = std::env::var("VISYNCTEST_CRASH_AT") else {
         return;

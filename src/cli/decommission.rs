@@ -49,13 +49,12 @@ pub fn run(args: DecommissionArgs, clock: Clock) -> Result<u8, CliError> {
         // Its first beat frees what dead instances of this machine held (a
         // decommission killed before), so that only living ones count.
         let beat = jobs::heartbeat(&store, clock).await;
-        if let Some(others) = others_running(&store, clock).await? {
+        let others = store.others_running(clock.now()).await?;
+        if !others.is_empty() {
             drop(beat);
             store.close().await;
-            eprintln!(
-                "visync decommission: other instances run on this state: {others}; stop the \
-                 service on every machine first (systemctl stop visync), then run it again"
-            );
+            let e = StoreError::OthersRunning(others.join(", "));
+            eprintln!("visync decommission: {e}");
             return Ok(exit::PARTIAL);
         }
         let live = store.live_per_source().await?;
@@ -88,25 +87,6 @@ fn key_file(cfg: &Config) -> Result<PathBuf, CliError> {
         (None, StateUrl::Sqlite(db)) => Ok(default_key_file(db)),
         (None, StateUrl::Postgres(_)) => Err(StoreError::NoKeyFile.into()),
     }
-}
-
-/// The other instances that beat on a shared store now (none on SQLite,
-/// where the lock kept them out), named for the message.
-async fn others_running(store: &Store, clock: Clock) -> Result<Option<String>, StoreError> {
-    let now = clock.now();
-    let lease = store.instance().lease;
-    let others: Vec<String> = store
-        .instances()
-        .await?
-        .into_iter()
-        .filter(|i| i.id != store.instance().id)
-        .filter(|i| {
-            chrono::DateTime::parse_from_rfc3339(&i.seen_at)
-                .is_ok_and(|seen| now - seen.with_timezone(&chrono::Utc) < lease)
-        })
-        .map(|i| format!("{} (host {}, pid {})", i.id, i.host, i.pid))
-        .collect();
-    Ok((!others.is_empty()).then(|| others.join(", ")))
 }
 
 fn say_what_it_would_do(live: &decommission::PerSource) {

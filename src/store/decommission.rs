@@ -140,6 +140,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.transaction().await?;
+        // Asked again under the writers' lock: an instance started since
+        // the command's first look would write beside the purge.
+        let others = self.others_beating(&mut tx, now).await?;
+        if !others.is_empty() {
+            return Err(StoreError::OthersRunning(others.join(", ")));
+        }
         for table in TABLES {
             sql::query(format!("DELETE FROM {table}"))
                 .execute(&mut *tx)

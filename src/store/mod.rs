@@ -128,6 +128,13 @@ pub enum StoreError {
          the other instance does it"
     )]
     LeaseLost { job: String },
+    /// Other instances beat on the shared store where this command must
+    /// run alone (`decommission`).
+    #[error(
+        "other instances run on this state: {0}; stop the service on every machine first \
+         (systemctl stop visync), then run it again"
+    )]
+    OthersRunning(String),
     /// A stored value that cannot be what the store wrote: named by its row.
     #[error("the state store is damaged: {0}")]
     Corrupt(String),

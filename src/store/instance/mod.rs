@@ -326,6 +326,39 @@ impl Store {
         Ok(())
     }
 
+    /// The other instances that beat now (within a lease), named, on a
+    /// shared store: what a decommission must not run beside. Read on
+    /// `conn`, so that a purge can ask inside its own transaction.
+    pub(in crate::store) async fn others_beating(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        if !self.shared() {
+            return Ok(Vec::new());
+        }
+        let rows = sql::query(
+            "SELECT id, host, pid FROM instances WHERE id <> ? AND seen_at >= ? ORDER BY id",
+        )
+        .bind(&self.me.id)
+        .bind(ts(now - self.me.lease))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let (id, host, pid): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+                format!("{id} (host {host}, pid {pid})")
+            })
+            .collect())
+    }
+
+    /// `others_beating`, on a connection of its own.
+    pub async fn others_running(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.others_beating(&mut conn, now).await
+    }
+
     /// The instances on this store and what each holds, for `status`
     /// (empty on SQLite, where one process works).
     pub async fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
