@@ -35,6 +35,8 @@ mod strict_tests;
 mod subject;
 #[cfg(test)]
 mod test_db;
+#[cfg(test)]
+mod test_server;
 mod transition;
 mod tx;
 

@@ -9,43 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 // The names put into SQL below are made here (a pid and a count), never
 // taken from input.
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, Executor};
 
 use crate::config::{PgState, StateUrl};
 use crate::store::Store;
 
-pub fn admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A connection to the test server. The machine's own server is started
-/// when it is down (as `.ci/run` does), so that `cargo test` needs nothing
-/// but itself there; a server that still cannot be reached fails the test.
-pub async fn admin() -> PgConnection {
-    if let Ok(c) = PgConnection::connect(&admin_url()).await {
-        return c;
-    }
-    let local = url::Url::parse(&admin_url())
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
-        .unwrap_or(false);
-    if local {
-        // `pg_ctlcluster … start` returns once the server accepts connections.
-        let _ = std::process::Command::new("pg_ctlcluster")
-            .args(["15", "main", "start"])
-            .status();
-    }
-    PgConnection::connect(&admin_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at TEST_POSTGRES_URL ({}) cannot be reached: {e}; start it \
-                 (pg_ctlcluster 15 main start) or point TEST_POSTGRES_URL at one",
-                admin_url()
-            )
-        })
-}
+pub use super::test_server::{admin, admin_url};
 
 static MADE: AtomicUsize = AtomicUsize::new(0);
 

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor, Row};
 
-pub fn admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+#[path = "../../src/store/test_server.rs"]
+mod test_server;
+pub use test_server::{admin, admin_url};
 
 /// Whether the tests' stores are PostgreSQL databases.
 pub fn postgres() -> bool {
@@ -37,33 +36,6 @@ pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Sen
     })
     .join()
     .unwrap()
-}
-
-/// A connection to the test server, started when it is local and down
-/// (`pg_ctlcluster … start` returns once it accepts connections).
-pub async fn admin() -> AnyConnection {
-    sqlx::any::install_default_drivers();
-    if let Ok(c) = AnyConnection::connect(&admin_url()).await {
-        return c;
-    }
-    let local = url::Url::parse(&admin_url())
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost"))
-        .unwrap_or(false);
-    if local {
-        let _ = std::process::Command::new("pg_ctlcluster")
-            .args(["15", "main", "start"])
-            .status();
-    }
-    AnyConnection::connect(&admin_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at TEST_POSTGRES_URL ({}) cannot be reached: {e}; start it \
-                 (pg_ctlcluster 15 main start) or point TEST_POSTGRES_URL at one",
-                admin_url()
-            )
-        })
 }
 
 /// A database of one test, dropped with it.
@@ -108,6 +80,7 @@ impl PgDb {
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
         let (url, sql) = (self.url.clone(), sql.to_owned());
         block_on(async move {
+            sqlx::any::install_default_drivers();
             let mut c = AnyConnection::connect(&url).await.unwrap();
             let rows = c.fetch_all(AssertSqlSafe(sql)).await.unwrap();
             rows.iter().map(texts).collect()
