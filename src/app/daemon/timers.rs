@@ -47,6 +47,19 @@ impl Schedule {
 }
 
 impl Daemon {
+    /// The reconciliation stood by for another instance's run: look again
+    /// for the same fire a lease later (it runs then if that one died
+    /// without finishing, and is served if it finished).
+    pub(super) fn look_again(&mut self) {
+        let lease = self.ctx.store.instance().lease;
+        let again = self.ctx.clock.now() + lease + chrono::Duration::seconds(1);
+        let s = &mut self.reconcile;
+        s.unserved = s.serving.take();
+        if s.unserved.is_some() {
+            s.next = Some(s.next.map_or(again, |n| n.min(again)));
+        }
+    }
+
     /// The cron schedules of a new config, each from its next time on (a
     /// reload: a run missed by the old schedule is not made up).
     pub(super) fn reschedule(&mut self, cfg: &crate::config::Config) {
@@ -259,21 +272,6 @@ async fn last_run(store: &crate::store::Store, name: &str) -> Option<DateTime<Ut
     DateTime::parse_from_rfc3339(&value)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-impl Daemon {
-    /// The reconciliation stood by for another instance's run: look again
-    /// for the same fire a lease later (it runs then if that one died
-    /// without finishing, and is served if it finished).
-    pub(super) fn look_again(&mut self) {
-        let lease = self.ctx.store.instance().lease;
-        let again = self.ctx.clock.now() + lease + chrono::Duration::seconds(1);
-        let s = &mut self.reconcile;
-        s.unserved = s.serving.take();
-        if s.unserved.is_some() {
-            s.next = Some(s.next.map_or(again, |n| n.min(again)));
-        }
-    }
 }
 
 /// Whether an instance started the job `name` at or after `fired`: then

@@ -4,11 +4,13 @@
 //!
 //! A lease or claim is a row with a holder and an expiry. Taking one
 //! succeeds when it is free, expired, or already ours; the heartbeat
-//! renews everything this instance holds every third of `lease_secs`, so a
-//! living instance keeps what it took (a job lease makes it that job's
+//! renews, every third of `lease_secs`, this instance's claims and the
+//! leases of the jobs it is running (`node.rs` keeps that set), so a
+//! living instance keeps what it works on (a job lease makes it that job's
 //! leader) and a dead one loses all of it one lease after its last beat,
 //! or at once when a new instance starts on its machine and finds its
-//! process gone (`bury_predecessors`).
+//! process gone (`bury_predecessors`). None of this takes the writers'
+//! lock: a beat never waits behind a long apply.
 //! On SQLite one process writes (the state lock beside the file), so every
 //! take succeeds without a write and nothing here touches the database.
 //!
