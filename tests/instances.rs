@@ -308,6 +308,21 @@ fn an_instance_killed_holding_claims_is_taken_over_and_nothing_is_lost_or_double
         })
         .count();
     assert_eq!(leaders, 1, "{status}");
+    // The same for a person: one line per instance, the leader named.
+    let text = visync(&["status", "-c", site.config.to_str().unwrap()]).stdout;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("instance "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("leads ") && l.contains("intake:codes"))
+            .count(),
+        1,
+        "{text}"
+    );
 
     // A clean stop leaves the list and frees what it held at once.
     for d in daemons {
