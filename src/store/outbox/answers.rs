@@ -51,9 +51,27 @@ pub(super) async fn confirm_many(
             .map(|s| s.as_str()),
     );
     q.build().execute(&mut *conn).await?;
-    let mut q = sql::Builder::new("DELETE FROM outbox WHERE id IN (");
-    q.push_list(rows.iter().map(|(r, _)| r.id)).push(")");
-    q.build().execute(&mut *conn).await?;
+    let revised = revised(conn, rows).await?;
+    let done: Vec<i64> = rows
+        .iter()
+        .map(|(r, _)| r.id)
+        .filter(|id| !revised.contains(id))
+        .collect();
+    if !done.is_empty() {
+        let mut q = sql::Builder::new("DELETE FROM outbox WHERE id IN (");
+        q.push_list(done).push(")");
+        q.build().execute(&mut *conn).await?;
+    }
+    if !revised.is_empty() {
+        // What the index holds now is the signal: the new payload goes
+        // out as its correction.
+        let mut q = sql::Builder::new("UPDATE outbox SET action = ");
+        q.push_bind(OutboxAction::Update)
+            .push(" WHERE id IN (")
+            .push_list(revised.iter().copied())
+            .push(")");
+        q.build().execute(&mut *conn).await?;
+    }
     let registered: Vec<&str> = rows
         .iter()
         .filter(|(r, _)| r.action == OutboxAction::Register)
@@ -69,6 +87,35 @@ pub(super) async fn confirm_many(
             .await?;
     }
     Ok(())
+}
+
+/// The rows of a confirmed batch whose payload was replaced while the
+/// batch was on its way: a correction planned meanwhile takes a queued,
+/// never tried row's payload in place (`signals::write::update`), and on
+/// SQLite nothing marks a row as being sent. Deleting such a row with the
+/// confirmation of the old payload would lose the correction.
+async fn revised(
+    conn: &mut AnyConnection,
+    rows: &[&(OutboxRow, Status)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut q = sql::Builder::new("SELECT id, payload FROM outbox WHERE id IN (");
+    q.push_list(rows.iter().map(|(r, _)| r.id)).push(")");
+    let now: std::collections::HashMap<i64, Option<String>> = q
+        .build()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(rows
+        .iter()
+        .filter(|(r, _)| {
+            let sent = r.payload.as_ref().map(|p| p.as_str());
+            now.get(&r.id)
+                .is_some_and(|stored| stored.as_deref() != sent)
+        })
+        .map(|(r, _)| r.id)
+        .collect())
 }
 
 pub(super) async fn record_one(

@@ -376,6 +376,55 @@ mod tests {
         );
     }
 
+    /// A correction planned while the registration was on its way takes
+    /// the queued row's payload in place (`signals::write::update`): the
+    /// registration's confirmation must not delete it with the row. It
+    /// stays queued, as a correction of what the index now holds.
+    #[tokio::test]
+    async fn a_payload_replaced_while_its_row_is_on_its_way_is_sent_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = StateUrl::Sqlite(dir.path().join("state.db"));
+        let store = Store::open(&url, None).await.unwrap();
+        let now = Utc::now();
+        let mut tx = store.transaction().await.unwrap();
+        enqueue(
+            &mut tx,
+            "s-1",
+            "src",
+            OutboxAction::Register,
+            Some(PAYLOAD.into()),
+            None,
+            None,
+            OutboxState::Ready,
+            &ts(now),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let sent = store.due(now, 10).await.unwrap().remove(0);
+        // What `update` does to a queued, never tried row meanwhile.
+        let corrected = PAYLOAD.replace("2027-11-01", "2027-06-30");
+        sql::query("UPDATE outbox SET payload = ? WHERE id = ?")
+            .bind(&corrected)
+            .bind(sent.id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store
+            .record(&[(sent, Status::Confirmed)], now)
+            .await
+            .unwrap();
+        let left = store.due(now, 10).await.unwrap();
+        assert_eq!(left.len(), 1, "the correction is still queued");
+        assert_eq!(left[0].action, OutboxAction::Update);
+        assert_eq!(left[0].payload.as_ref().unwrap().as_str(), corrected);
+        store
+            .record(&[(left[0].clone(), Status::Confirmed)], now)
+            .await
+            .unwrap();
+        assert!(store.due(now, 10).await.unwrap().is_empty());
+    }
+
     /// A conflict is adopted with the wire types: the queued registration
     /// becomes an update of the index's id, and the signal it carries takes
     /// that id (it was a text replacement of the id inside the payload).
