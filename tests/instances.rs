@@ -8,6 +8,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::ErrorKind;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -38,12 +40,15 @@ fn export(kids: &[String], mw: &str) -> String {
     s
 }
 
-/// The shared installation: one config that every instance runs with.
+/// The shared installation: one config that every instance runs with,
+/// and one notify socket that every instance tells when a job ended (its
+/// STATUS line), which the waits below wake on.
 struct Shared {
     dir: tempfile::TempDir,
     config: PathBuf,
     watch: PathBuf,
     db: PgDb,
+    notify: UnixDatagram,
 }
 
 impl Shared {
@@ -72,11 +77,13 @@ impl Shared {
         )
         .unwrap();
         let watch = dir.path().join("in");
+        let notify = UnixDatagram::bind(dir.path().join("notify.sock")).unwrap();
         Shared {
             dir,
             config,
             watch,
             db,
+            notify,
         }
     }
 
@@ -115,9 +122,14 @@ impl Shared {
         );
     }
 
-    /// An instance, with small batches so that a pass has several.
+    /// An instance, with small batches so that a pass has several,
+    /// telling the shared notify socket.
     fn start(&self, env: &[(&str, &str)]) -> Daemon {
-        let mut all = vec![("VISYNC_INDEX__BATCH_SIZE", "16")];
+        let sock = self.dir.path().join("notify.sock");
+        let mut all = vec![
+            ("VISYNC_INDEX__BATCH_SIZE", "16"),
+            ("NOTIFY_SOCKET", sock.to_str().unwrap()),
+        ];
         all.extend_from_slice(env);
         Daemon::start_config(&self.config, &all)
     }
@@ -127,18 +139,26 @@ impl Shared {
     }
 }
 
-/// Waits until `done` holds, looking every half second: the test waits on
-/// what the store and the folders say, never on a guess of how long it
-/// takes.
+/// Waits until `done` holds, looking again each time an instance tells
+/// the shared socket that a job ended (every instance runs a job at least
+/// at each rescan, every second): the test waits on what the store and the
+/// folders say, never on a guess of how long it takes.
 fn wait_until(site: &Shared, what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let end = Instant::now() + within;
+    let mut buf = [0u8; 4096];
     while !done() {
+        let left = end.saturating_duration_since(Instant::now());
         assert!(
-            Instant::now() < end,
+            !left.is_zero(),
             "not within {within:?}: {what}; the store:\n{}",
             site.describe()
         );
-        std::thread::sleep(Duration::from_millis(500));
+        site.notify.set_read_timeout(Some(left)).unwrap();
+        match site.notify.recv(&mut buf) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("the notify socket: {e}"),
+        }
     }
 }
 
@@ -383,8 +403,7 @@ fn decommission_refuses_while_another_instance_runs() {
     let sim = Sim::start(&[]);
     let site = Shared::new(&sim);
     site.drop_file("export-00.csv", &export(&bsns(3), "EA"));
-    let mut service = site.start(&[("VISYNCTEST_NODE", "machine-b")]);
-    service.ready();
+    let service = site.start(&[("VISYNCTEST_NODE", "machine-b")]);
     wait_until(
         &site,
         "the three registered",
@@ -449,18 +468,13 @@ fn a_server_that_refuses_us_or_does_not_answer_is_named_and_waited_for_by_the_se
         );
         assert!(!run.stderr.contains(password), "{}", run.stderr);
     }
-    // The service waits for the silent one, and a stop ends the wait.
-    let mut service = site.start(&[]);
+    // The service waits for the silent one, and a stop ends the wait
+    // (told on its own notify socket).
+    let mut service = Daemon::start_config(&site.config, &[]);
     service.status("waiting for the state database");
     let (code, took) = service.stop();
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(10), "stopped in {took:?}");
-}
-
-/// The state letter of process `pid` (`T`: stopped).
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// An instance stalled past its lease (stopped between planning a file
@@ -481,12 +495,14 @@ fn an_instance_stalled_past_its_lease_writes_nothing_when_it_wakes() {
         ("VISYNCTEST_NODE", "machine-a"),
     ]);
     let pid = stalled.child.id();
-    wait_until(
-        &site,
-        "the first instance stopped",
-        Duration::from_secs(30),
-        || process_state(pid) == Some('T'),
-    );
+    // It says so, then stops itself: the kernel tells its parent (this
+    // test) when it has stopped.
+    stalled.log_line(Duration::from_secs(30), "stopping here on purpose");
+    let child = rustix::process::Pid::from_child(&stalled.child);
+    let (_, status) = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::UNTRACED)
+        .unwrap()
+        .unwrap();
+    assert!(status.stopped(), "{status:?}");
     let other = site.start(&[("VISYNCTEST_NODE", "machine-b")]);
     wait_until(
         &site,

@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use super::{Site, TODAY};
 
+/// A child's log lines, and the condition the reader signals per line.
+type Log = std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>;
+
 pub struct Daemon {
     pub child: Child,
     notify: UnixDatagram,
     /// Every message received so far, in order.
     pub seen: Vec<String>,
-    /// Every line of its log so far.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every line of its log so far, and a signal for each new one.
+    log: Log,
     _sock_dir: tempfile::TempDir,
 }
 
@@ -48,12 +51,14 @@ impl Daemon {
         let mut child = cmd.spawn().expect("visync run starts");
         // The log goes to the test's stderr, so that a failure shows it.
         let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Log::default();
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[visync] {line}");
-                kept.lock().unwrap().push(line);
+                let (lines, added) = &*kept;
+                lines.lock().unwrap().push(line);
+                added.notify_all();
             }
         });
         Daemon {
@@ -97,15 +102,19 @@ impl Daemon {
     /// log when none comes within `within`.
     pub fn log_line(&self, within: Duration, text: &str) -> String {
         let end = Instant::now() + within;
+        let (lines, added) = &*self.log;
+        let mut seen = lines.lock().unwrap();
         loop {
-            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+            if let Some(l) = seen.iter().find(|l| l.contains(text)) {
                 return l.clone();
             }
+            let left = end.saturating_duration_since(Instant::now());
             assert!(
-                Instant::now() < end,
+                !left.is_zero(),
                 "no log line with {text:?} within {within:?}"
             );
-            std::thread::sleep(Duration::from_millis(100));
+            // Woken by the next line the reader thread keeps.
+            seen = added.wait_timeout(seen, left).unwrap().0;
         }
     }
 
