@@ -291,7 +291,7 @@ impl Store {
 
     /// A unit of work that writes (a plan's), for callers outside the store.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let holder = self.shared().then(|| self.me.id.clone());
+        let holder = self.is_shared().then(|| self.me.id.clone());
         Ok(Tx::new(self.transaction().await?, holder))
     }
 

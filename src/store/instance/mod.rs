@@ -68,10 +68,6 @@ impl Store {
         self.backend == Backend::Postgres && self.writable
     }
 
-    pub(super) fn shared(&self) -> bool {
-        self.is_shared()
-    }
-
     /// Enters this instance in the list and renews what it holds: the
     /// leases of the jobs it runs now, its file claims, its outbox claims.
     /// At start, then every third of the lease (`app::jobs::heartbeat`).
@@ -81,7 +77,7 @@ impl Store {
     /// now is about to leave its claim anyway), so it never waits on a
     /// writer's row locks either.
     pub async fn heartbeat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(());
         }
         let me = &self.me;
@@ -212,7 +208,7 @@ impl Store {
     /// once per fire of its schedule (the others stood by for that fire).
     pub async fn release_lease(&self, job: &str) -> Result<(), StoreError> {
         self.me.end(job);
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(());
         }
         sql::query("DELETE FROM leases WHERE job = ? AND holder = ?")
@@ -227,7 +223,7 @@ impl Store {
     /// recorded: at the end of a send, whatever ended it, so that rows it
     /// took and did not send are anyone's at once.
     pub async fn unclaim(&self) -> Result<(), StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(());
         }
         sql::query(
@@ -262,7 +258,7 @@ impl Store {
 
     /// Lets go of a file once its outcome is recorded and it is moved.
     pub async fn release_file(&self, source: &str, sha256: &str) -> Result<(), StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(());
         }
         sql::query("DELETE FROM file_claims WHERE source = ? AND sha256 = ? AND claimed_by = ?")
@@ -285,7 +281,7 @@ impl Store {
         key: &[&str],
         now: DateTime<Utc>,
     ) -> Result<Taken, StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(Taken::Ours);
         }
         let (until, at) = (ts(now + self.me.lease), ts(now));
@@ -319,7 +315,7 @@ impl Store {
     /// At a clean stop: what this instance held is free at once, not one
     /// lease later, and it leaves the list.
     pub(super) async fn retire(&self) -> Result<(), StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
@@ -336,7 +332,7 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        if !self.shared() {
+        if !self.is_shared() {
             return Ok(Vec::new());
         }
         let rows = sql::query(

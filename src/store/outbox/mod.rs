@@ -106,7 +106,7 @@ impl Store {
     pub async fn due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         const COLUMNS: &str =
             "o.id, o.signal_id, o.source, o.action, o.payload, o.reason, o.end_date, o.attempts";
-        let mut rows = if self.shared() {
+        let mut rows = if self.is_shared() {
             let me = &self.instance().id;
             sql::query(format!(
                 "UPDATE outbox AS o SET claimed_by = ?1, claimed_until = ?2 WHERE o.id IN (
@@ -203,7 +203,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.transaction().await?;
         let ours;
-        let results = if self.shared() {
+        let results = if self.is_shared() {
             ours = self.still_ours(&mut tx, results).await?;
             &ours[..]
         } else {
@@ -223,7 +223,7 @@ impl Store {
         for (row, status) in &rest {
             record_one(&mut tx, &mut chain, row, status, now, &at).await?;
         }
-        if self.shared() && !rest.is_empty() {
+        if self.is_shared() && !rest.is_empty() {
             // What stays queued (a retry, an adopted conflict) is free for
             // any instance again. Confirmed rows are gone already.
             let mut q = sql::Builder::new(
@@ -332,32 +332,52 @@ mod tests {
     use crate::config::StateUrl;
     const PAYLOAD: &str = r#"{"signal_id":"s-1","subject":{"bsn":"111222333","family_name":"J","birth_date":"2015-02-03","gender":"F"},"professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
 
-    /// A registration that backs off keeps the correction queued behind it
-    /// waiting too: the next due time is the registration's, not the
-    /// correction's (which would end a pass with work left).
-    #[tokio::test]
-    async fn the_next_due_time_is_that_of_a_signals_oldest_row() {
+    /// A new SQLite store.
+    async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = StateUrl::Sqlite(dir.path().join("state.db"));
         let store = Store::open(&url, None).await.unwrap();
-        let now = Utc::now();
+        (dir, store)
+    }
+
+    /// Ready rows for `signal`, one per action, due at `now`, in one
+    /// transaction.
+    async fn queue(
+        store: &Store,
+        signal: &str,
+        actions: &[OutboxAction],
+        payload: &str,
+        now: DateTime<Utc>,
+    ) {
+        let now = ts(now);
         let mut tx = store.transaction().await.unwrap();
-        for action in [OutboxAction::Register, OutboxAction::Update] {
+        for action in actions {
+            let payload = Some(payload.to_string());
+            let ready = OutboxState::Ready;
             enqueue(
-                &mut tx,
-                "s-1",
-                "src",
-                action,
-                Some(PAYLOAD.into()),
-                None,
-                None,
-                OutboxState::Ready,
-                &ts(now),
+                &mut tx, signal, "src", *action, payload, None, None, ready, &now,
             )
             .await
             .unwrap();
         }
         tx.commit().await.unwrap();
+    }
+
+    /// A registration that backs off keeps the correction queued behind it
+    /// waiting too: the next due time is the registration's, not the
+    /// correction's (which would end a pass with work left).
+    #[tokio::test]
+    async fn the_next_due_time_is_that_of_a_signals_oldest_row() {
+        let (_dir, store) = store().await;
+        let now = Utc::now();
+        queue(
+            &store,
+            "s-1",
+            &[OutboxAction::Register, OutboxAction::Update],
+            PAYLOAD,
+            now,
+        )
+        .await;
         let register = store.due(now, 10).await.unwrap();
         assert_eq!(register.len(), 1, "only the oldest row of a signal is due");
         let retry = Status::Retry {
@@ -382,25 +402,9 @@ mod tests {
     /// stays queued, as a correction of what the index now holds.
     #[tokio::test]
     async fn a_payload_replaced_while_its_row_is_on_its_way_is_sent_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = StateUrl::Sqlite(dir.path().join("state.db"));
-        let store = Store::open(&url, None).await.unwrap();
+        let (_dir, store) = store().await;
         let now = Utc::now();
-        let mut tx = store.transaction().await.unwrap();
-        enqueue(
-            &mut tx,
-            "s-1",
-            "src",
-            OutboxAction::Register,
-            Some(PAYLOAD.into()),
-            None,
-            None,
-            OutboxState::Ready,
-            &ts(now),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        queue(&store, "s-1", &[OutboxAction::Register], PAYLOAD, now).await;
         let sent = store.due(now, 10).await.unwrap().remove(0);
         // What `update` does to a queued, never tried row meanwhile.
         let corrected = PAYLOAD.replace("2027-11-01", "2027-06-30");
@@ -430,9 +434,7 @@ mod tests {
     /// that id (it was a text replacement of the id inside the payload).
     #[tokio::test]
     async fn a_conflict_moves_the_queued_signal_to_the_existing_id() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = StateUrl::Sqlite(dir.path().join("state.db"));
-        let store = Store::open(&url, None).await.unwrap();
+        let (_dir, store) = store().await;
         let now = Utc::now();
         sql::query(
             "INSERT INTO signals (signal_id, source, subject_key, professional_id, case_ref,
@@ -443,21 +445,7 @@ mod tests {
         .await
         .unwrap();
         let payload = r#"{"signal_id":"ours","subject":{"bsn":"111222333","family_name":"ours","birth_date":"2015-02-03","gender":"F"},"professional":{"id":"E1","name":"P"},"start_date":"2026-11-01","end_date":"2027-11-01"}"#;
-        let mut tx = store.transaction().await.unwrap();
-        enqueue(
-            &mut tx,
-            "ours",
-            "src",
-            OutboxAction::Register,
-            Some(payload.into()),
-            None,
-            None,
-            OutboxState::Ready,
-            &ts(now),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        queue(&store, "ours", &[OutboxAction::Register], payload, now).await;
         let row = store.due(now, 10).await.unwrap().remove(0);
         let conflict = Status::Conflict {
             existing: "theirs".into(),
